@@ -1,0 +1,189 @@
+//! Request extractors that turn every malformed input into an [`ApiError`] naming the field,
+//! instead of axum's plain-text rejections.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::model::FlexId;
+
+/// Largest request body accepted (1 MiB); larger is 413.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// A JSON body. Malformed JSON is 400; a missing or mistyped field is 422 with the field's path.
+/// Unknown fields are ignored.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(format!("request body is larger than {BODY_LIMIT} bytes"))
+            } else {
+                ApiError::bad_request("unreadable_body", rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON document into `T`, classifying errors the way clients need them.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("malformed_json", "request body is empty; expected a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request("malformed_json", format!("malformed JSON: {inner}"));
+        }
+        let message = strip_position(&inner.to_string());
+        let field = missing_field(&message)
+            .map(|name| if path == "." { name.to_string() } else { format!("{path}.{name}") })
+            .unwrap_or_else(|| if path == "." { "body".to_string() } else { path });
+        ApiError::invalid(field, message)
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C"; useful for syntax errors, noise for field errors.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The name in serde's "missing field `name`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+/// The `{id}` path segment as a positive integer id. Anything else is 404: no such resource.
+pub struct IdPath(pub FlexId);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))?;
+        FlexId::parse(&raw).map(IdPath).ok_or_else(|| {
+            ApiError::not_found(format!("no resource with id {raw:?}: ids are positive integers"))
+        })
+    }
+}
+
+/// The raw `{id}` path segment, for string ids (transactions).
+pub struct RawPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RawPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(s)| RawPath(s))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// Query-string parameters, read leniently and then validated one by one with field names.
+pub struct QueryParams(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| QueryParams(q))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+impl QueryParams {
+    /// An optional positive id parameter.
+    pub fn id(&self, name: &str) -> Result<Option<FlexId>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(v) => FlexId::parse(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid(name, format!("{name} must be a positive integer id"))),
+        }
+    }
+
+    /// An optional integer parameter within `min..=max`, else `default`.
+    pub fn int_in(&self, name: &str, min: i64, max: i64, default: i64) -> Result<i64, ApiError> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| ApiError::invalid(name, format!("{name} must be an integer from {min} to {max}"))),
+        }
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Probe {
+        email: String,
+        lines: Vec<Line>,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        qty: i64,
+    }
+
+    fn err(body: &str) -> ApiError {
+        match parse_json::<Probe>(body.as_bytes()) {
+            Ok(p) => panic!("accepted {body}: {p:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn classifies_json_errors() {
+        assert_eq!(err("{").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err("").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err(r#"{"email": "a@b.co", "lines": []} x"#).status, StatusCode::BAD_REQUEST);
+        let e = err(r#"{"lines": []}"#);
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("email")));
+        let e = err(r#"{"email": "a@b.co", "lines": [{"qty": 1}, {"qty": "x"}]}"#);
+        assert_eq!(e.field.as_deref(), Some("lines[1].qty"));
+        let e = err(r#"{"email": "a@b.co", "lines": [{}]}"#);
+        assert_eq!(e.field.as_deref(), Some("lines[0].qty"));
+        let e = err("[1]");
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("body")));
+    }
+}

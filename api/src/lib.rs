@@ -1,0 +1,24 @@
+//! Mercado's OLTP API.
+//!
+//! Customers, vendors, categories and inventory live in PostgreSQL ([`pg`]); carts and checkout
+//! transactions live in DynamoDB ([`dynamo`], key design in [`keys`]). The binary in `main.rs`
+//! only parses flags and calls [`run`]; tests build the same [`AppState`] and [`router`] in-process
+//! and drive them over HTTP.
+
+pub mod config;
+pub mod dynamo;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod migrate;
+pub mod model;
+pub mod openapi;
+pub mod pg;
+pub mod regions;
+mod routes;
+pub mod server;
+pub mod state;
+
+pub use config::Config;
+pub use server::{router, serve, shutdown_signal};
+pub use state::AppState;

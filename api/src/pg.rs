@@ -1,0 +1,293 @@
+//! PostgreSQL side: the pool, error classification, and the queries the routes need.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use rust_decimal::Decimal;
+use tokio_postgres::{NoTls, Row};
+
+use crate::model::{Category, Customer, FlexId, Item, Money, Vendor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The server cannot be reached or refused service: the client may retry (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A query failed for another reason: our fault (500).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            // No SQLSTATE: the connection itself failed.
+            None => PgError::Unavailable(e.to_string()),
+            Some(code) => {
+                let class = &code.code()[..2];
+                // 08 connection exception, 53 insufficient resources, 57 operator intervention.
+                if matches!(class, "08" | "53" | "57") {
+                    PgError::Unavailable(e.to_string())
+                } else {
+                    PgError::Other(e.to_string())
+                }
+            }
+        }
+    }
+}
+
+impl From<PoolError> for PgError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Backend(e) => e.into(),
+            other => PgError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// A pool whose waits, connects and statements are all bounded by `timeout`, so an outage turns
+/// into a prompt 503 rather than a hung request.
+pub fn pool(database_url: &str, size: usize, timeout: Duration) -> Result<Pool, PgError> {
+    let mut config: tokio_postgres::Config = database_url
+        .parse()
+        .map_err(|e| PgError::Other(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?;
+    config.connect_timeout(timeout);
+    config.application_name("mercado-api");
+    config.options(format!("-c statement_timeout={}", timeout.as_millis()));
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .build()
+        .map_err(|e| PgError::Other(e.to_string()))
+}
+
+// ---- customers ----------------------------------------------------------------------------
+
+const CUSTOMER_COLS: &str = "id, first_name, last_name, email, joined_at";
+
+fn customer(r: &Row) -> Customer {
+    Customer {
+        id: FlexId(r.get("id")),
+        first_name: r.get("first_name"),
+        last_name: r.get("last_name"),
+        email: r.get("email"),
+        joined_at: r.get("joined_at"),
+    }
+}
+
+/// Inserts a customer; `None` when the email is already taken.
+pub async fn insert_customer(pool: &Pool, first: &str, last: &str, email: &str) -> Result<Option<Customer>, PgError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "INSERT INTO customers (first_name, last_name, email) VALUES ($1, $2, $3)
+         ON CONFLICT (email) DO NOTHING RETURNING {CUSTOMER_COLS}"
+    );
+    let row = client.query_opt(&sql, &[&first, &last, &email]).await?;
+    Ok(row.as_ref().map(customer))
+}
+
+pub async fn get_customer(pool: &Pool, id: FlexId) -> Result<Option<Customer>, PgError> {
+    let client = pool.get().await?;
+    let sql = format!("SELECT {CUSTOMER_COLS} FROM customers WHERE id = $1");
+    Ok(client.query_opt(&sql, &[&id.0]).await?.as_ref().map(customer))
+}
+
+pub async fn customer_exists(pool: &Pool, id: FlexId) -> Result<bool, PgError> {
+    let client = pool.get().await?;
+    let row = client.query_opt("SELECT 1 FROM customers WHERE id = $1", &[&id.0]).await?;
+    Ok(row.is_some())
+}
+
+// ---- vendors ------------------------------------------------------------------------------
+
+fn vendor(r: &Row) -> Vendor {
+    Vendor {
+        id: FlexId(r.get("id")),
+        vendor_name: r.get("vendor_name"),
+        region: r.get("region"),
+        joined_at: r.get("joined_at"),
+    }
+}
+
+pub async fn insert_vendor(pool: &Pool, name: &str, region: &str) -> Result<Vendor, PgError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "INSERT INTO vendors (vendor_name, region) VALUES ($1, $2)
+             RETURNING id, vendor_name, region::text AS region, joined_at",
+            &[&name, &region],
+        )
+        .await?;
+    Ok(vendor(&row))
+}
+
+pub async fn get_vendor(pool: &Pool, id: FlexId) -> Result<Option<Vendor>, PgError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT id, vendor_name, region::text AS region, joined_at FROM vendors WHERE id = $1",
+            &[&id.0],
+        )
+        .await?;
+    Ok(row.as_ref().map(vendor))
+}
+
+// ---- categories ---------------------------------------------------------------------------
+
+pub async fn list_categories(pool: &Pool) -> Result<Vec<Category>, PgError> {
+    let client = pool.get().await?;
+    let rows = client.query("SELECT id, name FROM categories ORDER BY id", &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Category {
+            id: r.get("id"),
+            name: r.get("name"),
+        })
+        .collect())
+}
+
+// ---- inventory ----------------------------------------------------------------------------
+
+const ITEM_COLS: &str = "id, item_name, category_id, price, stock, vendor_id, updated_at";
+
+fn item(r: &Row) -> Item {
+    Item {
+        id: FlexId(r.get("id")),
+        item_name: r.get("item_name"),
+        category: r.get("category_id"),
+        price: Money::normalized(r.get::<_, Decimal>("price")),
+        stock: r.get("stock"),
+        vendor_id: FlexId(r.get("vendor_id")),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+/// Why an item write was refused by a reference check.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ItemRefusal {
+    UnknownVendor,
+    UnknownCategory,
+}
+
+pub struct ItemValues<'a> {
+    pub item_name: Option<&'a str>,
+    pub category_id: Option<i32>,
+    pub price: Option<Decimal>,
+    pub stock: Option<i32>,
+}
+
+pub async fn insert_item(
+    pool: &Pool,
+    vendor_id: FlexId,
+    values: &ItemValues<'_>,
+) -> Result<Result<Item, ItemRefusal>, PgError> {
+    let client = pool.get().await?;
+    // One round trip that checks both references and inserts only when both exist.
+    let sql = format!(
+        "WITH v AS (SELECT id FROM vendors WHERE id = $1),
+              c AS (SELECT id FROM categories WHERE id = $2),
+              ins AS (
+                INSERT INTO inventory (vendor_id, category_id, item_name, price, stock)
+                SELECT v.id, c.id, $3, $4, $5 FROM v, c
+                RETURNING {ITEM_COLS})
+         SELECT (SELECT count(*) FROM v) AS has_vendor, (SELECT count(*) FROM c) AS has_category, ins.*
+         FROM (SELECT 1) one LEFT JOIN ins ON true"
+    );
+    let stock = values.stock.unwrap_or(0);
+    let row = client
+        .query_one(&sql, &[&vendor_id.0, &values.category_id, &values.item_name, &values.price, &stock])
+        .await?;
+    if row.get::<_, i64>("has_vendor") == 0 {
+        return Ok(Err(ItemRefusal::UnknownVendor));
+    }
+    if row.get::<_, i64>("has_category") == 0 {
+        return Ok(Err(ItemRefusal::UnknownCategory));
+    }
+    Ok(Ok(item(&row)))
+}
+
+pub async fn get_item(pool: &Pool, id: FlexId) -> Result<Option<Item>, PgError> {
+    let client = pool.get().await?;
+    let sql = format!("SELECT {ITEM_COLS} FROM inventory WHERE id = $1");
+    Ok(client.query_opt(&sql, &[&id.0]).await?.as_ref().map(item))
+}
+
+/// One page of items ordered by id, optionally for one vendor; the `bool` says whether more follow.
+pub async fn list_items(
+    pool: &Pool,
+    vendor_id: Option<FlexId>,
+    after_id: i64,
+    limit: i64,
+) -> Result<(Vec<Item>, bool), PgError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "SELECT {ITEM_COLS} FROM inventory
+         WHERE ($1::bigint IS NULL OR vendor_id = $1) AND id > $2
+         ORDER BY id LIMIT $3"
+    );
+    let vendor = vendor_id.map(|v| v.0);
+    let rows = client.query(&sql, &[&vendor, &after_id, &(limit + 1)]).await?;
+    let more = rows.len() as i64 > limit;
+    Ok((rows.iter().take(limit as usize).map(item).collect(), more))
+}
+
+/// Applies a partial update; `Ok(None)` when the item does not exist.
+pub async fn update_item(
+    pool: &Pool,
+    id: FlexId,
+    values: &ItemValues<'_>,
+) -> Result<Result<Option<Item>, ItemRefusal>, PgError> {
+    let client = pool.get().await?;
+    if let Some(category) = values.category_id {
+        let known = client.query_opt("SELECT 1 FROM categories WHERE id = $1", &[&category]).await?;
+        if known.is_none() {
+            return Ok(Err(ItemRefusal::UnknownCategory));
+        }
+    }
+    let sql = format!(
+        "UPDATE inventory SET
+            item_name = COALESCE($2, item_name),
+            category_id = COALESCE($3, category_id),
+            price = COALESCE($4, price),
+            stock = COALESCE($5, stock)
+         WHERE id = $1 RETURNING {ITEM_COLS}"
+    );
+    let row = client
+        .query_opt(&sql, &[&id.0, &values.item_name, &values.category_id, &values.price, &values.stock])
+        .await?;
+    Ok(Ok(row.as_ref().map(item)))
+}
+
+/// The current vendor and price of each listed item that exists.
+pub async fn item_prices(pool: &Pool, ids: &[i64]) -> Result<Vec<(FlexId, FlexId, Money)>, PgError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query("SELECT id, vendor_id, price FROM inventory WHERE id = ANY($1)", &[&ids])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                FlexId(r.get("id")),
+                FlexId(r.get("vendor_id")),
+                Money::normalized(r.get::<_, Decimal>("price")),
+            )
+        })
+        .collect())
+}
+
+pub async fn ping(pool: &Pool) -> Result<(), PgError> {
+    let client = pool.get().await?;
+    client.query_one("SELECT 1", &[]).await?;
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Field rules shared by the handlers. Each returns a 422 [`ApiError`] naming the field.
+
+use crate::error::ApiError;
+
+/// Trimmed, non-empty, at most `max` characters, no control characters.
+pub fn text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::invalid(field, format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(field, format!("{field} must be at most {max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(field, format!("{field} must not contain control characters")));
+    }
+    Ok(value)
+}
+
+/// A lowercased address of the form local@domain.tld (RFC 5321 sizes, common character set).
+pub fn email(value: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::invalid("email", "email must be an address like name@example.com");
+    let email = value.trim().to_lowercase();
+    if email.len() > 254 {
+        return Err(ApiError::invalid("email", "email must be at most 254 characters"));
+    }
+    let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+    if local_ok && domain_ok {
+        Ok(email)
+    } else {
+        Err(bad())
+    }
+}
+
+/// An integer within `min..=max`.
+pub fn int_in(field: &str, value: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(field, format!("{field} must be from {min} to {max}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(email(" Ana.Silva+x@Example.COM ").ok().as_deref(), Some("ana.silva+x@example.com"));
+        for bad in ["", "a", "a@b", "@b.co", "a@b.c", "a b@c.co", "a@-b.co", "a..b@c.co", "a@b..co", "a@b.c0"] {
+            assert!(email(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn texts() {
+        assert_eq!(text("n", "  Ana ", 10).ok(), Some("Ana"));
+        assert!(text("n", "   ", 10).is_err());
+        assert!(text("n", "a\u{0}b", 10).is_err());
+        assert!(text("n", "abcdefghijk", 10).is_err());
+    }
+}
