@@ -10,8 +10,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -106,9 +107,17 @@ impl DynamoStore {
 
     /// Creates the table with both indexes and TTL when it does not exist yet.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(classify(e)),
         }
         tracing::info!(table = %self.table, "creating DynamoDB table");
@@ -118,13 +127,22 @@ impl DynamoStore {
                 .attribute_type(ScalarAttributeType::S)
                 .build()
         };
-        let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
         let index = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex, BuildError> {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
                 .key_schema(key(pk, KeyType::Hash)?)
                 .key_schema(key(sk, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
         };
         let created = self
@@ -143,13 +161,19 @@ impl DynamoStore {
             .key_schema(key(keys::PK, KeyType::Hash)?)
             .key_schema(key(keys::SK, KeyType::Range)?)
             .global_secondary_indexes(index(keys::BY_DAY_INDEX, keys::BY_DAY_PK, keys::BY_DAY_SK)?)
-            .global_secondary_indexes(index(keys::BY_USER_INDEX, keys::BY_USER_PK, keys::BY_USER_SK)?)
+            .global_secondary_indexes(index(
+                keys::BY_USER_INDEX,
+                keys::BY_USER_PK,
+                keys::BY_USER_SK,
+            )?)
             .send()
             .await;
         match created {
             Ok(_) => {}
             // Another process created it between our describe and create.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) => {}
             Err(e) => return Err(classify(e)),
         }
         self.wait_active().await?;
@@ -185,7 +209,10 @@ impl DynamoStore {
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        Err(StoreError::Unavailable(format!("table {} did not become ACTIVE", self.table)))
+        Err(StoreError::Unavailable(format!(
+            "table {} did not become ACTIVE",
+            self.table
+        )))
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -236,8 +263,18 @@ impl DynamoStore {
         let item: Item = HashMap::from([
             (keys::PK.to_string(), s(keys::user_pk(user))),
             (keys::SK.to_string(), s(keys::CART_SK)),
-            (keys::BY_DAY_PK.to_string(), s(keys::day_pk(DayKind::Carts, cart.updated_at.date_naive(), shard))),
-            (keys::BY_DAY_SK.to_string(), s(keys::time_sk(&at, &user.to_string()))),
+            (
+                keys::BY_DAY_PK.to_string(),
+                s(keys::day_pk(
+                    DayKind::Carts,
+                    cart.updated_at.date_naive(),
+                    shard,
+                )),
+            ),
+            (
+                keys::BY_DAY_SK.to_string(),
+                s(keys::time_sk(&at, &user.to_string())),
+            ),
             ("entity".to_string(), s("cart")),
             ("user_id".to_string(), n(user)),
             ("lines".to_string(), AttributeValue::L(lines)),
@@ -336,7 +373,10 @@ impl DynamoStore {
             .await
         {
             Ok(_) => Ok(CheckoutWrite::Written),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
                 Ok(CheckoutWrite::Conflict)
             }
             Err(e) => Err(classify(e)),
@@ -344,8 +384,15 @@ impl DynamoStore {
     }
 
     /// The receipt recorded for an idempotency key, if the key was used.
-    pub async fn get_receipt(&self, user_id: FlexId, key: &str) -> Result<Option<CheckoutReceipt>, StoreError> {
-        let Some(item) = self.get(keys::idem_pk(user_id.0, key), keys::IDEM_SK).await? else {
+    pub async fn get_receipt(
+        &self,
+        user_id: FlexId,
+        key: &str,
+    ) -> Result<Option<CheckoutReceipt>, StoreError> {
+        let Some(item) = self
+            .get(keys::idem_pk(user_id.0, key), keys::IDEM_SK)
+            .await?
+        else {
             return Ok(None);
         };
         let r = Reader::new(&item, "idempotency");
@@ -391,7 +438,9 @@ impl DynamoStore {
             let Some((_, txn_id)) = cursor.rsplit_once('#') else {
                 return Ok(Err(CursorError));
             };
-            if txn_id.is_empty() || DateTime::parse_from_rfc3339(&cursor[..cursor.len() - txn_id.len() - 1]).is_err() {
+            if txn_id.is_empty()
+                || DateTime::parse_from_rfc3339(&cursor[..cursor.len() - txn_id.len() - 1]).is_err()
+            {
                 return Ok(Err(CursorError));
             }
             query = query
@@ -440,9 +489,19 @@ fn transaction_item(txn: &Transaction) -> Item {
     HashMap::from([
         (keys::PK.to_string(), s(keys::txn_pk(id))),
         (keys::SK.to_string(), s(keys::TXN_SK)),
-        (keys::BY_DAY_PK.to_string(), s(keys::day_pk(DayKind::Transactions, txn.created_at.date_naive(), shard))),
+        (
+            keys::BY_DAY_PK.to_string(),
+            s(keys::day_pk(
+                DayKind::Transactions,
+                txn.created_at.date_naive(),
+                shard,
+            )),
+        ),
         (keys::BY_DAY_SK.to_string(), s(keys::time_sk(&at, id))),
-        (keys::BY_USER_PK.to_string(), s(keys::user_pk(txn.user_id.0))),
+        (
+            keys::BY_USER_PK.to_string(),
+            s(keys::user_pk(txn.user_id.0)),
+        ),
         (keys::BY_USER_SK.to_string(), s(keys::time_sk(&at, id))),
         ("entity".to_string(), s("transaction")),
         ("transaction_id".to_string(), s(id)),
@@ -480,6 +539,12 @@ pub fn read_transaction(item: &Item) -> Result<Transaction, StoreError> {
         installments: r.num("installments")?,
         created_at: r.time("created_at")?,
     })
+}
+
+/// Now, at the millisecond precision stored, so what a handler returns equals what it reads back.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(3)
 }
 
 /// Timestamps are stored as fixed-width RFC 3339 in UTC, so string order is time order.

@@ -72,12 +72,20 @@ impl ApiError {
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            message,
+        )
     }
 
     /// 503: a store did not answer; the request may be retried.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        )
     }
 
     /// 500: our fault. The detail goes to the log, not to the client.
@@ -111,7 +119,9 @@ impl From<crate::pg::PgError> for ApiError {
     fn from(e: crate::pg::PgError) -> Self {
         use crate::pg::PgError;
         match e {
-            PgError::Unavailable(m) => ApiError::unavailable(format!("PostgreSQL unavailable: {m}")),
+            PgError::Unavailable(m) => {
+                ApiError::unavailable(format!("PostgreSQL unavailable: {m}"))
+            }
             PgError::Other(m) => ApiError::internal(m),
         }
     }
@@ -121,7 +131,9 @@ impl From<crate::dynamo::StoreError> for ApiError {
     fn from(e: crate::dynamo::StoreError) -> Self {
         use crate::dynamo::StoreError;
         match e {
-            StoreError::Unavailable(m) => ApiError::unavailable(format!("DynamoDB unavailable: {m}")),
+            StoreError::Unavailable(m) => {
+                ApiError::unavailable(format!("DynamoDB unavailable: {m}"))
+            }
             other => ApiError::internal(other),
         }
     }

@@ -29,7 +29,9 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large(format!("request body is larger than {BODY_LIMIT} bytes"))
+                ApiError::payload_too_large(format!(
+                    "request body is larger than {BODY_LIMIT} bytes"
+                ))
             } else {
                 ApiError::bad_request("unreadable_body", rejection.body_text())
             }
@@ -41,7 +43,21 @@ where
 /// Parses a JSON document into `T`, classifying errors the way clients need them.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("malformed_json", "request body is empty; expected a JSON object"));
+        return Err(ApiError::bad_request(
+            "malformed_json",
+            "request body is empty; expected a JSON object",
+        ));
+    }
+    // Every body of this API is an object; say so plainly rather than through serde's view of a
+    // sequence-as-struct.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| matches!(b, b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'))
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::invalid(
+            "body",
+            "request body must be a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -52,8 +68,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         let message = strip_position(&inner.to_string());
         let field = missing_field(&message)
-            .map(|name| if path == "." { name.to_string() } else { format!("{path}.{name}") })
-            .unwrap_or_else(|| if path == "." { "body".to_string() } else { path });
+            .map(|name| {
+                if path == "." {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                }
+            })
+            .unwrap_or_else(|| {
+                if path == "." {
+                    "body".to_string()
+                } else {
+                    path
+                }
+            });
         ApiError::invalid(field, message)
     })?;
     de.end()
@@ -86,7 +114,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
             .await
             .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))?;
         FlexId::parse(&raw).map(IdPath).ok_or_else(|| {
-            ApiError::not_found(format!("no resource with id {raw:?}: ids are positive integers"))
+            ApiError::not_found(format!(
+                "no resource with id {raw:?}: ids are positive integers"
+            ))
         })
     }
 }
@@ -124,9 +154,9 @@ impl QueryParams {
     pub fn id(&self, name: &str) -> Result<Option<FlexId>, ApiError> {
         match self.0.get(name) {
             None => Ok(None),
-            Some(v) => FlexId::parse(v)
-                .map(Some)
-                .ok_or_else(|| ApiError::invalid(name, format!("{name} must be a positive integer id"))),
+            Some(v) => FlexId::parse(v).map(Some).ok_or_else(|| {
+                ApiError::invalid(name, format!("{name} must be a positive integer id"))
+            }),
         }
     }
 
@@ -139,7 +169,12 @@ impl QueryParams {
                 .parse::<i64>()
                 .ok()
                 .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| ApiError::invalid(name, format!("{name} must be an integer from {min} to {max}"))),
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        name,
+                        format!("{name} must be an integer from {min} to {max}"),
+                    )
+                }),
         }
     }
 
@@ -176,14 +211,23 @@ mod tests {
     fn classifies_json_errors() {
         assert_eq!(err("{").status, StatusCode::BAD_REQUEST);
         assert_eq!(err("").status, StatusCode::BAD_REQUEST);
-        assert_eq!(err(r#"{"email": "a@b.co", "lines": []} x"#).status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            err(r#"{"email": "a@b.co", "lines": []} x"#).status,
+            StatusCode::BAD_REQUEST
+        );
         let e = err(r#"{"lines": []}"#);
-        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("email")));
+        assert_eq!(
+            (e.status, e.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("email"))
+        );
         let e = err(r#"{"email": "a@b.co", "lines": [{"qty": 1}, {"qty": "x"}]}"#);
         assert_eq!(e.field.as_deref(), Some("lines[1].qty"));
         let e = err(r#"{"email": "a@b.co", "lines": [{}]}"#);
         assert_eq!(e.field.as_deref(), Some("lines[0].qty"));
         let e = err("[1]");
-        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("body")));
+        assert_eq!(
+            (e.status, e.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("body"))
+        );
     }
 }

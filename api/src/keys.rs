@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn day_keys_spread_over_all_shards() {
         let day = NaiveDate::from_ymd_opt(2025, 3, 17).expect("date");
-        assert_eq!(day_pk(DayKind::Transactions, day, 3), "TXNDAY#2025-03-17#03");
+        assert_eq!(
+            day_pk(DayKind::Transactions, day, 3),
+            "TXNDAY#2025-03-17#03"
+        );
         assert_eq!(day_pk(DayKind::Carts, day, 15), "CARTDAY#2025-03-17#15");
         let mut seen = std::collections::HashSet::new();
         for i in 0..1000 {

@@ -24,7 +24,8 @@ const MIGRATION_LOCK: i64 = 0x006d_6572_6361_646f;
 /// Applies pending migrations in one transaction; returns the versions applied.
 pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, PgError> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version    integer     PRIMARY KEY,

@@ -86,7 +86,9 @@ impl PartialSchema for FlexId {
                     .schema_type(SchemaType::Type(Type::String))
                     .pattern(Some("^[1-9][0-9]{0,17}$")),
             )
-            .description(Some("A positive integer id: a JSON number or a numeric string."))
+            .description(Some(
+                "A positive integer id: a JSON number or a numeric string.",
+            ))
             .into()
     }
 }
@@ -156,7 +158,11 @@ impl<'de> Deserialize<'de> for Money {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Money, E> {
                 let v = v.trim();
-                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
+                if v.is_empty()
+                    || !v
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+                {
                     return Err(E::custom("amount must be a decimal number such as 12.50"));
                 }
                 Decimal::from_str(v)
@@ -383,9 +389,25 @@ mod tests {
     #[test]
     fn ids_accept_numbers_and_numeric_strings() {
         assert_eq!(serde_json::from_str::<FlexId>("7").ok(), Some(FlexId(7)));
-        assert_eq!(serde_json::from_str::<FlexId>("\"7\"").ok(), Some(FlexId(7)));
-        for bad in ["0", "-1", "1.5", "\"x\"", "\"\"", "\"-3\"", "null", "true", "99999999999999999999"] {
-            assert!(serde_json::from_str::<FlexId>(bad).is_err(), "{bad} accepted");
+        assert_eq!(
+            serde_json::from_str::<FlexId>("\"7\"").ok(),
+            Some(FlexId(7))
+        );
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "\"x\"",
+            "\"\"",
+            "\"-3\"",
+            "null",
+            "true",
+            "99999999999999999999",
+        ] {
+            assert!(
+                serde_json::from_str::<FlexId>(bad).is_err(),
+                "{bad} accepted"
+            );
         }
     }
 
@@ -394,11 +416,20 @@ mod tests {
         let m: Money = serde_json::from_str("19.99").expect("number");
         assert_eq!(m.0.to_string(), "19.99");
         let m: Money = serde_json::from_str("\"0.10\"").expect("string");
-        assert_eq!(m.validate_price().map(|m| m.0.to_string()), Ok("0.10".into()));
+        assert_eq!(
+            m.validate_price().map(|m| m.0.to_string()),
+            Ok("0.10".into())
+        );
         let m: Money = serde_json::from_str("1.005").expect("number");
         assert!(m.validate_price().is_err());
         assert_eq!(MONEY_MAX.to_string(), "9999999999.99");
-        assert_eq!(serde_json::to_string(&Money::normalized(m.0.round_dp(1))).ok(), Some("1.0".into()));
-        assert_eq!(serde_json::to_string(&Money(Decimal::new(1250, 2))).ok(), Some("12.5".into()));
+        assert_eq!(
+            serde_json::to_string(&Money::normalized(m.0.round_dp(1))).ok(),
+            Some("1.0".into())
+        );
+        assert_eq!(
+            serde_json::to_string(&Money(Decimal::new(1250, 2))).ok(),
+            Some("12.5".into())
+        );
     }
 }

@@ -6,7 +6,9 @@ use utoipa::OpenApi;
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::model::*;
-use crate::routes::{cart, categories, checkout, customers, health, inventory, transactions, vendors};
+use crate::routes::{
+    cart, categories, checkout, customers, health, inventory, transactions, vendors,
+};
 
 #[derive(OpenApi)]
 #[openapi(

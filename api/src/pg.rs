@@ -86,7 +86,12 @@ fn customer(r: &Row) -> Customer {
 }
 
 /// Inserts a customer; `None` when the email is already taken.
-pub async fn insert_customer(pool: &Pool, first: &str, last: &str, email: &str) -> Result<Option<Customer>, PgError> {
+pub async fn insert_customer(
+    pool: &Pool,
+    first: &str,
+    last: &str,
+    email: &str,
+) -> Result<Option<Customer>, PgError> {
     let client = pool.get().await?;
     let sql = format!(
         "INSERT INTO customers (first_name, last_name, email) VALUES ($1, $2, $3)
@@ -99,12 +104,18 @@ pub async fn insert_customer(pool: &Pool, first: &str, last: &str, email: &str) 
 pub async fn get_customer(pool: &Pool, id: FlexId) -> Result<Option<Customer>, PgError> {
     let client = pool.get().await?;
     let sql = format!("SELECT {CUSTOMER_COLS} FROM customers WHERE id = $1");
-    Ok(client.query_opt(&sql, &[&id.0]).await?.as_ref().map(customer))
+    Ok(client
+        .query_opt(&sql, &[&id.0])
+        .await?
+        .as_ref()
+        .map(customer))
 }
 
 pub async fn customer_exists(pool: &Pool, id: FlexId) -> Result<bool, PgError> {
     let client = pool.get().await?;
-    let row = client.query_opt("SELECT 1 FROM customers WHERE id = $1", &[&id.0]).await?;
+    let row = client
+        .query_opt("SELECT 1 FROM customers WHERE id = $1", &[&id.0])
+        .await?;
     Ok(row.is_some())
 }
 
@@ -146,7 +157,9 @@ pub async fn get_vendor(pool: &Pool, id: FlexId) -> Result<Option<Vendor>, PgErr
 
 pub async fn list_categories(pool: &Pool) -> Result<Vec<Category>, PgError> {
     let client = pool.get().await?;
-    let rows = client.query("SELECT id, name FROM categories ORDER BY id", &[]).await?;
+    let rows = client
+        .query("SELECT id, name FROM categories ORDER BY id", &[])
+        .await?;
     Ok(rows
         .iter()
         .map(|r| Category {
@@ -205,7 +218,16 @@ pub async fn insert_item(
     );
     let stock = values.stock.unwrap_or(0);
     let row = client
-        .query_one(&sql, &[&vendor_id.0, &values.category_id, &values.item_name, &values.price, &stock])
+        .query_one(
+            &sql,
+            &[
+                &vendor_id.0,
+                &values.category_id,
+                &values.item_name,
+                &values.price,
+                &stock,
+            ],
+        )
         .await?;
     if row.get::<_, i64>("has_vendor") == 0 {
         return Ok(Err(ItemRefusal::UnknownVendor));
@@ -236,7 +258,9 @@ pub async fn list_items(
          ORDER BY id LIMIT $3"
     );
     let vendor = vendor_id.map(|v| v.0);
-    let rows = client.query(&sql, &[&vendor, &after_id, &(limit + 1)]).await?;
+    let rows = client
+        .query(&sql, &[&vendor, &after_id, &(limit + 1)])
+        .await?;
     let more = rows.len() as i64 > limit;
     Ok((rows.iter().take(limit as usize).map(item).collect(), more))
 }
@@ -249,7 +273,9 @@ pub async fn update_item(
 ) -> Result<Result<Option<Item>, ItemRefusal>, PgError> {
     let client = pool.get().await?;
     if let Some(category) = values.category_id {
-        let known = client.query_opt("SELECT 1 FROM categories WHERE id = $1", &[&category]).await?;
+        let known = client
+            .query_opt("SELECT 1 FROM categories WHERE id = $1", &[&category])
+            .await?;
         if known.is_none() {
             return Ok(Err(ItemRefusal::UnknownCategory));
         }
@@ -263,16 +289,31 @@ pub async fn update_item(
          WHERE id = $1 RETURNING {ITEM_COLS}"
     );
     let row = client
-        .query_opt(&sql, &[&id.0, &values.item_name, &values.category_id, &values.price, &values.stock])
+        .query_opt(
+            &sql,
+            &[
+                &id.0,
+                &values.item_name,
+                &values.category_id,
+                &values.price,
+                &values.stock,
+            ],
+        )
         .await?;
     Ok(Ok(row.as_ref().map(item)))
 }
 
 /// The current vendor and price of each listed item that exists.
-pub async fn item_prices(pool: &Pool, ids: &[i64]) -> Result<Vec<(FlexId, FlexId, Money)>, PgError> {
+pub async fn item_prices(
+    pool: &Pool,
+    ids: &[i64],
+) -> Result<Vec<(FlexId, FlexId, Money)>, PgError> {
     let client = pool.get().await?;
     let rows = client
-        .query("SELECT id, vendor_id, price FROM inventory WHERE id = ANY($1)", &[&ids])
+        .query(
+            "SELECT id, vendor_id, price FROM inventory WHERE id = ANY($1)",
+            &[&ids],
+        )
         .await?;
     Ok(rows
         .iter()

@@ -24,7 +24,11 @@ pub enum StartupError {
 
 impl StartupError {
     fn retryable(&self) -> bool {
-        matches!(self, StartupError::Pg(PgError::Unavailable(_)) | StartupError::Dynamo(StoreError::Unavailable(_)))
+        matches!(
+            self,
+            StartupError::Pg(PgError::Unavailable(_))
+                | StartupError::Dynamo(StoreError::Unavailable(_))
+        )
     }
 }
 
@@ -35,7 +39,11 @@ impl AppState {
     /// Connects to both stores, applies migrations and creates the table as configured. Retries
     /// while a store is unreachable, up to 30 s.
     pub async fn connect(config: &Config) -> Result<Self, StartupError> {
-        let pg = pg::pool(&config.database_url, config.pool_size, config.store_timeout())?;
+        let pg = pg::pool(
+            &config.database_url,
+            config.pool_size,
+            config.store_timeout(),
+        )?;
         let ddb = DynamoStore::connect(config).await;
         let state = Self { pg, ddb };
         let started = Instant::now();

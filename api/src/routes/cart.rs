@@ -2,7 +2,6 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::Json;
-use chrono::Utc;
 use rust_decimal::Decimal;
 
 use super::validate;
@@ -30,10 +29,16 @@ pub async fn replace(
     JsonBody(req): JsonBody<CartRequest>,
 ) -> Result<Json<Cart>, ApiError> {
     if req.cart.is_empty() {
-        return Err(ApiError::invalid("cart", "cart must have at least one line"));
+        return Err(ApiError::invalid(
+            "cart",
+            "cart must have at least one line",
+        ));
     }
     if req.cart.len() > MAX_LINES {
-        return Err(ApiError::invalid("cart", format!("cart must have at most {MAX_LINES} lines")));
+        return Err(ApiError::invalid(
+            "cart",
+            format!("cart must have at most {MAX_LINES} lines"),
+        ));
     }
     let mut seen = HashMap::new();
     for (i, line) in req.cart.iter().enumerate() {
@@ -41,12 +46,18 @@ pub async fn replace(
         if let Some(first) = seen.insert(line.item_id, i) {
             return Err(ApiError::invalid(
                 format!("cart[{i}].item_id"),
-                format!("item {} is already in cart[{first}]; put the total qty on one line", line.item_id),
+                format!(
+                    "item {} is already in cart[{first}]; put the total qty on one line",
+                    line.item_id
+                ),
             ));
         }
     }
     if !pg::customer_exists(&st.pg, req.user_id).await? {
-        return Err(ApiError::invalid("user_id", format!("customer {} does not exist", req.user_id)));
+        return Err(ApiError::invalid(
+            "user_id",
+            format!("customer {} does not exist", req.user_id),
+        ));
     }
     let ids: Vec<i64> = req.cart.iter().map(|l| l.item_id.0).collect();
     let prices: HashMap<_, _> = pg::item_prices(&st.pg, &ids)
@@ -79,9 +90,11 @@ pub async fn replace(
     let cart = Cart {
         user_id: req.user_id,
         cart: lines,
-        updated_at: Utc::now(),
+        updated_at: crate::dynamo::now(),
     };
-    st.ddb.put_cart(&cart, &uuid::Uuid::now_v7().to_string()).await?;
+    st.ddb
+        .put_cart(&cart, &uuid::Uuid::now_v7().to_string())
+        .await?;
     Ok(Json(cart))
 }
 
@@ -98,7 +111,10 @@ pub fn line_total(unit_price: Money, qty: i64) -> Money {
         (status = 404, description = "The user has no open cart", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
-pub async fn read(State(st): State<crate::AppState>, IdPath(user_id): IdPath) -> Result<Json<Cart>, ApiError> {
+pub async fn read(
+    State(st): State<crate::AppState>,
+    IdPath(user_id): IdPath,
+) -> Result<Json<Cart>, ApiError> {
     st.ddb
         .get_cart(user_id)
         .await?

@@ -3,7 +3,6 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use chrono::Utc;
 
 use super::cart::line_total;
 use super::validate;
@@ -50,9 +49,15 @@ pub async fn checkout(
     }
     let Some((cart, version)) = st.ddb.get_cart(user).await? else {
         if !pg::customer_exists(&st.pg, user).await? {
-            return Err(ApiError::invalid("user_id", format!("customer {user} does not exist")));
+            return Err(ApiError::invalid(
+                "user_id",
+                format!("customer {user} does not exist"),
+            ));
         }
-        return Err(ApiError::conflict("no_cart", format!("user {user} has no open cart")).with_field("user_id"));
+        return Err(
+            ApiError::conflict("no_cart", format!("user {user} has no open cart"))
+                .with_field("user_id"),
+        );
     };
 
     let ids: Vec<i64> = cart.cart.iter().map(|l| l.item_id.0).collect();
@@ -64,7 +69,10 @@ pub async fn checkout(
     let mut lines = Vec::with_capacity(cart.cart.len());
     for (i, l) in cart.cart.iter().enumerate() {
         let unit_price = *prices.get(&l.item_id).ok_or_else(|| {
-            ApiError::conflict("item_gone", format!("item {} in the cart is no longer sold", l.item_id))
+            ApiError::conflict(
+                "item_gone",
+                format!("item {} in the cart is no longer sold", l.item_id),
+            )
         })?;
         lines.push(TransactionLine {
             line_no: i as i64 + 1,
@@ -82,7 +90,7 @@ pub async fn checkout(
         lines,
         total_price: total,
         installments,
-        created_at: Utc::now(),
+        created_at: crate::dynamo::now(),
     };
     let receipt = CheckoutReceipt {
         message: COMPLETED.to_string(),
@@ -90,7 +98,11 @@ pub async fn checkout(
         total_price: txn.total_price,
         created_at: txn.created_at,
     };
-    match st.ddb.checkout(&txn, &version, key.map(|k| (k, &receipt))).await? {
+    match st
+        .ddb
+        .checkout(&txn, &version, key.map(|k| (k, &receipt)))
+        .await?
+    {
         CheckoutWrite::Written => {
             tracing::info!(transaction_id = %txn.transaction_id, user = %user, total = %total, "checkout");
             Ok(Json(receipt))
@@ -116,8 +128,11 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         return Ok(None);
     };
     let bad = || {
-        ApiError::bad_request("invalid_header", "Idempotency-Key must be 1 to 200 visible ASCII characters")
-            .with_field("Idempotency-Key")
+        ApiError::bad_request(
+            "invalid_header",
+            "Idempotency-Key must be 1 to 200 visible ASCII characters",
+        )
+        .with_field("Idempotency-Key")
     };
     let key = value.to_str().map_err(|_| bad())?;
     if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {

@@ -28,9 +28,11 @@ pub async fn create(
     let email = validate::email(&body.email)?;
     match pg::insert_customer(&st.pg, first, last, &email).await? {
         Some(c) => Ok((StatusCode::CREATED, Json(c))),
-        None => Err(
-            ApiError::conflict("duplicate", format!("a customer with email {email} already exists")).with_field("email"),
-        ),
+        None => Err(ApiError::conflict(
+            "duplicate",
+            format!("a customer with email {email} already exists"),
+        )
+        .with_field("email")),
     }
 }
 
@@ -41,7 +43,10 @@ pub async fn create(
         (status = 404, description = "No such customer", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
-pub async fn read(State(st): State<AppState>, IdPath(id): IdPath) -> Result<Json<Customer>, ApiError> {
+pub async fn read(
+    State(st): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Json<Customer>, ApiError> {
     pg::get_customer(&st.pg, id)
         .await?
         .map(Json)
@@ -74,7 +79,12 @@ pub async fn transactions(
         .ddb
         .user_transactions(id, limit as i32, query.text("cursor"))
         .await?
-        .map_err(|_| ApiError::invalid("cursor", "cursor must be a next_cursor returned by this endpoint"))?;
+        .map_err(|_| {
+            ApiError::invalid(
+                "cursor",
+                "cursor must be a next_cursor returned by this endpoint",
+            )
+        })?;
     Ok(Json(TransactionPage {
         transactions: page.0,
         next_cursor: page.1,

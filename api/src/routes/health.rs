@@ -15,7 +15,9 @@ pub struct Health {
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// PostgreSQL and DynamoDB both answer.
@@ -34,7 +36,9 @@ pub async fn readyz(State(st): State<crate::AppState>) -> Result<Json<Health>, A
         down.push(format!("DynamoDB: {e}"));
     }
     if down.is_empty() {
-        Ok(Json(Health { status: "ready".into() }))
+        Ok(Json(Health {
+            status: "ready".into(),
+        }))
     } else {
         Err(ApiError::unavailable(down.join("; ")))
     }

@@ -13,11 +13,15 @@ fn category_id(id: FlexId) -> Result<i32, ApiError> {
 }
 
 fn unknown_category(id: FlexId) -> ApiError {
-    ApiError::invalid("category", format!("category {id} does not exist; see GET /categories"))
+    ApiError::invalid(
+        "category",
+        format!("category {id} does not exist; see GET /categories"),
+    )
 }
 
 fn price(m: Money) -> Result<Money, ApiError> {
-    m.validate_price().map_err(|why| ApiError::invalid("price", format!("price {why}")))
+    m.validate_price()
+        .map_err(|why| ApiError::invalid("price", format!("price {why}")))
 }
 
 fn stock(n: i64) -> Result<i32, ApiError> {
@@ -52,7 +56,8 @@ pub async fn create(
     match pg::insert_item(&st.pg, vendor_id, &values).await? {
         Ok(item) => Ok((StatusCode::CREATED, Json(item))),
         Err(ItemRefusal::UnknownVendor) => {
-            Err(ApiError::not_found(format!("vendor {vendor_id} not found")).with_field("vendor_id"))
+            Err(ApiError::not_found(format!("vendor {vendor_id} not found"))
+                .with_field("vendor_id"))
         }
         Err(ItemRefusal::UnknownCategory) => Err(unknown_category(body.category)),
     }
@@ -71,18 +76,30 @@ pub async fn create(
         (status = 422, description = "A parameter is invalid", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
-pub async fn list(State(st): State<crate::AppState>, query: QueryParams) -> Result<Json<ItemPage>, ApiError> {
+pub async fn list(
+    State(st): State<crate::AppState>,
+    query: QueryParams,
+) -> Result<Json<ItemPage>, ApiError> {
     let vendor_id = query.id("vendor_id")?;
     let limit = query.int_in("limit", 1, 500, 50)?;
     let after_id = query.int_in("after_id", 0, i64::MAX, 0)?;
     if let Some(v) = vendor_id {
         if pg::get_vendor(&st.pg, v).await?.is_none() {
-            return Err(ApiError::not_found(format!("vendor {v} not found")).with_field("vendor_id"));
+            return Err(
+                ApiError::not_found(format!("vendor {v} not found")).with_field("vendor_id")
+            );
         }
     }
     let (items, more) = pg::list_items(&st.pg, vendor_id, after_id, limit).await?;
-    let next_after_id = if more { items.last().map(|i| i.id.0) } else { None };
-    Ok(Json(ItemPage { items, next_after_id }))
+    let next_after_id = if more {
+        items.last().map(|i| i.id.0)
+    } else {
+        None
+    };
+    Ok(Json(ItemPage {
+        items,
+        next_after_id,
+    }))
 }
 
 #[utoipa::path(get, path = "/inventory/{id}", tag = "inventory",
@@ -92,7 +109,10 @@ pub async fn list(State(st): State<crate::AppState>, query: QueryParams) -> Resu
         (status = 404, description = "No such item", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
-pub async fn read(State(st): State<crate::AppState>, IdPath(id): IdPath) -> Result<Json<Item>, ApiError> {
+pub async fn read(
+    State(st): State<crate::AppState>,
+    IdPath(id): IdPath,
+) -> Result<Json<Item>, ApiError> {
     pg::get_item(&st.pg, id)
         .await?
         .map(Json)
@@ -114,14 +134,22 @@ pub async fn update(
     IdPath(id): IdPath,
     JsonBody(patch): JsonBody<ItemPatch>,
 ) -> Result<Json<Item>, ApiError> {
-    if patch.item_name.is_none() && patch.category.is_none() && patch.price.is_none() && patch.stock.is_none() {
+    if patch.item_name.is_none()
+        && patch.category.is_none()
+        && patch.price.is_none()
+        && patch.stock.is_none()
+    {
         return Err(ApiError::invalid(
             "body",
             "give at least one of item_name, category, price, stock",
         ));
     }
     let values = ItemValues {
-        item_name: patch.item_name.as_deref().map(|n| validate::text("item_name", n, 200)).transpose()?,
+        item_name: patch
+            .item_name
+            .as_deref()
+            .map(|n| validate::text("item_name", n, 200))
+            .transpose()?,
         category_id: patch.category.map(category_id).transpose()?,
         price: patch.price.map(price).transpose()?.map(|m| m.0),
         stock: patch.stock.map(stock).transpose()?,
@@ -129,6 +157,8 @@ pub async fn update(
     match pg::update_item(&st.pg, id, &values).await? {
         Ok(Some(item)) => Ok(Json(item)),
         Ok(None) => Err(ApiError::not_found(format!("item {id} not found"))),
-        Err(_) => Err(patch.category.map_or_else(|| ApiError::internal("category refused"), unknown_category)),
+        Err(_) => Err(patch
+            .category
+            .map_or_else(|| ApiError::internal("category refused"), unknown_category)),
     }
 }

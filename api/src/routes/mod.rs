@@ -25,7 +25,10 @@ pub fn routes() -> Router<AppState> {
         .route("/vendors/{id}", get(vendors::read))
         .route("/categories", get(categories::list))
         .route("/inventory", post(inventory::create).get(inventory::list))
-        .route("/inventory/{id}", get(inventory::read).patch(inventory::update))
+        .route(
+            "/inventory/{id}",
+            get(inventory::read).patch(inventory::update),
+        )
         .route("/cart", post(cart::replace))
         .route("/cart/{user_id}", get(cart::read))
         .route("/checkout", post(checkout::checkout))

@@ -12,9 +12,18 @@ use crate::model::Transaction;
         (status = 404, description = "No such transaction", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
-pub async fn read(State(st): State<crate::AppState>, RawPath(id): RawPath) -> Result<Json<Transaction>, ApiError> {
+pub async fn read(
+    State(st): State<crate::AppState>,
+    RawPath(id): RawPath,
+) -> Result<Json<Transaction>, ApiError> {
     let not_found = || ApiError::not_found(format!("transaction {id:?} not found"));
     // Ids are UUIDs; anything else cannot exist, so don't ask the store.
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?.to_string();
-    st.ddb.get_transaction(&id).await?.map(Json).ok_or_else(not_found)
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| not_found())?
+        .to_string();
+    st.ddb
+        .get_transaction(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
 }

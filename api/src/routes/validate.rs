@@ -6,13 +6,22 @@ use crate::error::ApiError;
 pub fn text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, ApiError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(ApiError::invalid(field, format!("{field} must not be empty")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
     }
     if value.chars().count() > max {
-        return Err(ApiError::invalid(field, format!("{field} must be at most {max} characters")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, format!("{field} must not contain control characters")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
     }
     Ok(value)
 }
@@ -22,7 +31,10 @@ pub fn email(value: &str) -> Result<String, ApiError> {
     let bad = || ApiError::invalid("email", "email must be an address like name@example.com");
     let email = value.trim().to_lowercase();
     if email.len() > 254 {
-        return Err(ApiError::invalid("email", "email must be at most 254 characters"));
+        return Err(ApiError::invalid(
+            "email",
+            "email must be at most 254 characters",
+        ));
     }
     let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
     let local_ok = !local.is_empty()
@@ -57,7 +69,10 @@ pub fn int_in(field: &str, value: i64, min: i64, max: i64) -> Result<i64, ApiErr
     if (min..=max).contains(&value) {
         Ok(value)
     } else {
-        Err(ApiError::invalid(field, format!("{field} must be from {min} to {max}")))
+        Err(ApiError::invalid(
+            field,
+            format!("{field} must be from {min} to {max}"),
+        ))
     }
 }
 
@@ -67,8 +82,22 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email(" Ana.Silva+x@Example.COM ").ok().as_deref(), Some("ana.silva+x@example.com"));
-        for bad in ["", "a", "a@b", "@b.co", "a@b.c", "a b@c.co", "a@-b.co", "a..b@c.co", "a@b..co", "a@b.c0"] {
+        assert_eq!(
+            email(" Ana.Silva+x@Example.COM ").ok().as_deref(),
+            Some("ana.silva+x@example.com")
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.co",
+            "a@b.c",
+            "a b@c.co",
+            "a@-b.co",
+            "a..b@c.co",
+            "a@b..co",
+            "a@b.c0",
+        ] {
             assert!(email(bad).is_err(), "{bad} accepted");
         }
     }

@@ -22,8 +22,12 @@ pub async fn create(
     JsonBody(body): JsonBody<NewVendor>,
 ) -> Result<(StatusCode, Json<Vendor>), ApiError> {
     let name = validate::text("vendor_name", &body.vendor_name, 200)?;
-    let region = regions::normalize(&body.region)
-        .ok_or_else(|| ApiError::invalid("region", "region must be an ISO 3166-1 alpha-2 country code such as PT"))?;
+    let region = regions::normalize(&body.region).ok_or_else(|| {
+        ApiError::invalid(
+            "region",
+            "region must be an ISO 3166-1 alpha-2 country code such as PT",
+        )
+    })?;
     let vendor = pg::insert_vendor(&st.pg, name, &region).await?;
     Ok((StatusCode::CREATED, Json(vendor)))
 }
@@ -35,7 +39,10 @@ pub async fn create(
         (status = 404, description = "No such vendor", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
-pub async fn read(State(st): State<crate::AppState>, IdPath(id): IdPath) -> Result<Json<Vendor>, ApiError> {
+pub async fn read(
+    State(st): State<crate::AppState>,
+    IdPath(id): IdPath,
+) -> Result<Json<Vendor>, ApiError> {
     pg::get_vendor(&st.pg, id)
         .await?
         .map(Json)

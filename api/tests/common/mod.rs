@@ -1,0 +1,273 @@
+//! Test harness: each test gets its own PostgreSQL database and DynamoDB table on the local
+//! services (scripts/services.sh), and an API served in-process on a free loopback port, driven
+//! over real HTTP.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+
+use mercado_api::{AppState, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_postgres::NoTls;
+
+/// Reads .env (or .env.example) at the workspace root for variables the environment lacks, so
+/// `cargo test` works after `scripts/services.sh start` without exporting anything.
+pub fn load_env() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let file = [".env", ".env.example"]
+            .iter()
+            .map(|f| format!("{root}/{f}"))
+            .find(|p| std::path::Path::new(p).exists())
+            .expect(".env.example exists");
+        let text = std::fs::read_to_string(file).expect("readable env file");
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            if let Some((k, v)) = line.split_once('=') {
+                if std::env::var_os(k).is_none() {
+                    std::env::set_var(k, v);
+                }
+            }
+        }
+    });
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set; start the services with scripts/services.sh start")
+    })
+}
+
+/// A name unique to this test: usable as a database and a table name.
+pub fn unique_name() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        &suffix[24..]
+    )
+}
+
+/// The same server and credentials with another database name.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = &base[..base.rfind('/').expect("URL has a path")];
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+pub async fn create_database(name: &str) -> String {
+    load_env();
+    let admin = env("DATABASE_URL");
+    let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+        .await
+        .expect("connect to PostgreSQL (is scripts/services.sh start running?)");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create test database");
+    with_database(&admin, name)
+}
+
+pub fn config(database_url: String, table: String) -> Config {
+    load_env();
+    Config {
+        database_url,
+        pool_size: 8,
+        aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+        aws_region: env("AWS_REGION"),
+        table,
+        create_table: true,
+        migrate: true,
+        store_timeout_ms: 5000,
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub name: String,
+    pub database_url: String,
+    pub state: AppState,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error.field` of an error reply.
+    pub fn field(&self) -> Option<&str> {
+        self.body["error"]["field"].as_str()
+    }
+}
+
+impl TestApp {
+    /// A fresh database and table, migrated, with the API listening on 127.0.0.1.
+    pub async fn spawn() -> TestApp {
+        let name = unique_name();
+        let database_url = create_database(&name).await;
+        let state = AppState::connect(&config(database_url.clone(), name.clone()))
+            .await
+            .expect("stores ready");
+        Self::serve(state, name, database_url).await
+    }
+
+    /// Serves an already built state (for tests that point it at broken stores).
+    pub async fn serve(state: AppState, name: String, database_url: String) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(mercado_api::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            name,
+            database_url,
+            state,
+            _stop: stop,
+        }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("request sent");
+        reply(resp).await
+    }
+
+    /// Sends raw bytes as the body (for malformed JSON and oversized bodies).
+    pub async fn send_raw(&self, method: Method, path: &str, body: Vec<u8>) -> Reply {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        reply(resp).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(&body)).await
+    }
+
+    pub async fn checkout(&self, user: i64, key: Option<&str>) -> Reply {
+        let mut req = self
+            .http
+            .post(format!("{}/checkout", self.base))
+            .json(&json!({ "user_id": user }));
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        reply(req.send().await.expect("request sent")).await
+    }
+
+    // ---- fixtures through the API ---------------------------------------------------------
+
+    pub async fn customer(&self, email: &str) -> i64 {
+        let r = self
+            .post(
+                "/customers",
+                json!({"first_name": "Ana", "last_name": "Silva", "email": email}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_i64().expect("id")
+    }
+
+    pub async fn vendor(&self, name: &str) -> i64 {
+        let r = self
+            .post("/vendors", json!({"vendor_name": name, "region": "PT"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_i64().expect("id")
+    }
+
+    pub async fn item(&self, vendor: i64, name: &str, price: &str) -> i64 {
+        let r = self
+            .post(
+                &format!("/inventory?vendor_id={vendor}"),
+                json!({"item_name": name, "category": 1, "price": price, "stock": 100}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_i64().expect("id")
+    }
+
+    /// A customer with a one-line cart of `qty` units at `price`; returns (user, item).
+    pub async fn customer_with_cart(&self, price: &str, qty: i64) -> (i64, i64) {
+        let user = self
+            .customer(&format!("{}@example.com", unique_name()))
+            .await;
+        let vendor = self.vendor("Loja").await;
+        let item = self.item(vendor, "Mug", price).await;
+        let r = self
+            .post(
+                "/cart",
+                json!({"user_id": user, "cart": [{"item_id": item, "qty": qty}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        (user, item)
+    }
+}
+
+async fn reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp.text().await.expect("body");
+    assert!(
+        ctype.starts_with("application/json"),
+        "{status}: content-type {ctype:?}, body {text}"
+    );
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{status}: body is not JSON ({e}): {text}"));
+    if status.is_client_error() || status.is_server_error() {
+        assert!(
+            body["error"]["code"].is_string(),
+            "error body without code: {body}"
+        );
+        assert!(
+            body["error"]["message"].is_string(),
+            "error body without message: {body}"
+        );
+    }
+    Reply { status, body }
+}

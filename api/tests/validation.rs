@@ -1,0 +1,432 @@
+//! Every client mistake is a 4xx with a JSON body naming the field; never a 5xx.
+
+mod common;
+
+use common::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const UNPROCESSABLE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+async fn expect(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Value,
+    status: StatusCode,
+    field: Option<&str>,
+) {
+    let r = app.send(method.clone(), path, Some(&body)).await;
+    assert_eq!(
+        (r.status, r.field()),
+        (status, field),
+        "{method} {path} {body} -> {}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn customer_errors() {
+    let app = TestApp::spawn().await;
+    app.customer("taken@example.com").await;
+    let cases = [
+        (
+            json!({"first_name": "A", "last_name": "B"}),
+            UNPROCESSABLE,
+            "email",
+        ),
+        (
+            json!({"first_name": "A", "last_name": "B", "email": "not-an-email"}),
+            UNPROCESSABLE,
+            "email",
+        ),
+        (
+            json!({"first_name": "A", "last_name": "B", "email": 42}),
+            UNPROCESSABLE,
+            "email",
+        ),
+        (
+            json!({"first_name": "", "last_name": "B", "email": "a@b.co"}),
+            UNPROCESSABLE,
+            "first_name",
+        ),
+        (
+            json!({"first_name": "A", "last_name": "x".repeat(101), "email": "a@b.co"}),
+            UNPROCESSABLE,
+            "last_name",
+        ),
+        (
+            json!({"first_name": "A\u{0}", "last_name": "B", "email": "a@b.co"}),
+            UNPROCESSABLE,
+            "first_name",
+        ),
+        (
+            json!({"first_name": null, "last_name": "B", "email": "a@b.co"}),
+            UNPROCESSABLE,
+            "first_name",
+        ),
+        (
+            json!({"first_name": "A", "last_name": "B", "email": "TAKEN@example.com"}),
+            StatusCode::CONFLICT,
+            "email",
+        ),
+        (json!([1, 2]), UNPROCESSABLE, "body"),
+    ];
+    for (body, status, field) in cases {
+        expect(&app, Method::POST, "/customers", body, status, Some(field)).await;
+    }
+}
+
+#[tokio::test]
+async fn vendor_and_inventory_errors() {
+    let app = TestApp::spawn().await;
+    let vendor = app.vendor("V").await;
+    expect(
+        &app,
+        Method::POST,
+        "/vendors",
+        json!({"vendor_name": "V", "region": "XX"}),
+        UNPROCESSABLE,
+        Some("region"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        "/vendors",
+        json!({"vendor_name": "V", "region": "PRT"}),
+        UNPROCESSABLE,
+        Some("region"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        "/vendors",
+        json!({"vendor_name": " ", "region": "PT"}),
+        UNPROCESSABLE,
+        Some("vendor_name"),
+    )
+    .await;
+
+    let item = json!({"item_name": "Mug", "category": 1, "price": 2.5});
+    let with = |k: &str, v: Value| {
+        let mut b = item.clone();
+        b[k] = v;
+        b
+    };
+    let inv = format!("/inventory?vendor_id={vendor}");
+    expect(
+        &app,
+        Method::POST,
+        "/inventory",
+        item.clone(),
+        UNPROCESSABLE,
+        Some("vendor_id"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        "/inventory?vendor_id=abc",
+        item.clone(),
+        UNPROCESSABLE,
+        Some("vendor_id"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        "/inventory?vendor_id=999999",
+        item.clone(),
+        StatusCode::NOT_FOUND,
+        Some("vendor_id"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("price", json!(0)),
+        UNPROCESSABLE,
+        Some("price"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("price", json!(-3.5)),
+        UNPROCESSABLE,
+        Some("price"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("price", json!(1.005)),
+        UNPROCESSABLE,
+        Some("price"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("price", json!("12,50")),
+        UNPROCESSABLE,
+        Some("price"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("price", json!(1e13)),
+        UNPROCESSABLE,
+        Some("price"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("category", json!(99)),
+        UNPROCESSABLE,
+        Some("category"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("category", json!("x")),
+        UNPROCESSABLE,
+        Some("category"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("stock", json!(-1)),
+        UNPROCESSABLE,
+        Some("stock"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        &inv,
+        with("item_name", json!("")),
+        UNPROCESSABLE,
+        Some("item_name"),
+    )
+    .await;
+
+    let id = app.item(vendor, "Mug", "2.50").await;
+    let path = format!("/inventory/{id}");
+    expect(
+        &app,
+        Method::PATCH,
+        &path,
+        json!({}),
+        UNPROCESSABLE,
+        Some("body"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::PATCH,
+        &path,
+        json!({"price": "0"}),
+        UNPROCESSABLE,
+        Some("price"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::PATCH,
+        &path,
+        json!({"category": 1234}),
+        UNPROCESSABLE,
+        Some("category"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::PATCH,
+        "/inventory/999999",
+        json!({"stock": 1}),
+        StatusCode::NOT_FOUND,
+        None,
+    )
+    .await;
+    let r = app.get("/inventory?limit=0").await;
+    assert_eq!((r.status, r.field()), (UNPROCESSABLE, Some("limit")));
+    let r = app.get("/inventory?vendor_id=999999").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn cart_errors() {
+    let app = TestApp::spawn().await;
+    let user = app.customer("cart@example.com").await;
+    let vendor = app.vendor("V").await;
+    let other = app.vendor("W").await;
+    let item = app.item(vendor, "Mug", "2.50").await;
+    let line = |qty: i64| json!({"item_id": item, "qty": qty});
+    let cases = [
+        (json!({"user_id": 999999, "cart": [line(1)]}), "user_id"),
+        (json!({"user_id": "abc", "cart": [line(1)]}), "user_id"),
+        (json!({"user_id": 0, "cart": [line(1)]}), "user_id"),
+        (json!({"user_id": user, "cart": []}), "cart"),
+        (json!({"user_id": user}), "cart"),
+        (json!({"user_id": user, "cart": vec![line(1); 101]}), "cart"),
+        (
+            json!({"user_id": user, "cart": [line(1), line(0)]}),
+            "cart[1].qty",
+        ),
+        (
+            json!({"user_id": user, "cart": [line(10_001)]}),
+            "cart[0].qty",
+        ),
+        (
+            json!({"user_id": user, "cart": [{"item_id": item, "qty": 1.5}]}),
+            "cart[0].qty",
+        ),
+        (
+            json!({"user_id": user, "cart": [{"item_id": 999999, "qty": 1}]}),
+            "cart[0].item_id",
+        ),
+        (
+            json!({"user_id": user, "cart": [{"item_id": item, "vendor_id": other, "qty": 1}]}),
+            "cart[0].vendor_id",
+        ),
+        (
+            json!({"user_id": user, "cart": [line(1), line(2)]}),
+            "cart[1].item_id",
+        ),
+        (
+            json!({"user_id": user, "cart": [{"qty": 1}]}),
+            "cart[0].item_id",
+        ),
+    ];
+    for (body, field) in cases {
+        expect(
+            &app,
+            Method::POST,
+            "/cart",
+            body,
+            UNPROCESSABLE,
+            Some(field),
+        )
+        .await;
+    }
+    // 100 lines is the limit, not past it.
+    let mut items = Vec::new();
+    for i in 0..100 {
+        items.push(json!({"item_id": app.item(vendor, &format!("I{i}"), "1.00").await, "qty": 1}));
+    }
+    let r = app
+        .post("/cart", json!({"user_id": user, "cart": items}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn checkout_errors() {
+    let app = TestApp::spawn().await;
+    let user = app.customer("checkout@example.com").await;
+    expect(
+        &app,
+        Method::POST,
+        "/checkout",
+        json!({"user_id": user}),
+        StatusCode::CONFLICT,
+        Some("user_id"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        "/checkout",
+        json!({"user_id": 999999}),
+        UNPROCESSABLE,
+        Some("user_id"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        "/checkout",
+        json!({}),
+        UNPROCESSABLE,
+        Some("user_id"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        "/checkout",
+        json!({"user_id": user, "number_of_installments": 0}),
+        UNPROCESSABLE,
+        Some("number_of_installments"),
+    )
+    .await;
+    let r = app
+        .http
+        .post(format!("{}/checkout", app.base))
+        .header("Idempotency-Key", "")
+        .json(&json!({"user_id": user}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn malformed_requests_are_4xx() {
+    let app = TestApp::spawn().await;
+    for (path, body) in [
+        ("/customers", b"{\"first_name\": ".to_vec()),
+        ("/customers", b"".to_vec()),
+        ("/cart", b"not json".to_vec()),
+        ("/vendors", vec![0xff, 0xfe]),
+    ] {
+        let r = app.send_raw(Method::POST, path, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+    }
+    // Over 1 MiB.
+    let big = format!("{{\"first_name\": \"{}\"}}", "a".repeat(1 << 20));
+    let r = app
+        .send_raw(Method::POST, "/customers", big.into_bytes())
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+
+    // Bad ids in paths are "not found", never a 5xx.
+    for path in [
+        "/customers/abc",
+        "/customers/-1",
+        "/customers/0",
+        "/customers/99999999999999999999",
+        "/vendors/1.5",
+        "/inventory/x",
+        "/cart/abc",
+        "/transactions/not-a-uuid",
+        "/transactions/0190a0a0-0000-7000-8000-000000000000",
+        "/customers/abc/transactions",
+        "/nope",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+    }
+    let user = app.customer("cursor@example.com").await;
+    let r = app
+        .get(&format!("/customers/{user}/transactions?cursor=garbage"))
+        .await;
+    assert_eq!((r.status, r.field()), (UNPROCESSABLE, Some("cursor")));
+    let r = app.send(Method::DELETE, "/customers", None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+}
