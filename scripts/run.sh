@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# README command 1: bring up the local services and the API on 127.0.0.1, then show how to call it.
+#   scripts/run.sh        start (idempotent: an API already running is reused)
+#   scripts/run.sh stop   stop the API and the services
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+load_env
+cd "$ROOT"
+
+API_PID="$LOCAL/api.pid"
+API_LOG="$LOCAL/api.log"
+BASE="http://$MERCADO_API_BIND"
+
+api_ready() { curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null; }
+
+if [ "${1:-}" = stop ]; then
+  if [ -f "$API_PID" ] && kill "$(cat "$API_PID")" 2>/dev/null; then log "API stopped"; fi
+  rm -f "$API_PID"
+  "$ROOT/scripts/services.sh" stop
+  exit 0
+fi
+
+"$ROOT/scripts/services.sh" start
+log "building the API (cargo build -p mercado-api)"
+cargo build -p mercado-api --locked
+
+if api_ready; then
+  log "API already running at $BASE"
+else
+  log "starting the API on $MERCADO_API_BIND (log: $API_LOG)"
+  nohup "$ROOT/target/debug/mercado-api" > "$API_LOG" 2>&1 &
+  echo $! > "$API_PID"
+  wait_for API 60 api_ready || { tail -n 30 "$API_LOG" >&2; die "API did not become ready"; }
+fi
+
+cat <<MSG
+
+Mercado API is up at $BASE   (docs: $BASE/docs, OpenAPI: $BASE/openapi.json)
+
+Try the flow (see README.md, "Calling the API"):
+  curl -s -XPOST $BASE/customers/ -d '{"first_name":"Ana","last_name":"Silva","email":"ana@example.com"}'
+  curl -s -XPOST $BASE/vendors/ -d '{"vendor_name":"Loja do Porto","region":"PT"}'
+  curl -s -XPOST '$BASE/inventory/?vendor_id=1' -d '{"item_name":"Mug","category":3,"price":12.50,"stock":10}'
+  curl -s -XPOST $BASE/cart/ -d '{"user_id":1,"cart":[{"item_id":1,"qty":2}]}'
+  curl -s -XPOST $BASE/checkout/ -H 'Idempotency-Key: order-1' -d '{"user_id":1}'
+  curl -s $BASE/customers/1/transactions
+
+Stop everything with: scripts/run.sh stop
+MSG

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# README command 2: every test, on real services. CI runs exactly this (.ci/run).
+#   1. local services up (PostgreSQL, moto), installing what is missing
+#   2. cargo fmt --check, cargo clippy -D warnings
+#   3. cargo test: unit tests and the API's HTTP integration tests (each on its own database/table)
+#   4. schemathesis against the served /openapi.json
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+load_env
+cd "$ROOT"
+started=$SECONDS
+
+"$ROOT/scripts/services.sh" start
+
+# Databases left by earlier runs' tests (each test makes its own); the cluster is throwaway anyway.
+psql "$DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 't\_%' OR datname LIKE 'schemathesis\_%'" \
+  | while read -r db; do [ -n "$db" ] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test"
+cargo test --workspace --locked 2>&1 | tee "$LOCAL/cargo-test.log"
+
+log "schemathesis"
+"$ROOT/scripts/schemathesis.sh"
+
+passed=$(grep -Eo '[0-9]+ passed' "$LOCAL/cargo-test.log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$LOCAL/cargo-test.log" | awk '{s+=$1} END {print s+0}')
+log "all tests done in $((SECONDS - started)) s"
+echo "cargo: $passed passed, $failed failed"
