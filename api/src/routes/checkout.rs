@@ -42,12 +42,21 @@ pub async fn checkout(
         MAX_INSTALLMENTS,
     )?;
     let user = req.user_id;
-    if let Some(key) = key {
-        if let Some(receipt) = st.ddb.get_receipt(user, key).await? {
-            return Ok(Json(receipt));
+    // A repeated key answers with the first result. Checked again whenever the cart turns out to
+    // be gone or changed: a concurrent request with the same key may have just checked it out.
+    let replay = || async {
+        match key {
+            Some(key) => st.ddb.get_receipt(user, key).await,
+            None => Ok(None),
         }
+    };
+    if let Some(receipt) = replay().await? {
+        return Ok(Json(receipt));
     }
     let Some((cart, version)) = st.ddb.get_cart(user).await? else {
+        if let Some(receipt) = replay().await? {
+            return Ok(Json(receipt));
+        }
         if !pg::customer_exists(&st.pg, user).await? {
             return Err(ApiError::invalid(
                 "user_id",
@@ -108,11 +117,8 @@ pub async fn checkout(
             Ok(Json(receipt))
         }
         CheckoutWrite::Conflict => {
-            // A concurrent request with the same key may have won: answer with its result.
-            if let Some(key) = key {
-                if let Some(first) = st.ddb.get_receipt(user, key).await? {
-                    return Ok(Json(first));
-                }
+            if let Some(first) = replay().await? {
+                return Ok(Json(first));
             }
             Err(ApiError::conflict(
                 "cart_changed",
