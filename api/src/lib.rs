@@ -15,7 +15,7 @@ pub mod model;
 pub mod openapi;
 pub mod pg;
 pub mod regions;
-mod routes;
+pub mod routes;
 pub mod server;
 pub mod state;
 

@@ -1,0 +1,23 @@
+//! `extract --date D`: PostgreSQL (binary COPY) and DynamoDB (day-index Query) → `raw/`.
+
+use clap::Parser;
+
+/// Extract one logical date from PostgreSQL (customers, vendors, categories, inventory; binary
+/// COPY) and DynamoDB (the day's transactions and open carts, by Query on the day index) into the
+/// lake's raw zone. Prints a one-line JSON summary last on stdout.
+#[derive(Parser)]
+#[command(name = "extract", version, about)]
+struct Cli {
+    #[command(flatten)]
+    args: mercado_lake::tasks::extract::ExtractArgs,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    mercado_lake::cli::init_tracing();
+    mercado_lake::cli::finish(
+        "extract",
+        mercado_lake::tasks::extract::run(&cli.args).await,
+    )
+}

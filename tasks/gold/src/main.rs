@@ -1,0 +1,18 @@
+//! `gold --date D`: see `mercado_lake::tasks::gold`.
+
+use clap::Parser;
+
+/// Build the star schema of one logical date into gold/: fact_sales, dim_customer and dim_inventory (SCD type 2), dim_vendor, dim_category, dim_date, fact_cart_snapshot. Prints a one-line JSON summary last on stdout.
+#[derive(Parser)]
+#[command(name = "gold", version, about)]
+struct Cli {
+    #[command(flatten)]
+    args: mercado_lake::cli::LakeArgs,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    mercado_lake::cli::init_tracing();
+    mercado_lake::cli::finish("gold", mercado_lake::tasks::gold::run(&cli.args).await)
+}

@@ -1,0 +1,77 @@
+//! What every task binary shares: its flags, logging, and how it ends (summary line or one-line
+//! error).
+
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use tracing_subscriber::EnvFilter;
+
+use crate::summary::Summary;
+
+/// Flags of every task. Each also reads an environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LakeArgs {
+    /// Logical date to process (YYYY-MM-DD). Re-running a date replaces its partitions.
+    #[arg(long, env = "MERCADO_DATE", value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub date: NaiveDate,
+
+    /// S3 bucket of the lake.
+    #[arg(long, env = "MERCADO_LAKE_BUCKET", default_value = "mercado-lake")]
+    pub bucket: String,
+
+    /// Create the bucket when it does not exist (handy locally; production buckets come from IaC).
+    #[arg(long, env = "MERCADO_CREATE_BUCKET", default_value_t = true, action = clap::ArgAction::Set)]
+    pub create_bucket: bool,
+
+    /// Endpoint override for S3 and DynamoDB (a local S3-compatible server). Unset means AWS.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+
+    /// AWS region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub aws_region: String,
+
+    /// Identifies this run in file names and manifests (default: time-ordered, unique).
+    #[arg(long, env = "MERCADO_RUN_ID")]
+    pub run_id: Option<String>,
+}
+
+impl LakeArgs {
+    /// The given run id, or a fresh time-ordered one.
+    pub fn run_id(&self) -> String {
+        self.run_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+    }
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("expected a date as YYYY-MM-DD (e.g. 2025-03-17), got {s:?}"))
+}
+
+/// Logs go to stderr (stdout carries only the summary); RUST_LOG sets the level, default info.
+pub fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Ends a task: the summary as the last stdout line and exit 0, or a one-line reason on stderr
+/// and exit 1.
+pub fn finish<E: std::fmt::Display>(task: &str, result: Result<Summary, E>) -> ExitCode {
+    match result {
+        Ok(summary) => {
+            println!("{}", summary.to_json_line());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let one_line = e.to_string().replace('\n', " ");
+            eprintln!("{task} failed: {one_line}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The lake bucket: S3 access, manifests, and atomic publication of partitions.
+
+use std::path::Path;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use chrono::NaiveDate;
+
+use crate::cli::LakeArgs;
+use crate::error::{LakeError, Result};
+use crate::manifest::Manifest;
+use crate::partition::{DatasetId, Partition, MANIFEST_FILE};
+
+#[derive(Clone)]
+pub struct Lake {
+    s3: Client,
+    bucket: String,
+}
+
+fn s3_err<'k, E: std::error::Error + 'static, R: std::fmt::Debug>(
+    op: &'static str,
+    key: &'k str,
+) -> impl FnOnce(aws_sdk_s3::error::SdkError<E, R>) -> LakeError + 'k {
+    move |e| LakeError::S3 {
+        op,
+        key: key.to_string(),
+        message: DisplayErrorContext(&e).to_string(),
+    }
+}
+
+impl Lake {
+    /// A client for the lake bucket; path-style addressing when an endpoint override is set
+    /// (local S3-compatible servers don't do virtual-host buckets).
+    pub async fn connect(args: &LakeArgs) -> Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(args.aws_region.clone()));
+        if let Some(endpoint) = &args.aws_endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let shared = loader.load().await;
+        let conf = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(args.aws_endpoint_url.is_some())
+            .build();
+        let lake = Self {
+            s3: Client::from_conf(conf),
+            bucket: args.bucket.clone(),
+        };
+        if args.create_bucket {
+            lake.ensure_bucket().await?;
+        }
+        Ok(lake)
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub async fn ensure_bucket(&self) -> Result<()> {
+        if self
+            .s3
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        match self.s3.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+                }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(s3_err("CreateBucket", &self.bucket)(e)),
+        }
+    }
+
+    /// Uploads a local file; returns its size.
+    pub async fn put_file(&self, key: &str, path: &Path) -> Result<u64> {
+        let bytes = tokio::fs::metadata(path).await?.len();
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| LakeError::S3 {
+                op: "PutObject",
+                key: key.into(),
+                message: e.to_string(),
+            })?;
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .map_err(s3_err("PutObject", key))?;
+        Ok(bytes)
+    }
+
+    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(s3_err("PutObject", key))?;
+        Ok(())
+    }
+
+    /// Downloads an object into a local file, streaming.
+    pub async fn get_to_file(&self, key: &str, path: &Path) -> Result<()> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(s3_err("GetObject", key))?;
+        let mut reader = out.body.into_async_read();
+        let mut file = tokio::fs::File::create(path).await?;
+        tokio::io::copy(&mut reader, &mut file).await?;
+        Ok(())
+    }
+
+    /// An object's bytes, or None when it does not exist.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let data = out.body.collect().await.map_err(|e| LakeError::S3 {
+                    op: "GetObject",
+                    key: key.into(),
+                    message: e.to_string(),
+                })?;
+                Ok(Some(data.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(s3_err("GetObject", key)(e)),
+        }
+    }
+
+    /// Every key under a prefix.
+    pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(s3_err("ListObjectsV2", prefix))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// The immediate "sub-folders" of a prefix.
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut dirs = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(s3_err("ListObjectsV2", prefix))?;
+            dirs.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+        }
+        Ok(dirs)
+    }
+
+    pub async fn delete_keys(&self, keys: &[String]) -> Result<()> {
+        for chunk in keys.chunks(1000) {
+            let objects = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| LakeError::Invalid(e.to_string()))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| LakeError::Invalid(e.to_string()))?;
+            self.s3
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(s3_err("DeleteObjects", &chunk[0]))?;
+        }
+        Ok(())
+    }
+
+    /// The partition's published manifest, if any.
+    pub async fn manifest(&self, p: &Partition) -> Result<Option<Manifest>> {
+        let key = p.manifest_key();
+        match self.get_bytes(&key).await? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| LakeError::Manifest {
+                        key,
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// The manifest a task needs as input; a clear error when the upstream task has not run.
+    pub async fn require_manifest(&self, p: &Partition) -> Result<Manifest> {
+        self.manifest(p).await?.ok_or_else(|| {
+            LakeError::MissingInput(format!(
+                "s3://{}/{} is not published; run the upstream task for {} first",
+                self.bucket,
+                p.manifest_key(),
+                p.date
+            ))
+        })
+    }
+
+    /// Makes `manifest` the partition's content: one PUT of `_manifest.json` (atomic in S3) after
+    /// all its files are uploaded, then removal of files no manifest lists (earlier runs, or runs
+    /// that died before publishing). Until the PUT, readers keep seeing the previous manifest.
+    pub async fn publish(&self, p: &Partition, manifest: &Manifest) -> Result<()> {
+        let key = p.manifest_key();
+        let body = serde_json::to_vec_pretty(manifest).map_err(|e| LakeError::Manifest {
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
+        self.put_bytes(&key, body, "application/json").await?;
+        let stale: Vec<String> = self
+            .list_keys(&p.prefix())
+            .await?
+            .into_iter()
+            .filter(|k| !k.ends_with(MANIFEST_FILE) && !manifest.files.iter().any(|f| &f.key == k))
+            .collect();
+        if !stale.is_empty() {
+            tracing::info!(partition = %p, files = stale.len(), "removing files of earlier runs");
+            self.delete_keys(&stale).await?;
+        }
+        Ok(())
+    }
+
+    /// The latest published partition of `dataset` strictly before `date`.
+    pub async fn latest_before(
+        &self,
+        dataset: DatasetId,
+        date: NaiveDate,
+    ) -> Result<Option<Partition>> {
+        let mut dates: Vec<NaiveDate> = self
+            .list_dirs(&dataset.prefix())
+            .await?
+            .iter()
+            .filter_map(|d| Partition::date_of(d))
+            .filter(|d| *d < date)
+            .collect();
+        dates.sort_unstable();
+        for d in dates.into_iter().rev() {
+            let p = dataset.at(d);
+            if self.manifest(&p).await?.is_some() {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+}

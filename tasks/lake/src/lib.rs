@@ -1,0 +1,23 @@
+//! Mercado's lake: the logic behind the `extract`, `clean`, `enrich` and `gold` binaries.
+//!
+//! Every task works on one logical date and one zone of the lake bucket:
+//! `raw/ → cleaned/ (+ quarantine/) → work/ → gold/`. A task writes its Parquet files under a
+//! run-unique prefix and then publishes the partition's `_manifest.json`; readers read only what a
+//! manifest lists, so a run that dies midway never shows a half-written partition
+//! ([`lake::Lake::publish`]).
+
+pub mod cli;
+pub mod contracts;
+pub mod error;
+pub mod lake;
+pub mod manifest;
+pub mod parquet_io;
+pub mod partition;
+pub mod rows;
+pub mod summary;
+pub mod tasks;
+
+pub use error::LakeError;
+pub use lake::Lake;
+pub use partition::{Partition, Zone};
+pub use summary::Summary;

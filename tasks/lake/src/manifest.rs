@@ -1,0 +1,35 @@
+//! `_manifest.json`: the only thing readers trust about a partition.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One published Parquet file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub key: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `zone/source/dataset`
+    pub dataset: String,
+    /// YYYY-MM-DD
+    pub date: String,
+    pub run_id: String,
+    /// The task that wrote it.
+    pub task: String,
+    pub files: Vec<FileEntry>,
+    /// Sum of `files[].rows`.
+    pub rows: u64,
+    pub schema_fingerprint: String,
+    /// Source watermark: the largest `updated_at` (or `created_at`) read, RFC 3339; none for an
+    /// empty extract.
+    pub watermark: Option<String>,
+    /// Task-specific counts, e.g. `rows_in`, `duplicates`, `quarantined` for clean.
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    pub published_at: String,
+}

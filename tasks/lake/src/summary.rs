@@ -1,0 +1,73 @@
+//! The one-line JSON summary every task prints last on stdout (Airflow keeps it as XCom).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct DatasetCounts {
+    /// Records read.
+    pub rows_in: u64,
+    /// Records accepted (for clean: rows_in = rows_out + quarantined + duplicates).
+    pub rows_out: u64,
+    /// Rows in the output partition (more than rows_out where records are exploded into lines).
+    pub rows_written: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub task: String,
+    pub date: String,
+    pub status: &'static str,
+    pub run_id: String,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub datasets: BTreeMap<String, DatasetCounts>,
+}
+
+impl Summary {
+    pub fn new(task: &str, date: chrono::NaiveDate, run_id: &str) -> Self {
+        Self {
+            task: task.to_string(),
+            date: date.format("%Y-%m-%d").to_string(),
+            status: "ok",
+            run_id: run_id.to_string(),
+            rows_in: 0,
+            rows_out: 0,
+            quarantined: 0,
+            bytes: 0,
+            seconds: 0.0,
+            datasets: BTreeMap::new(),
+        }
+    }
+
+    /// Records one dataset's counts and adds them to the totals.
+    pub fn add(&mut self, dataset: impl Into<String>, c: DatasetCounts) {
+        self.rows_in += c.rows_in;
+        self.rows_out += c.rows_out;
+        self.quarantined += c.quarantined;
+        self.bytes += c.bytes;
+        self.datasets.insert(dataset.into(), c);
+    }
+
+    pub fn finish(mut self, started: Instant) -> Self {
+        self.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        self
+    }
+
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(
+                r#"{{"task":"{}","status":"error","error":"{e}"}}"#,
+                self.task
+            )
+        })
+    }
+}

@@ -1,0 +1,686 @@
+//! `clean --date D`: standardize and validate raw rows against the contracts. A row that fails
+//! goes to `quarantine/` with a reason code and message; duplicates go there too, marked
+//! `duplicate`. Nothing is dropped silently: for every dataset
+//! `rows_in = rows_out + quarantined + duplicates`, recorded in the manifest and the summary.
+//! Transactions are exploded to one row per line.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value as Json;
+
+use crate::cli::LakeArgs;
+use crate::contracts::{self as c, Contract};
+use crate::error::{LakeError, Result};
+use crate::lake::Lake;
+use crate::parquet_io::{PartitionReader, PartitionWriter};
+use crate::rows::{batch_rows, cells, Cell, Val};
+use crate::summary::{DatasetCounts, Summary};
+
+pub const TASK: &str = "clean";
+
+/// Most units of one line, as the API allows.
+const MAX_QTY: i64 = 10_000;
+
+/// Why a row was refused: a stable code for grouping, a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Reject {
+    Reject {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Ids accepted so far, for reference checks of later datasets.
+#[derive(Default)]
+struct Known {
+    categories: HashSet<i64>,
+    vendors: HashSet<i64>,
+    customers: HashSet<i64>,
+    /// item id → vendor id
+    items: HashMap<i64, i64>,
+}
+
+pub async fn run(args: &LakeArgs) -> Result<Summary> {
+    let started = std::time::Instant::now();
+    let lake = Lake::connect(args).await?;
+    let run_id = args.run_id();
+    let date = args.date;
+    let mut summary = Summary::new(TASK, date, &run_id);
+    tracing::info!(%date, run_id, "clean starting");
+    let mut known = Known::default();
+    let ctx = Ctx {
+        lake: &lake,
+        date,
+        run_id: &run_id,
+    };
+
+    // Dimensions first: their accepted ids are what the facts are checked against.
+    let counts = ctx
+        .entities(
+            c::RAW_CATEGORIES,
+            c::CLEAN_CATEGORIES,
+            &known,
+            category_rules,
+        )
+        .await?;
+    known.categories = counts.1;
+    summary.add(c::RAW_CATEGORIES.id.to_string(), counts.0);
+    let counts = ctx
+        .entities(c::RAW_VENDORS, c::CLEAN_VENDORS, &known, vendor_rules)
+        .await?;
+    known.vendors = counts.1;
+    summary.add(c::RAW_VENDORS.id.to_string(), counts.0);
+    let counts = ctx
+        .entities(c::RAW_CUSTOMERS, c::CLEAN_CUSTOMERS, &known, customer_rules)
+        .await?;
+    known.customers = counts.1;
+    summary.add(c::RAW_CUSTOMERS.id.to_string(), counts.0);
+    let (counts, items) = ctx.inventory(&known).await?;
+    known.items = items;
+    summary.add(c::RAW_INVENTORY.id.to_string(), counts);
+
+    let counts = ctx.transactions(&known).await?;
+    summary.add(c::RAW_TRANSACTIONS.id.to_string(), counts);
+    let counts = ctx.carts(&known).await?;
+    summary.add(c::RAW_CARTS.id.to_string(), counts);
+    Ok(summary.finish(started))
+}
+
+struct Ctx<'a> {
+    lake: &'a Lake,
+    date: NaiveDate,
+    run_id: &'a str,
+}
+
+/// Output and quarantine of one dataset, with the counts that must reconcile.
+struct Outputs {
+    clean: PartitionWriter,
+    quarantine: PartitionWriter,
+    counts: DatasetCounts,
+}
+
+impl Outputs {
+    fn new(ctx: &Ctx<'_>, raw: Contract, clean: Contract) -> Result<Self> {
+        Ok(Self {
+            clean: PartitionWriter::new(ctx.lake, TASK, clean, ctx.date, ctx.run_id)?,
+            quarantine: PartitionWriter::new(
+                ctx.lake,
+                TASK,
+                c::quarantine_of(raw.id),
+                ctx.date,
+                ctx.run_id,
+            )?,
+            counts: DatasetCounts::default(),
+        })
+    }
+
+    async fn refuse(&mut self, key: Option<&str>, why: &Reject, record: &Json) -> Result<()> {
+        if why.code == "duplicate" {
+            self.counts.duplicates += 1;
+        } else {
+            self.counts.quarantined += 1;
+        }
+        let record = record.to_string();
+        self.quarantine
+            .push(&[
+                key.map_or(Cell::Null, Cell::Str),
+                Cell::Str(why.code),
+                Cell::Str(&why.message),
+                Cell::Str(&record),
+            ])
+            .await
+    }
+
+    async fn publish(mut self, raw: Contract) -> Result<DatasetCounts> {
+        let c = &mut self.counts;
+        if c.rows_in != c.rows_out + c.quarantined + c.duplicates {
+            return Err(LakeError::Invalid(format!(
+                "{}: counts do not reconcile: {} in, {} out, {} quarantined, {} duplicates",
+                raw.id, c.rows_in, c.rows_out, c.quarantined, c.duplicates
+            )));
+        }
+        let counts = BTreeMap::from([
+            ("rows_in".to_string(), c.rows_in),
+            ("accepted".to_string(), c.rows_out),
+            ("quarantined".to_string(), c.quarantined),
+            ("duplicates".to_string(), c.duplicates),
+        ]);
+        let q = self.quarantine.publish(None, counts.clone()).await?;
+        let m = self.clean.publish(None, counts).await?;
+        c.rows_written = m.rows;
+        c.bytes = m.files.iter().chain(&q.files).map(|f| f.bytes).sum();
+        if c.quarantined + c.duplicates > 0 {
+            tracing::warn!(dataset = %raw.id, quarantined = c.quarantined, duplicates = c.duplicates, "rows quarantined");
+        }
+        Ok(self.counts)
+    }
+}
+
+fn row_json(names: &[String], row: &[Val]) -> Json {
+    Json::Object(
+        names
+            .iter()
+            .cloned()
+            .zip(row.iter().map(Val::to_json))
+            .collect(),
+    )
+}
+
+impl Ctx<'_> {
+    /// A PostgreSQL entity: apply `rules` to each row, drop repeated ids as duplicates.
+    async fn entities(
+        &self,
+        raw: Contract,
+        clean: Contract,
+        known: &Known,
+        rules: fn(&mut [Val], &Known) -> Result<(), Reject>,
+    ) -> Result<(DatasetCounts, HashSet<i64>)> {
+        let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
+        let names: Vec<String> = raw
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut out = Outputs::new(self, raw, clean)?;
+        let mut ids = HashSet::new();
+        while let Some(file) = reader.next_file().await? {
+            for batch in file {
+                for mut row in batch_rows(&batch?)? {
+                    out.counts.rows_in += 1;
+                    let id = row[0].as_i64();
+                    let key = id.map(|i| i.to_string());
+                    let verdict = match id {
+                        None => Err(reject("missing_id", "id is null")),
+                        Some(i) if ids.contains(&i) => Err(reject(
+                            "duplicate",
+                            format!("id {i} appears more than once"),
+                        )),
+                        Some(_) => rules(&mut row, known),
+                    };
+                    match verdict {
+                        Ok(()) => {
+                            ids.extend(id);
+                            out.counts.rows_out += 1;
+                            out.clean.push(&cells(&row)).await?;
+                        }
+                        Err(why) => {
+                            out.refuse(key.as_deref(), &why, &row_json(&names, &row))
+                                .await?
+                        }
+                    }
+                }
+            }
+        }
+        Ok((out.publish(raw).await?, ids))
+    }
+
+    async fn inventory(&self, known: &Known) -> Result<(DatasetCounts, HashMap<i64, i64>)> {
+        let (counts, ids) = self
+            .entities(c::RAW_INVENTORY, c::CLEAN_INVENTORY, known, inventory_rules)
+            .await?;
+        // Item → vendor, read back from what was just accepted (a dimension-sized map).
+        let mut items = HashMap::with_capacity(ids.len());
+        for batch in PartitionReader::open(self.lake, c::CLEAN_INVENTORY, self.date)
+            .await?
+            .read_all()
+            .await?
+        {
+            for row in batch_rows(&batch)? {
+                if let (Some(id), Some(vendor)) = (row[0].as_i64(), row[1].as_i64()) {
+                    items.insert(id, vendor);
+                }
+            }
+        }
+        Ok((counts, items))
+    }
+
+    async fn transactions(&self, known: &Known) -> Result<DatasetCounts> {
+        let raw = c::RAW_TRANSACTIONS;
+        let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
+        let names: Vec<String> = raw
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut out = Outputs::new(self, raw, c::CLEAN_TRANSACTION_LINES)?;
+        let mut seen: HashSet<String> = HashSet::new();
+        while let Some(file) = reader.next_file().await? {
+            for batch in file {
+                for row in batch_rows(&batch?)? {
+                    out.counts.rows_in += 1;
+                    let text = |i: usize| row[i].as_str();
+                    let id = text(0).map(str::trim).filter(|s| !s.is_empty());
+                    let verdict = match id {
+                        None => Err(reject("missing_id", "transaction_id is missing")),
+                        Some(id) if seen.contains(id) => Err(reject(
+                            "duplicate",
+                            format!("transaction {id} appears more than once"),
+                        )),
+                        Some(id) => parse_transaction(id, &row, self.date, known),
+                    };
+                    match verdict {
+                        Ok(txn) => {
+                            seen.insert(txn.id.clone());
+                            out.counts.rows_out += 1;
+                            for l in &txn.lines {
+                                out.clean
+                                    .push(&[
+                                        Cell::Str(&txn.id),
+                                        Cell::I32(l.line_no),
+                                        Cell::I64(txn.customer_id),
+                                        Cell::I64(l.item_id),
+                                        Cell::I64(l.vendor_id),
+                                        Cell::I64(l.qty),
+                                        Cell::Money(l.unit_price),
+                                        Cell::Money(l.total_price),
+                                        Cell::Money(txn.total),
+                                        Cell::I32(txn.installments),
+                                        Cell::Ts(txn.created_at),
+                                    ])
+                                    .await?;
+                            }
+                        }
+                        Err(why) => out.refuse(id, &why, &row_json(&names, &row)).await?,
+                    }
+                }
+            }
+        }
+        out.publish(raw).await
+    }
+
+    async fn carts(&self, known: &Known) -> Result<DatasetCounts> {
+        let raw = c::RAW_CARTS;
+        let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
+        let names: Vec<String> = raw
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut out = Outputs::new(self, raw, c::CLEAN_CART_LINES)?;
+        let mut seen = HashSet::new();
+        while let Some(file) = reader.next_file().await? {
+            for batch in file {
+                for row in batch_rows(&batch?)? {
+                    out.counts.rows_in += 1;
+                    let key = row[0].as_str().map(str::to_string);
+                    let verdict = parse_cart(&row, known).and_then(|cart| {
+                        if seen.insert(cart.0) {
+                            Ok(cart)
+                        } else {
+                            Err(reject(
+                                "duplicate",
+                                format!("cart of customer {} appears more than once", cart.0),
+                            ))
+                        }
+                    });
+                    match verdict {
+                        Ok((customer, updated_at, lines)) => {
+                            out.counts.rows_out += 1;
+                            for l in lines {
+                                out.clean
+                                    .push(&[
+                                        Cell::I64(customer),
+                                        Cell::I64(l.item_id),
+                                        Cell::I64(l.vendor_id),
+                                        Cell::I64(l.qty),
+                                        Cell::Money(l.unit_price),
+                                        Cell::Money(l.total_price),
+                                        Cell::Ts(updated_at),
+                                    ])
+                                    .await?;
+                            }
+                        }
+                        Err(why) => {
+                            out.refuse(key.as_deref(), &why, &row_json(&names, &row))
+                                .await?
+                        }
+                    }
+                }
+            }
+        }
+        out.publish(raw).await
+    }
+}
+
+// ---- entity rules (column order as in the contracts) --------------------------------------
+
+/// Trims a text column in place; `code` when it is null or blank.
+fn required_text(row: &mut [Val], i: usize, code: &'static str, what: &str) -> Result<(), Reject> {
+    match row[i].as_str().map(str::trim) {
+        Some(t) if !t.is_empty() => {
+            row[i] = Val::Str(t.to_string());
+            Ok(())
+        }
+        _ => Err(reject(code, format!("{what} is missing"))),
+    }
+}
+
+fn category_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
+    required_text(row, 1, "missing_name", "category name")
+}
+
+fn vendor_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
+    required_text(row, 1, "missing_name", "vendor_name")?;
+    let region = row[2].as_str().unwrap_or_default();
+    match mercado_api::regions::normalize(region) {
+        Some(code) => {
+            row[2] = Val::Str(code);
+            Ok(())
+        }
+        None => Err(reject(
+            "bad_region",
+            format!("region {region:?} is not an ISO 3166-1 alpha-2 code"),
+        )),
+    }
+}
+
+fn customer_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
+    required_text(row, 1, "missing_name", "first_name")?;
+    required_text(row, 2, "missing_name", "last_name")?;
+    let email = row[3].as_str().unwrap_or_default();
+    match mercado_api::routes::validate::email(email) {
+        Ok(e) => {
+            row[3] = Val::Str(e);
+            Ok(())
+        }
+        Err(_) => Err(reject(
+            "bad_email",
+            format!("email {email:?} is not a valid address"),
+        )),
+    }
+}
+
+fn inventory_rules(row: &mut [Val], known: &Known) -> Result<(), Reject> {
+    match row[1].as_i64() {
+        Some(v) if known.vendors.contains(&v) => {}
+        v => {
+            return Err(reject(
+                "unknown_vendor",
+                format!("vendor {v:?} is not a known vendor"),
+            ))
+        }
+    }
+    match row[2].as_i64() {
+        Some(cat) if known.categories.contains(&cat) => {}
+        cat => {
+            return Err(reject(
+                "unknown_category",
+                format!("category {cat:?} is not a known category"),
+            ))
+        }
+    }
+    required_text(row, 3, "missing_name", "item_name")?;
+    match row[4].as_money() {
+        Some(p) if p > 0 => {}
+        p => {
+            return Err(reject(
+                "bad_price",
+                format!("price {p:?} must be greater than 0"),
+            ))
+        }
+    }
+    match row[5] {
+        Val::Null => row[5] = Val::I32(0),
+        Val::I32(s) if s >= 0 => {}
+        ref s => {
+            return Err(reject(
+                "bad_stock",
+                format!("stock {s:?} must not be negative"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+// ---- transactions and carts ---------------------------------------------------------------
+
+struct Line {
+    line_no: i32,
+    item_id: i64,
+    vendor_id: i64,
+    qty: i64,
+    unit_price: i128,
+    total_price: i128,
+}
+
+struct Txn {
+    id: String,
+    customer_id: i64,
+    installments: i32,
+    created_at: i64,
+    total: i128,
+    lines: Vec<Line>,
+}
+
+/// Money text (`"12.5"`, `"12.50"`, a JSON number) → units of 0.01; None when not exact money.
+pub fn parse_money(text: &str) -> Option<i128> {
+    let mut d = Decimal::from_str(text.trim()).ok()?;
+    if d.normalize().scale() > 2 {
+        return None;
+    }
+    d.rescale(2);
+    Some(d.mantissa())
+}
+
+fn json_text(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn json_int(obj: &Json, field: &str) -> Option<i64> {
+    json_text(obj.get(field)?)?.trim().parse().ok()
+}
+
+fn positive_id(text: Option<&str>) -> Option<i64> {
+    text?.trim().parse::<i64>().ok().filter(|v| *v > 0)
+}
+
+fn parse_line(v: &Json, known: &Known, position: usize) -> Result<Line, Reject> {
+    let at = format!("line {}", position + 1);
+    let item_id = json_int(v, "item_id")
+        .ok_or_else(|| reject("bad_line", format!("{at}: item_id missing")))?;
+    let vendor_id = json_int(v, "vendor_id")
+        .ok_or_else(|| reject("bad_line", format!("{at}: vendor_id missing")))?;
+    let qty = json_int(v, "qty")
+        .ok_or_else(|| reject("bad_qty", format!("{at}: qty missing or not an integer")))?;
+    if !(1..=MAX_QTY).contains(&qty) {
+        return Err(reject(
+            "bad_qty",
+            format!("{at}: qty {qty} is outside 1..={MAX_QTY}"),
+        ));
+    }
+    let unit_price = v
+        .get("unit_price")
+        .and_then(json_text)
+        .and_then(|t| parse_money(&t))
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            reject(
+                "bad_price",
+                format!("{at}: unit_price missing or not a positive amount"),
+            )
+        })?;
+    let total_price = v
+        .get("total_price")
+        .and_then(json_text)
+        .and_then(|t| parse_money(&t))
+        .ok_or_else(|| {
+            reject(
+                "bad_price",
+                format!("{at}: total_price missing or not an amount"),
+            )
+        })?;
+    if total_price != unit_price * i128::from(qty) {
+        return Err(reject(
+            "line_total_mismatch",
+            format!("{at}: total_price is not unit_price × qty"),
+        ));
+    }
+    match known.items.get(&item_id) {
+        None => {
+            return Err(reject(
+                "unknown_item",
+                format!("{at}: item {item_id} is not in inventory"),
+            ))
+        }
+        Some(v) if *v != vendor_id => {
+            return Err(reject(
+                "vendor_mismatch",
+                format!("{at}: item {item_id} is sold by vendor {v}, not {vendor_id}"),
+            ))
+        }
+        Some(_) => {}
+    }
+    let line_no = json_int(v, "line_no").unwrap_or(position as i64 + 1);
+    Ok(Line {
+        line_no: i32::try_from(line_no)
+            .map_err(|_| reject("bad_line", format!("{at}: line_no out of range")))?,
+        item_id,
+        vendor_id,
+        qty,
+        unit_price,
+        total_price,
+    })
+}
+
+fn parse_lines(text: Option<&str>, known: &Known) -> Result<Vec<Line>, Reject> {
+    let lines: Json = text
+        .and_then(|t| serde_json::from_str(t).ok())
+        .ok_or_else(|| reject("bad_lines", "lines is missing or not JSON"))?;
+    let lines = lines
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| reject("bad_lines", "lines is empty"))?;
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| parse_line(l, known, i))
+        .collect()
+}
+
+fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text?.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> Result<Txn, Reject> {
+    let text = |i: usize| row[i].as_str();
+    let customer_id = positive_id(text(1)).ok_or_else(|| {
+        reject(
+            "bad_customer_id",
+            format!("user_id {:?} is not an id", text(1)),
+        )
+    })?;
+    if !known.customers.contains(&customer_id) {
+        return Err(reject(
+            "unknown_customer",
+            format!("customer {customer_id} is not a known customer"),
+        ));
+    }
+    let total = text(2)
+        .and_then(parse_money)
+        .filter(|t| *t > 0)
+        .ok_or_else(|| {
+            reject(
+                "bad_total",
+                format!("total_price {:?} is not a positive amount", text(2)),
+            )
+        })?;
+    let installments = match text(3) {
+        None => 1,
+        Some(t) => t
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                reject(
+                    "bad_installments",
+                    format!("installments {t:?} is not a positive integer"),
+                )
+            })?,
+    };
+    let created_at = parse_time(text(4)).ok_or_else(|| {
+        reject(
+            "bad_timestamp",
+            format!("created_at {:?} is not RFC 3339", text(4)),
+        )
+    })?;
+    if created_at.date_naive() != date {
+        return Err(reject(
+            "wrong_date",
+            format!("created_at {created_at} is not on {date}"),
+        ));
+    }
+    let lines = parse_lines(text(5), known)?;
+    let sum: i128 = lines.iter().map(|l| l.total_price).sum();
+    if sum != total {
+        return Err(reject(
+            "total_mismatch",
+            format!("lines add up to {sum} cents, total_price is {total} cents"),
+        ));
+    }
+    Ok(Txn {
+        id: id.to_string(),
+        customer_id,
+        installments,
+        created_at: created_at.timestamp_micros(),
+        total,
+        lines,
+    })
+}
+
+type Cart = (i64, i64, Vec<Line>);
+
+fn parse_cart(row: &[Val], known: &Known) -> Result<Cart, Reject> {
+    let text = |i: usize| row[i].as_str();
+    let customer = positive_id(text(0)).ok_or_else(|| {
+        reject(
+            "bad_customer_id",
+            format!("user_id {:?} is not an id", text(0)),
+        )
+    })?;
+    if !known.customers.contains(&customer) {
+        return Err(reject(
+            "unknown_customer",
+            format!("customer {customer} is not a known customer"),
+        ));
+    }
+    let updated_at = parse_time(text(1)).ok_or_else(|| {
+        reject(
+            "bad_timestamp",
+            format!("updated_at {:?} is not RFC 3339", text(1)),
+        )
+    })?;
+    let lines = parse_lines(text(2), known)?;
+    Ok((customer, updated_at.timestamp_micros(), lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_text() {
+        assert_eq!(parse_money("12.5"), Some(1250));
+        assert_eq!(parse_money("12.50"), Some(1250));
+        assert_eq!(parse_money("7"), Some(700));
+        assert_eq!(parse_money("1.005"), None);
+        assert_eq!(parse_money("x"), None);
+    }
+}

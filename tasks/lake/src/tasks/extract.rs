@@ -1,0 +1,367 @@
+//! `extract --date D`: PostgreSQL (binary COPY) and DynamoDB (Query on the day index, every shard
+//! in parallel) into `raw/`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use futures::{pin_mut, StreamExt};
+use mercado_api::keys::{self, DayKind};
+use rust_decimal::Decimal;
+use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
+use tokio_postgres::types::Type;
+use tokio_postgres::NoTls;
+
+use crate::cli::LakeArgs;
+use crate::contracts::{self as c, Contract};
+use crate::error::{LakeError, Result};
+use crate::lake::Lake;
+use crate::parquet_io::PartitionWriter;
+use crate::rows::Cell;
+use crate::summary::{DatasetCounts, Summary};
+
+pub const TASK: &str = "extract";
+
+/// Which PostgreSQL rows to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Every row as of the run (what the downstream tasks expect).
+    Snapshot,
+    /// Only rows with `updated_at` after the previous raw partition's watermark.
+    Incremental,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExtractArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+
+    /// PostgreSQL holding customers, vendors, categories and inventory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+
+    /// DynamoDB table holding carts and transactions.
+    #[arg(long = "table", env = "MERCADO_DDB_TABLE", default_value = "mercado")]
+    pub table: String,
+
+    /// snapshot: all rows; incremental: rows changed since the previous partition's watermark.
+    #[arg(long, env = "MERCADO_EXTRACT_MODE", value_enum, default_value_t = Mode::Snapshot)]
+    pub mode: Mode,
+}
+
+#[derive(Clone, Copy)]
+enum PgCol {
+    I64,
+    I32,
+    Text,
+    Ts,
+    Money,
+}
+
+impl PgCol {
+    fn pg_type(self) -> Type {
+        match self {
+            PgCol::I64 => Type::INT8,
+            PgCol::I32 => Type::INT4,
+            PgCol::Text => Type::TEXT,
+            PgCol::Ts => Type::TIMESTAMPTZ,
+            PgCol::Money => Type::NUMERIC,
+        }
+    }
+}
+
+/// A PostgreSQL table and the SQL expression of each contract column, in contract order.
+struct PgTable {
+    contract: Contract,
+    table: &'static str,
+    columns: &'static [(&'static str, PgCol)],
+}
+
+const PG_TABLES: &[PgTable] = &[
+    PgTable {
+        contract: c::RAW_CATEGORIES,
+        table: "categories",
+        columns: &[
+            ("id", PgCol::I32),
+            ("name", PgCol::Text),
+            ("updated_at", PgCol::Ts),
+        ],
+    },
+    PgTable {
+        contract: c::RAW_CUSTOMERS,
+        table: "customers",
+        columns: &[
+            ("id", PgCol::I64),
+            ("first_name", PgCol::Text),
+            ("last_name", PgCol::Text),
+            ("email", PgCol::Text),
+            ("joined_at", PgCol::Ts),
+            ("updated_at", PgCol::Ts),
+        ],
+    },
+    PgTable {
+        contract: c::RAW_VENDORS,
+        table: "vendors",
+        columns: &[
+            ("id", PgCol::I64),
+            ("vendor_name", PgCol::Text),
+            ("region::text", PgCol::Text),
+            ("joined_at", PgCol::Ts),
+            ("updated_at", PgCol::Ts),
+        ],
+    },
+    PgTable {
+        contract: c::RAW_INVENTORY,
+        table: "inventory",
+        columns: &[
+            ("id", PgCol::I64),
+            ("vendor_id", PgCol::I64),
+            ("category_id", PgCol::I32),
+            ("item_name", PgCol::Text),
+            ("price", PgCol::Money),
+            ("stock", PgCol::I32),
+            ("updated_at", PgCol::Ts),
+        ],
+    },
+];
+
+pub async fn run(args: &ExtractArgs) -> Result<Summary> {
+    let started = std::time::Instant::now();
+    let lake = Lake::connect(&args.lake).await?;
+    let run_id = args.lake.run_id();
+    let date = args.lake.date;
+    let mut summary = Summary::new(TASK, date, &run_id);
+    tracing::info!(%date, run_id, bucket = lake.bucket(), mode = ?args.mode, "extract starting");
+
+    let (client, connection) = tokio_postgres::connect(&args.database_url, NoTls).await?;
+    let conn = tokio::spawn(connection);
+    for table in PG_TABLES {
+        let since = match args.mode {
+            Mode::Snapshot => None,
+            Mode::Incremental => previous_watermark(&lake, table.contract, date).await?,
+        };
+        let counts = extract_pg(&lake, &client, table, date, &run_id, since).await?;
+        summary.add(table.contract.id.to_string(), counts);
+    }
+    drop(client);
+    conn.abort();
+
+    let ddb = dynamo_client(&args.lake).await;
+    for (contract, kind) in [
+        (c::RAW_TRANSACTIONS, DayKind::Transactions),
+        (c::RAW_CARTS, DayKind::Carts),
+    ] {
+        let counts = extract_day(&lake, &ddb, &args.table, contract, kind, date, &run_id).await?;
+        summary.add(contract.id.to_string(), counts);
+    }
+    Ok(summary.finish(started))
+}
+
+async fn previous_watermark(
+    lake: &Lake,
+    contract: Contract,
+    date: chrono::NaiveDate,
+) -> Result<Option<DateTime<Utc>>> {
+    let Some(prev) = lake.latest_before(contract.id, date).await? else {
+        return Ok(None);
+    };
+    let manifest = lake.require_manifest(&prev).await?;
+    Ok(manifest
+        .watermark
+        .as_deref()
+        .and_then(|w| DateTime::parse_from_rfc3339(w).ok())
+        .map(|w| w.with_timezone(&Utc)))
+}
+
+/// One table through `COPY (SELECT …) TO STDOUT (FORMAT binary)`, streamed into Parquet.
+async fn extract_pg(
+    lake: &Lake,
+    client: &tokio_postgres::Client,
+    table: &PgTable,
+    date: chrono::NaiveDate,
+    run_id: &str,
+    since: Option<DateTime<Utc>>,
+) -> Result<DatasetCounts> {
+    let select: Vec<&str> = table.columns.iter().map(|(expr, _)| *expr).collect();
+    // COPY takes no bind parameters; the watermark is a timestamp we formatted ourselves.
+    let filter = since
+        .map(|w| format!(" WHERE updated_at > '{}'::timestamptz", w.to_rfc3339()))
+        .unwrap_or_default();
+    let sql = format!(
+        "COPY (SELECT {} FROM {}{filter} ORDER BY id) TO STDOUT (FORMAT binary)",
+        select.join(", "),
+        table.table
+    );
+    let types: Vec<Type> = table.columns.iter().map(|(_, t)| t.pg_type()).collect();
+    let stream = client.copy_out(&sql).await?;
+    let rows = BinaryCopyOutStream::new(stream, &types);
+    pin_mut!(rows);
+
+    let mut writer = PartitionWriter::new(lake, TASK, table.contract, date, run_id)?;
+    let mut watermark: Option<i64> = since.map(|w| w.timestamp_micros());
+    let mut n = 0u64;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let cells = pg_cells(&row, table.columns)?;
+        if let Some(Cell::Ts(t)) = cells.last() {
+            watermark = Some(watermark.map_or(*t, |w| w.max(*t)));
+        }
+        writer.push(&cells).await?;
+        n += 1;
+        if n % 500_000 == 0 {
+            tracing::info!(table = table.table, rows = n, "extracting");
+        }
+    }
+    let watermark = watermark
+        .and_then(DateTime::from_timestamp_micros)
+        .map(|t| t.to_rfc3339());
+    let counts = BTreeMap::from([("rows_in".to_string(), n)]);
+    let manifest = writer.publish(watermark, counts).await?;
+    Ok(DatasetCounts {
+        rows_in: n,
+        rows_out: manifest.rows,
+        rows_written: manifest.rows,
+        bytes: manifest.files.iter().map(|f| f.bytes).sum(),
+        ..Default::default()
+    })
+}
+
+fn pg_cells<'a>(row: &'a BinaryCopyOutRow, columns: &[(&str, PgCol)]) -> Result<Vec<Cell<'a>>> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, kind))| {
+            Ok(match kind {
+                PgCol::I64 => row.try_get::<Option<i64>>(i)?.map_or(Cell::Null, Cell::I64),
+                PgCol::I32 => row.try_get::<Option<i32>>(i)?.map_or(Cell::Null, Cell::I32),
+                PgCol::Text => row
+                    .try_get::<Option<&str>>(i)?
+                    .map_or(Cell::Null, Cell::Str),
+                PgCol::Ts => row
+                    .try_get::<Option<DateTime<Utc>>>(i)?
+                    .map_or(Cell::Null, |t| Cell::Ts(t.timestamp_micros())),
+                PgCol::Money => row.try_get::<Option<Decimal>>(i)?.map_or(Cell::Null, |d| {
+                    let mut d = d;
+                    d.rescale(2);
+                    Cell::Money(d.mantissa())
+                }),
+            })
+        })
+        .collect()
+}
+
+pub async fn dynamo_client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(args.aws_region.clone()));
+    if let Some(endpoint) = &args.aws_endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    aws_sdk_dynamodb::Client::new(&loader.load().await)
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// One day of one kind of item: a paginated Query per shard of the `by_day` index, all shards
+/// at once, pages handed to the single Parquet writer through a bounded channel.
+async fn extract_day(
+    lake: &Lake,
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    contract: Contract,
+    kind: DayKind,
+    date: chrono::NaiveDate,
+    run_id: &str,
+) -> Result<DatasetCounts> {
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<Result<Vec<Item>>>(keys::DAY_SHARDS as usize * 2);
+    for shard in 0..keys::DAY_SHARDS {
+        let tx = tx.clone();
+        let query = ddb
+            .query()
+            .table_name(table)
+            .index_name(keys::BY_DAY_INDEX)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", keys::BY_DAY_PK)
+            .expression_attribute_values(":p", AttributeValue::S(keys::day_pk(kind, date, shard)));
+        tokio::spawn(async move {
+            let mut pages = query.into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map(|p| p.items.unwrap_or_default()).map_err(|e| {
+                    LakeError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+                });
+                let failed = page.is_err();
+                if tx.send(page).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let schema = contract.schema();
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let watermark_attr = names
+        .iter()
+        .position(|n| n == "created_at" || n == "updated_at");
+    let mut writer = PartitionWriter::new(lake, TASK, contract, date, run_id)?;
+    let mut watermark: Option<String> = None;
+    let mut n = 0u64;
+    while let Some(page) = rx.recv().await {
+        for item in page? {
+            let texts: Vec<Option<String>> = names
+                .iter()
+                .map(|name| attribute_text(item.get(name)))
+                .collect();
+            if let Some(Some(t)) = watermark_attr.map(|i| &texts[i]) {
+                if watermark.as_ref().is_none_or(|w| t > w) {
+                    watermark = Some(t.clone());
+                }
+            }
+            let cells: Vec<Cell<'_>> = texts
+                .iter()
+                .map(|t| t.as_deref().map_or(Cell::Null, Cell::Str))
+                .collect();
+            writer.push(&cells).await?;
+            n += 1;
+        }
+    }
+    tracing::info!(dataset = %contract.id, rows = n, shards = keys::DAY_SHARDS, "queried the day index");
+    let manifest = writer
+        .publish(watermark, BTreeMap::from([("rows_in".to_string(), n)]))
+        .await?;
+    Ok(DatasetCounts {
+        rows_in: n,
+        rows_out: manifest.rows,
+        rows_written: manifest.rows,
+        bytes: manifest.files.iter().map(|f| f.bytes).sum(),
+        ..Default::default()
+    })
+}
+
+/// An attribute as raw text: strings as they are, numbers as DynamoDB's exact decimal text,
+/// lists and maps as JSON (numbers inside as strings, so nothing passes through a float).
+pub fn attribute_text(v: Option<&AttributeValue>) -> Option<String> {
+    match v? {
+        AttributeValue::S(s) => Some(s.clone()),
+        AttributeValue::N(n) => Some(n.clone()),
+        AttributeValue::Bool(b) => Some(b.to_string()),
+        AttributeValue::Null(_) => None,
+        other => Some(attribute_json(other).to_string()),
+    }
+}
+
+fn attribute_json(v: &AttributeValue) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        AttributeValue::S(s) | AttributeValue::N(s) => Value::String(s.clone()),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::L(l) => Value::Array(l.iter().map(attribute_json).collect()),
+        AttributeValue::M(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), attribute_json(v)))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
