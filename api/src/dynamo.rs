@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::keys::{self, DayKind};
 use crate::model::{Cart, CartLine, CheckoutReceipt, FlexId, Money, Transaction, TransactionLine};
 
-type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -383,6 +383,26 @@ impl DynamoStore {
         }
     }
 
+    /// Writes a transaction as checkout would, without a cart: for loading history and traffic
+    /// with explicit timestamps. Refuses to overwrite an existing transaction id.
+    pub async fn put_transaction(&self, txn: &Transaction) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(transaction_item(txn)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// The underlying client, for tools that write items this API never would (test fixtures of
+    /// malformed data).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The receipt recorded for an idempotency key, if the key was used.
     pub async fn get_receipt(
         &self,
@@ -468,7 +488,8 @@ impl DynamoStore {
 #[derive(Debug)]
 pub struct CursorError;
 
-fn transaction_item(txn: &Transaction) -> Item {
+/// The DynamoDB item of a transaction (key design in [`crate::keys`]).
+pub fn transaction_item(txn: &Transaction) -> Item {
     let at = ts(txn.created_at);
     let lines = txn
         .lines

@@ -17,12 +17,12 @@ use tokio_postgres::NoTls;
 pub fn load_env() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let file = [".env", ".env.example"]
-            .iter()
-            .map(|f| format!("{root}/{f}"))
-            .find(|p| std::path::Path::new(p).exists())
-            .expect(".env.example exists");
+        // The workspace root is the nearest ancestor holding the example env file.
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .flat_map(|dir| [dir.join(".env"), dir.join(".env.example")])
+            .find(|p| p.exists())
+            .expect(".env.example exists at the workspace root");
         let text = std::fs::read_to_string(file).expect("readable env file");
         for line in text
             .lines()

@@ -241,9 +241,10 @@ impl Lake {
     pub async fn require_manifest(&self, p: &Partition) -> Result<Manifest> {
         self.manifest(p).await?.ok_or_else(|| {
             LakeError::MissingInput(format!(
-                "s3://{}/{} is not published; run the upstream task for {} first",
+                "s3://{}/{} is not published; run `{} --date {}` first",
                 self.bucket,
                 p.manifest_key(),
+                p.dataset.zone.written_by(),
                 p.date
             ))
         })

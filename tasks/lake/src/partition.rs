@@ -25,6 +25,18 @@ impl Zone {
     }
 }
 
+impl Zone {
+    /// The task that publishes this zone's partitions.
+    pub fn written_by(self) -> &'static str {
+        match self {
+            Zone::Raw => "extract",
+            Zone::Cleaned | Zone::Quarantine => "clean",
+            Zone::Work => "enrich",
+            Zone::Gold => "gold",
+        }
+    }
+}
+
 impl fmt::Display for Zone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -592,15 +592,6 @@ fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> R
             format!("customer {customer_id} is not a known customer"),
         ));
     }
-    let total = text(2)
-        .and_then(parse_money)
-        .filter(|t| *t > 0)
-        .ok_or_else(|| {
-            reject(
-                "bad_total",
-                format!("total_price {:?} is not a positive amount", text(2)),
-            )
-        })?;
     let installments = match text(3) {
         None => 1,
         Some(t) => t
@@ -628,6 +619,15 @@ fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> R
         ));
     }
     let lines = parse_lines(text(5), known)?;
+    let total = text(2)
+        .and_then(parse_money)
+        .filter(|t| *t > 0)
+        .ok_or_else(|| {
+            reject(
+                "bad_total",
+                format!("total_price {:?} is not a positive amount", text(2)),
+            )
+        })?;
     let sum: i128 = lines.iter().map(|l| l.total_price).sum();
     if sum != total {
         return Err(reject(
