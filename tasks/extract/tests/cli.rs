@@ -1,4 +1,4 @@
-#[path = "../../lake/tests/cli_contract.rs"]
+#[path = "../../lake/tests/common/cli_contract.rs"]
 mod cli_contract;
 #[path = "../../lake/tests/common/mod.rs"]
 mod common;
