@@ -29,6 +29,9 @@ pub struct Summary {
     pub quarantined: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// Peak resident memory of the process, MiB (Linux; absent elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<u64>,
     pub datasets: BTreeMap<String, DatasetCounts>,
 }
 
@@ -44,6 +47,7 @@ impl Summary {
             quarantined: 0,
             bytes: 0,
             seconds: 0.0,
+            peak_rss_mib: None,
             datasets: BTreeMap::new(),
         }
     }
@@ -59,6 +63,7 @@ impl Summary {
 
     pub fn finish(mut self, started: Instant) -> Self {
         self.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        self.peak_rss_mib = peak_rss_mib();
         self
     }
 
@@ -70,4 +75,12 @@ impl Summary {
             )
         })
     }
+}
+
+/// VmHWM from /proc/self/status: the most memory this process has held at once.
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }

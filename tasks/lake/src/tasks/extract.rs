@@ -48,6 +48,10 @@ pub struct ExtractArgs {
     /// snapshot: all rows; incremental: rows changed since the previous partition's watermark.
     #[arg(long, env = "MERCADO_EXTRACT_MODE", value_enum, default_value_t = Mode::Snapshot)]
     pub mode: Mode,
+
+    /// Items per DynamoDB Query page (default: DynamoDB's own 1 MB pages).
+    #[arg(long, env = "MERCADO_DDB_PAGE_SIZE")]
+    pub ddb_page_size: Option<i32>,
 }
 
 #[derive(Clone, Copy)]
@@ -152,7 +156,7 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
         (c::RAW_TRANSACTIONS, DayKind::Transactions),
         (c::RAW_CARTS, DayKind::Carts),
     ] {
-        let counts = extract_day(&lake, &ddb, &args.table, contract, kind, date, &run_id).await?;
+        let counts = extract_day(&lake, &ddb, args, contract, kind, &run_id).await?;
         summary.add(contract.id.to_string(), counts);
     }
     Ok(summary.finish(started))
@@ -267,19 +271,20 @@ type Item = HashMap<String, AttributeValue>;
 async fn extract_day(
     lake: &Lake,
     ddb: &aws_sdk_dynamodb::Client,
-    table: &str,
+    args: &ExtractArgs,
     contract: Contract,
     kind: DayKind,
-    date: chrono::NaiveDate,
     run_id: &str,
 ) -> Result<DatasetCounts> {
+    let date = args.lake.date;
     let (tx, mut rx) =
         tokio::sync::mpsc::channel::<Result<Vec<Item>>>(keys::DAY_SHARDS as usize * 2);
     for shard in 0..keys::DAY_SHARDS {
         let tx = tx.clone();
         let query = ddb
             .query()
-            .table_name(table)
+            .table_name(&args.table)
+            .set_limit(args.ddb_page_size)
             .index_name(keys::BY_DAY_INDEX)
             .key_condition_expression("#p = :p")
             .expression_attribute_names("#p", keys::BY_DAY_PK)

@@ -64,6 +64,7 @@ impl Env {
             database_url: self.app.database_url.clone(),
             table: self.app.name.clone(),
             mode: extract::Mode::Snapshot,
+            ddb_page_size: None,
         }
     }
 
