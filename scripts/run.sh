@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# README command 1: bring up the local services and the API on 127.0.0.1, then show how to call it.
-#   scripts/run.sh        start (idempotent: an API already running is reused)
-#   scripts/run.sh stop   stop the API and the services
+# README command 1: the main job on this machine.
+#   1. local services (PostgreSQL, moto) and the API on 127.0.0.1
+#   2. a day of synthetic traffic (default: yesterday, UTC), with one bad record per kind
+#   3. the lake tasks for that day: extract → clean → enrich → gold
+#   4. how to call the API
+#
+#   scripts/run.sh [YYYY-MM-DD]   run for that day (idempotent: an API already running is reused)
+#   scripts/run.sh stop           stop the API and the services
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 cd "$ROOT"
@@ -20,8 +25,9 @@ if [ "${1:-}" = stop ]; then
 fi
 
 "$ROOT/scripts/services.sh" start
-log "building the API (cargo build -p mercado-api)"
-cargo build -p mercado-api --locked
+log "building (cargo build: API, traffic generator, tasks)"
+cargo build --workspace --bins --locked
+DAY="${1:-$(date -u -d yesterday +%F)}"
 
 if api_ready; then
   log "API already running at $BASE"
@@ -31,6 +37,15 @@ else
   echo $! > "$API_PID"
   wait_for API 60 api_ready || { tail -n 30 "$API_LOG" >&2; die "API did not become ready"; }
 fi
+
+log "traffic for $DAY"
+"$ROOT/target/debug/mercado-traffic" --date "$DAY" --api-url "$BASE" --bad-records | tail -n 1
+for task in extract clean enrich gold; do
+  log "$task --date $DAY"
+  "$ROOT/target/debug/$task" --date "$DAY" 2>>"$LOCAL/tasks.log" | tail -n 1 \
+    | python3 -c 'import json,sys; s=json.loads(sys.stdin.read()); print(json.dumps({k: s[k] for k in ("task","date","status","rows_in","rows_out","quarantined","duplicates","seconds")}))'
+done
+log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$DAY/ (task logs: $LOCAL/tasks.log)"
 
 cat <<MSG
 

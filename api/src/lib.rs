@@ -18,6 +18,7 @@ pub mod regions;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod traffic;
 
 pub use config::Config;
 pub use server::{router, serve, shutdown_signal};

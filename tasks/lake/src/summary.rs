@@ -27,6 +27,7 @@ pub struct Summary {
     pub rows_in: u64,
     pub rows_out: u64,
     pub quarantined: u64,
+    pub duplicates: u64,
     pub bytes: u64,
     pub seconds: f64,
     /// Peak resident memory of the process, MiB (Linux; absent elsewhere).
@@ -45,6 +46,7 @@ impl Summary {
             rows_in: 0,
             rows_out: 0,
             quarantined: 0,
+            duplicates: 0,
             bytes: 0,
             seconds: 0.0,
             peak_rss_mib: None,
@@ -57,6 +59,7 @@ impl Summary {
         self.rows_in += c.rows_in;
         self.rows_out += c.rows_out;
         self.quarantined += c.quarantined;
+        self.duplicates += c.duplicates;
         self.bytes += c.bytes;
         self.datasets.insert(dataset.into(), c);
     }
