@@ -180,11 +180,11 @@ pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSumma
         store.put_transaction(&txn).await?;
         last = Some(txn);
     }
-    for i in 0..args.carts.min(customers.len()) {
+    for &user in customers.iter().take(args.carts) {
         let item = &items[rng.below(items.len())];
         let qty = 1 + rng.below(5) as i64;
         let cart = Cart {
-            user_id: FlexId(customers[i]),
+            user_id: FlexId(user),
             cart: vec![CartLine {
                 item_id: FlexId(item.id),
                 vendor_id: FlexId(item.vendor),
