@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct DatasetCounts {
     /// Records read.
     pub rows_in: u64,
@@ -16,6 +16,8 @@ pub struct DatasetCounts {
     pub quarantined: u64,
     pub duplicates: u64,
     pub bytes: u64,
+    /// Wall time spent on this dataset.
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +36,10 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_mib: Option<u64>,
     pub datasets: BTreeMap<String, DatasetCounts>,
+    /// When the previous dataset was added: datasets are processed one after another, so the
+    /// time between two `add`s is the later one's.
+    #[serde(skip)]
+    mark: Instant,
 }
 
 impl Summary {
@@ -51,11 +57,14 @@ impl Summary {
             seconds: 0.0,
             peak_rss_mib: None,
             datasets: BTreeMap::new(),
+            mark: Instant::now(),
         }
     }
 
     /// Records one dataset's counts and adds them to the totals.
-    pub fn add(&mut self, dataset: impl Into<String>, c: DatasetCounts) {
+    pub fn add(&mut self, dataset: impl Into<String>, mut c: DatasetCounts) {
+        c.seconds = (self.mark.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        self.mark = Instant::now();
         self.rows_in += c.rows_in;
         self.rows_out += c.rows_out;
         self.quarantined += c.quarantined;

@@ -268,6 +268,7 @@ async fn a_day_through_every_zone() {
                     k.clone(),
                     mercado_lake::summary::DatasetCounts {
                         bytes: a.datasets[k].bytes,
+                        seconds: a.datasets[k].seconds,
                         ..v.clone()
                     }
                 ))
