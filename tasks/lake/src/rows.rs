@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    ArrayBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder,
+    BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder,
     StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::cast::AsArray;
@@ -163,18 +163,6 @@ impl BatchBuilder {
         self.rows = 0;
         Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
     }
-
-    pub fn pending(&self) -> usize {
-        self.cols.first().map_or(0, |c| match c {
-            Col::I32(b) => b.len(),
-            Col::I64(b) => b.len(),
-            Col::Str(b) => b.len(),
-            Col::Money(b) => b.len(),
-            Col::Ts(b) => b.len(),
-            Col::Date(b) => b.len(),
-            Col::Bool(b) => b.len(),
-        })
-    }
 }
 
 /// Typed, by-name access to the columns of a batch written under a contract.
@@ -252,15 +240,6 @@ impl<'a> Columns<'a> {
         let c = self.col(name)?;
         self.check(name, "Boolean", c.data_type() == &DataType::Boolean)?;
         Ok(c.as_boolean())
-    }
-}
-
-/// The value at `i`, or None when null.
-pub fn opt<A: Array, T>(a: &A, i: usize, get: impl Fn(&A, usize) -> T) -> Option<T> {
-    if a.is_null(i) {
-        None
-    } else {
-        Some(get(a, i))
     }
 }
 

@@ -24,6 +24,7 @@ async fn catalogue(env: &Env) {
     assert_eq!(app.customer("ana@example.com").await, 1);
     assert_eq!(app.customer("rui@example.com").await, 2);
     env.sql("INSERT INTO customers (first_name, last_name, email) VALUES ('Bad', 'Email', 'not-an-email')").await;
+    env.sql("INSERT INTO customers (first_name, last_name, email) VALUES ('  Rita ', ' Lopes', 'rita@example.com')").await;
     assert_eq!(app.vendor("Porto").await, 1);
     assert_eq!(app.vendor("Lisboa").await, 2);
     for (vendor, name, category, price) in [
@@ -118,7 +119,7 @@ async fn a_day_through_every_zone() {
         panic!("four summaries")
     };
     assert_eq!(extract.datasets["raw/dynamodb/transactions"].rows_in, 7);
-    assert_eq!(extract.datasets["raw/postgres/customers"].rows_in, 3);
+    assert_eq!(extract.datasets["raw/postgres/customers"].rows_in, 4);
     assert_eq!(extract.datasets["raw/dynamodb/carts"].rows_in, 1);
 
     // Clean: counts reconcile, and every refused row is in quarantine with its reason.
@@ -134,7 +135,22 @@ async fn a_day_through_every_zone() {
         (7, 3, 3, 1, 4)
     );
     let cu = &clean.datasets["raw/postgres/customers"];
-    assert_eq!((cu.rows_in, cu.rows_out, cu.quarantined), (3, 2, 1));
+    assert_eq!((cu.rows_in, cu.rows_out, cu.quarantined), (4, 3, 1));
+    // Standardized: names trimmed (emails are already lowercase in PostgreSQL by constraint).
+    let cleaned: Vec<(Val, Val, Val, Val)> = env
+        .rows(c::CLEAN_CUSTOMERS, day(D))
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()))
+        .collect();
+    assert_eq!(
+        cleaned,
+        vec![
+            (Val::I64(1), s("Ana"), s("Silva"), s("ana@example.com")),
+            (Val::I64(2), s("Ana"), s("Silva"), s("rui@example.com")),
+            (Val::I64(4), s("Rita"), s("Lopes"), s("rita@example.com")),
+        ]
+    );
     for counts in clean.datasets.values() {
         assert_eq!(
             counts.rows_in,

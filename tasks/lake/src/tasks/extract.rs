@@ -255,7 +255,7 @@ fn pg_cells<'a>(row: &'a BinaryCopyOutRow, columns: &[(&str, PgCol)]) -> Result<
         .collect()
 }
 
-pub async fn dynamo_client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
+async fn dynamo_client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(args.aws_region.clone()));
     if let Some(endpoint) = &args.aws_endpoint_url {
