@@ -3,7 +3,8 @@
 #   1. local services up (PostgreSQL, moto), installing what is missing
 #   2. cargo fmt --check, cargo clippy -D warnings
 #   3. cargo test: unit tests and the API's HTTP integration tests (each on its own database/table)
-#   4. schemathesis against the served /openapi.json
+#   4. sqlfluff parses the warehouse SQL (Redshift and PostgreSQL dialects)
+#   5. schemathesis against the served /openapi.json
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 cd "$ROOT"
@@ -22,6 +23,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test"
 cargo test --workspace --locked 2>&1 | tee "$LOCAL/cargo-test.log"
+
+log "sqlfluff: the warehouse SQL and the generated Redshift load parse in their dialects"
+SQLFLUFF="$LOCAL/venv/bin/sqlfluff"
+for f in sql/warehouse/redshift.sql sql/warehouse/marts.sql tasks/lake/tests/golden/*.sql; do
+  "$SQLFLUFF" parse --dialect redshift "$f" >"$LOCAL/sqlfluff.out" 2>&1 || { cat "$LOCAL/sqlfluff.out" >&2; die "$f does not parse as Redshift SQL"; }
+done
+for f in sql/warehouse/postgres.sql sql/warehouse/marts.sql; do
+  "$SQLFLUFF" parse --dialect postgres "$f" >"$LOCAL/sqlfluff.out" 2>&1 || { cat "$LOCAL/sqlfluff.out" >&2; die "$f does not parse as PostgreSQL"; }
+done
 
 log "schemathesis"
 "$ROOT/scripts/schemathesis.sh"

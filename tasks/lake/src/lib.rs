@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod contracts;
+pub mod dq;
 pub mod error;
 pub mod lake;
 pub mod manifest;
@@ -16,6 +17,7 @@ pub mod partition;
 pub mod rows;
 pub mod summary;
 pub mod tasks;
+pub mod warehouse;
 
 pub use error::LakeError;
 pub use lake::Lake;

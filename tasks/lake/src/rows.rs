@@ -416,3 +416,14 @@ pub fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<Val>>> {
 pub fn cells(vals: &[Val]) -> Vec<Cell<'_>> {
     vals.iter().map(Val::cell).collect()
 }
+
+/// A 128-bit digest of an id (two independent 64-bit SipHash values): sets of a day's ids hold
+/// 16 bytes each, and a collision is beyond practical odds.
+pub fn digest(id: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    (0x5eed_u16, id).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}

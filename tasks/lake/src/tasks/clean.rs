@@ -263,7 +263,7 @@ impl Ctx<'_> {
                     let id = text(0).map(str::trim).filter(|s| !s.is_empty());
                     let verdict = match id {
                         None => Err(reject("missing_id", "transaction_id is missing")),
-                        Some(id) if seen.contains(&id_digest(id)) => Err(reject(
+                        Some(id) if seen.contains(&crate::rows::digest(id)) => Err(reject(
                             "duplicate",
                             format!("transaction {id} appears more than once"),
                         )),
@@ -271,7 +271,7 @@ impl Ctx<'_> {
                     };
                     match verdict {
                         Ok(txn) => {
-                            seen.insert(id_digest(&txn.id));
+                            seen.insert(crate::rows::digest(&txn.id));
                             out.counts.rows_out += 1;
                             for l in &txn.lines {
                                 out.clean
@@ -352,17 +352,6 @@ impl Ctx<'_> {
         }
         out.publish(raw).await
     }
-}
-
-/// Two independent 64-bit SipHash values of an id: a collision among a day's ids is beyond
-/// practical odds.
-fn id_digest(id: &str) -> u128 {
-    use std::hash::{Hash, Hasher};
-    let mut a = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut a);
-    let mut b = std::collections::hash_map::DefaultHasher::new();
-    (0x5eed_u16, id).hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
 // ---- entity rules (column order as in the contracts) --------------------------------------

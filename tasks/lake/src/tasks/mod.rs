@@ -4,3 +4,4 @@ pub mod clean;
 pub mod enrich;
 pub mod extract;
 pub mod gold;
+pub mod load_redshift;

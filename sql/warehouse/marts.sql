@@ -1,0 +1,91 @@
+-- Mercado marts: views over core, so they are current the moment a load commits. Portable between
+-- PostgreSQL and Redshift. Each states its denominator.
+
+-- Daily GMV, orders and AOV.
+--   gmv        = sum of fact_sales.total_price of the day (completed checkouts only)
+--   orders     = distinct transactions of the day
+--   aov        = gmv / orders  (denominator: the day's completed orders)
+CREATE OR REPLACE VIEW marts.daily_sales AS
+SELECT d.date_id,
+       d.date,
+       COALESCE(SUM(f.total_price), 0)                                   AS gmv,
+       COUNT(DISTINCT f.transaction_id)                                  AS orders,
+       ROUND(SUM(f.total_price) / NULLIF(COUNT(DISTINCT f.transaction_id), 0), 2) AS aov,
+       COALESCE(SUM(f.qty), 0)                                           AS items_sold,
+       COUNT(DISTINCT f.customer_id)                                     AS customers
+FROM core.dim_date d
+LEFT JOIN core.fact_sales f ON f.date_id = d.date_id
+GROUP BY d.date_id, d.date;
+
+-- Vendor daily sales. orders = distinct transactions with at least one line of the vendor.
+CREATE OR REPLACE VIEW marts.vendor_daily_sales AS
+SELECT f.date_id,
+       f.vendor_id,
+       v.vendor_name,
+       v.region,
+       SUM(f.total_price)               AS gmv,
+       COUNT(DISTINCT f.transaction_id) AS orders,
+       SUM(f.qty)                       AS items_sold
+FROM core.fact_sales f
+JOIN core.dim_vendor v ON v.vendor_id = f.vendor_id
+GROUP BY f.date_id, f.vendor_id, v.vendor_name, v.region;
+
+-- Category sales. share_of_gmv = category gmv / the day's gmv (denominator: all lines of the day).
+CREATE OR REPLACE VIEW marts.category_sales AS
+SELECT f.date_id,
+       f.category_id,
+       c.category_name,
+       SUM(f.total_price) AS gmv,
+       SUM(f.qty)         AS items_sold,
+       ROUND(SUM(f.total_price) / NULLIF(MAX(day.gmv), 0), 4) AS share_of_gmv
+FROM core.fact_sales f
+JOIN core.dim_category c ON c.category_id = f.category_id
+JOIN (SELECT date_id, SUM(total_price) AS gmv FROM core.fact_sales GROUP BY date_id) day
+  ON day.date_id = f.date_id
+GROUP BY f.date_id, f.category_id, c.category_name;
+
+-- Top 10 items of each day by GMV (ties broken by item id), named as they are now.
+CREATE OR REPLACE VIEW marts.top_items AS
+SELECT ranked.date_id, ranked.item_rank, ranked.item_id, i.item_name, ranked.qty, ranked.gmv
+FROM (
+    SELECT date_id, item_id, SUM(qty) AS qty, SUM(total_price) AS gmv,
+           ROW_NUMBER() OVER (PARTITION BY date_id ORDER BY SUM(total_price) DESC, item_id) AS item_rank
+    FROM core.fact_sales
+    GROUP BY date_id, item_id
+) ranked
+LEFT JOIN core.dim_inventory i ON i.item_id = ranked.item_id AND i.is_current
+WHERE ranked.item_rank <= 10;
+
+-- Cart abandonment: carts still open at the end of the day against the day's checkouts.
+--   abandonment_rate = open_carts / (open_carts + checkouts)
+--   (denominator: carts that ended the day either checked out or open)
+CREATE OR REPLACE VIEW marts.cart_abandonment AS
+SELECT d.date_id,
+       d.date,
+       COALESCE(c.open_carts, 0)  AS open_carts,
+       COALESCE(s.checkouts, 0)   AS checkouts,
+       COALESCE(c.open_value, 0)  AS open_cart_value,
+       ROUND(COALESCE(c.open_carts, 0)::numeric
+             / NULLIF(COALESCE(c.open_carts, 0) + COALESCE(s.checkouts, 0), 0), 4) AS abandonment_rate
+FROM core.dim_date d
+LEFT JOIN (SELECT date_id, COUNT(DISTINCT customer_id) AS open_carts, SUM(total_price) AS open_value
+           FROM core.fact_cart_snapshot GROUP BY date_id) c ON c.date_id = d.date_id
+LEFT JOIN (SELECT date_id, COUNT(DISTINCT transaction_id) AS checkouts
+           FROM core.fact_sales GROUP BY date_id) s ON s.date_id = d.date_id;
+
+-- Repeat-customer rate: of the customers who ordered on a day, the share who had ordered on an
+-- earlier day loaded into the warehouse.
+--   repeat_rate = repeat_customers / customers  (denominator: the day's distinct buyers)
+CREATE OR REPLACE VIEW marts.repeat_customer_rate AS
+WITH buyers AS (
+    SELECT DISTINCT date_id, customer_id FROM core.fact_sales
+), first_order AS (
+    SELECT customer_id, MIN(date_id) AS first_date_id FROM core.fact_sales GROUP BY customer_id
+)
+SELECT b.date_id,
+       COUNT(*)                                                      AS customers,
+       SUM(CASE WHEN f.first_date_id < b.date_id THEN 1 ELSE 0 END)  AS repeat_customers,
+       ROUND(SUM(CASE WHEN f.first_date_id < b.date_id THEN 1 ELSE 0 END)::numeric / COUNT(*), 4) AS repeat_rate
+FROM buyers b
+JOIN first_order f ON f.customer_id = b.customer_id
+GROUP BY b.date_id;

@@ -1,0 +1,377 @@
+//! `load_redshift --date D --target redshift|postgres`: gold → warehouse, idempotently.
+//!
+//! Both targets run the same steps: data-quality rules on gold (a critical failure stops this
+//! date's load and is recorded in `audit.dq_failures`); one staging table per dataset, filled from
+//! exactly the files of the published manifests (Redshift: `COPY … FORMAT AS PARQUET MANIFEST`;
+//! PostgreSQL: binary `COPY … FROM STDIN` streamed from the Parquet); then one transaction that
+//! merges every dataset into `core` (see [`crate::warehouse::Merge`]) and writes the
+//! `audit.pipeline_runs` row; then the staging tables are dropped.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::pin_mut;
+use rust_decimal::Decimal;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::Client;
+
+use crate::cli::LakeArgs;
+use crate::dq::{self, Failure, Severity};
+use crate::error::{LakeError, Result};
+use crate::lake::Lake;
+use crate::parquet_io::PartitionReader;
+use crate::rows::{batch_rows, Val};
+use crate::summary::{DatasetCounts, Summary};
+use crate::tasks::enrich::date_id;
+use crate::warehouse::{self, LoadTable, TABLES};
+
+pub const TASK: &str = "load_redshift";
+
+/// The warehouse DDL for PostgreSQL and the marts, applied before each local load.
+pub const POSTGRES_DDL: &str = include_str!("../../../../sql/warehouse/postgres.sql");
+pub const MARTS: &str = include_str!("../../../../sql/warehouse/marts.sql");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// PostgreSQL as the warehouse (local and CI).
+    Postgres,
+    /// Amazon Redshift (TLS; reads the lake with an IAM role).
+    Redshift,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+
+    /// Which warehouse to load.
+    #[arg(long, env = "MERCADO_WAREHOUSE_TARGET", value_enum, default_value_t = Target::Postgres)]
+    pub target: Target,
+
+    /// Warehouse connection URL (Redshift speaks the PostgreSQL protocol).
+    #[arg(long, env = "WAREHOUSE_URL")]
+    pub warehouse_url: Option<String>,
+
+    /// IAM role Redshift assumes to read the lake (redshift target).
+    #[arg(long, env = "MERCADO_REDSHIFT_IAM_ROLE")]
+    pub iam_role: Option<String>,
+
+    /// Apply sql/warehouse/postgres.sql and marts.sql before loading (postgres target).
+    #[arg(long, env = "MERCADO_WAREHOUSE_DDL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub apply_ddl: bool,
+
+    /// Print the Redshift SQL of the date to stdout (before the summary) instead of running it.
+    #[arg(long)]
+    pub print_sql: bool,
+}
+
+pub async fn run(args: &LoadArgs) -> Result<Summary> {
+    let started = std::time::Instant::now();
+    let lake = Lake::connect(&args.lake).await?;
+    let run_id = args.lake.run_id();
+    let date = args.lake.date;
+    let mut summary = Summary::new(TASK, date, &run_id);
+    tracing::info!(%date, run_id, target = ?args.target, "load_redshift starting");
+
+    let mut manifests = Vec::new();
+    for t in TABLES {
+        manifests.push(lake.require_manifest(&t.contract.id.at(date)).await?);
+    }
+    let bucket = lake.bucket().to_string();
+    if args.target == Target::Redshift {
+        let role = args.iam_role.as_deref().ok_or_else(|| {
+            LakeError::Invalid(
+                "--iam-role (MERCADO_REDSHIFT_IAM_ROLE) is required for --target redshift".into(),
+            )
+        })?;
+        for (t, m) in TABLES.iter().zip(&manifests) {
+            let body = serde_json::to_vec_pretty(&warehouse::redshift_manifest(&bucket, m))
+                .map_err(|e| LakeError::Invalid(e.to_string()))?;
+            lake.put_bytes(
+                &warehouse::redshift_manifest_key(t.contract, date),
+                body,
+                "application/json",
+            )
+            .await?;
+        }
+        if args.print_sql {
+            for statement in warehouse::redshift_script(date, &bucket, role, &run_id) {
+                println!("{statement};");
+            }
+            return Ok(summary.finish(started));
+        }
+    }
+    let url = args
+        .warehouse_url
+        .as_deref()
+        .ok_or_else(|| LakeError::Invalid("--warehouse-url (WAREHOUSE_URL) is required".into()))?;
+    let (client, conn) = connect(url, args.target).await?;
+
+    if args.target == Target::Postgres && args.apply_ddl {
+        client.batch_execute(POSTGRES_DDL).await?;
+        client.batch_execute(MARTS).await?;
+    }
+
+    // Data quality first: nothing is staged for a date that fails a critical rule.
+    let fact_rows = manifests[TABLES
+        .iter()
+        .position(|t| t.name == "fact_sales")
+        .unwrap_or(0)]
+    .rows;
+    let mut failures = dq::check_gold(&lake, date).await?;
+    failures.extend(dq::volume(fact_rows, recent_mean(&client, date).await?));
+    record_failures(&client, date, &run_id, &failures).await?;
+    let critical: Vec<&Failure> = failures
+        .iter()
+        .filter(|f| f.severity == Severity::Critical)
+        .collect();
+    if !critical.is_empty() {
+        let detail = critical
+            .iter()
+            .map(|f| format!("{}: {}", f.check, f.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        record_failed_run(&client, date, &run_id, started, &detail).await?;
+        return Err(LakeError::Invalid(format!(
+            "data-quality check failed for {date}, nothing loaded: {detail}"
+        )));
+    }
+
+    match args.target {
+        Target::Postgres => {
+            for (t, m) in TABLES.iter().zip(&manifests) {
+                client
+                    .batch_execute(&t.create_staging(date).join(";\n"))
+                    .await?;
+                let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
+                let rows = copy_in(&client, t, date, reader).await?;
+                summary.add(
+                    format!("core.{}", t.name),
+                    DatasetCounts {
+                        rows_in: m.rows,
+                        rows_out: rows,
+                        rows_written: rows,
+                        ..Default::default()
+                    },
+                );
+            }
+            let mut sql = vec!["BEGIN".to_string()];
+            for t in TABLES {
+                sql.extend(t.merge(date));
+            }
+            let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
+            sql.push(warehouse::audit_row(
+                date,
+                &run_id,
+                &fact_rows.to_string(),
+                &seconds,
+            ));
+            sql.push("COMMIT".to_string());
+            client.batch_execute(&sql.join(";\n")).await?;
+            for t in TABLES {
+                client.batch_execute(&t.drop_staging(date)).await?;
+            }
+        }
+        Target::Redshift => {
+            let role = args.iam_role.as_deref().unwrap_or_default();
+            for statement in warehouse::redshift_script(date, &bucket, role, &run_id) {
+                client.batch_execute(&statement).await?;
+            }
+            for (t, m) in TABLES.iter().zip(&manifests) {
+                summary.add(
+                    format!("core.{}", t.name),
+                    DatasetCounts {
+                        rows_in: m.rows,
+                        rows_out: m.rows,
+                        rows_written: m.rows,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+    }
+    drop(client);
+    conn.abort();
+    tracing::info!(%date, fact_rows, "loaded");
+    Ok(summary.finish(started))
+}
+
+async fn connect(url: &str, target: Target) -> Result<(Client, tokio::task::JoinHandle<()>)> {
+    let spawn =
+        |fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| tokio::spawn(fut);
+    match target {
+        Target::Postgres => {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            Ok((
+                client,
+                spawn(Box::pin(async move {
+                    if let Err(e) = conn.await {
+                        tracing::warn!(error = %e, "warehouse connection ended");
+                    }
+                })),
+            ))
+        }
+        Target::Redshift => {
+            // Redshift requires TLS; server certificates are checked against the webpki roots.
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| LakeError::Invalid(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+            let (client, conn) = tokio_postgres::connect(url, tls).await?;
+            Ok((
+                client,
+                spawn(Box::pin(async move {
+                    if let Err(e) = conn.await {
+                        tracing::warn!(error = %e, "warehouse connection ended");
+                    }
+                })),
+            ))
+        }
+    }
+}
+
+/// Mean fact rows a day over the last 7 loaded dates before `date`.
+async fn recent_mean(client: &Client, date: NaiveDate) -> Result<Option<f64>> {
+    let row = client
+        .query_one(
+            "SELECT AVG(n)::float8 FROM (SELECT date_id, COUNT(*) AS n FROM core.fact_sales WHERE date_id < $1 \
+             GROUP BY date_id ORDER BY date_id DESC LIMIT 7) recent",
+            &[&date_id(date)],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+async fn record_failures(
+    client: &Client,
+    date: NaiveDate,
+    run_id: &str,
+    failures: &[Failure],
+) -> Result<()> {
+    for f in failures {
+        tracing::warn!(check = f.check, severity = f.severity.as_str(), detail = %f.detail, "data-quality check failed");
+        client
+            .execute(
+                "INSERT INTO audit.dq_failures (date, check_name, severity, detail, run_id) VALUES ($1, $2, $3, $4, $5)",
+                &[&date, &f.check, &f.severity.as_str(), &f.detail, &run_id],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn record_failed_run(
+    client: &Client,
+    date: NaiveDate,
+    run_id: &str,
+    started: std::time::Instant,
+    detail: &str,
+) -> Result<()> {
+    let seconds = Decimal::from_f64_retain(started.elapsed().as_secs_f64())
+        .unwrap_or_default()
+        .round_dp(3);
+    client
+        .execute(
+            "INSERT INTO audit.pipeline_runs (task, date, run_id, rows, status, duration_s, detail) \
+             VALUES ('load_redshift', $1, $2, 0, 'failed', $3, $4)",
+            &[&date, &run_id, &seconds, &detail],
+        )
+        .await?;
+    Ok(())
+}
+
+/// One value of a COPY row, typed as the staging column wants it.
+#[derive(Debug)]
+enum PgVal<'a> {
+    Null,
+    I32(i32),
+    I64(i64),
+    Str(&'a str),
+    Money(Decimal),
+    Ts(DateTime<Utc>),
+    Date(NaiveDate),
+    Bool(bool),
+}
+
+impl ToSql for PgVal<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            PgVal::Null => Ok(IsNull::Yes),
+            PgVal::I32(v) => v.to_sql(ty, out),
+            PgVal::I64(v) => v.to_sql(ty, out),
+            PgVal::Str(v) => v.to_sql(ty, out),
+            PgVal::Money(v) => v.to_sql(ty, out),
+            PgVal::Ts(v) => v.to_sql(ty, out),
+            PgVal::Date(v) => v.to_sql(ty, out),
+            PgVal::Bool(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn pg_val(v: &Val) -> PgVal<'_> {
+    match v {
+        Val::Null => PgVal::Null,
+        Val::I32(x) => PgVal::I32(*x),
+        Val::I64(x) => PgVal::I64(*x),
+        Val::Str(x) => PgVal::Str(x),
+        Val::Money(x) => PgVal::Money(Decimal::from_i128_with_scale(*x, 2)),
+        Val::Ts(x) => DateTime::from_timestamp_micros(*x).map_or(PgVal::Null, PgVal::Ts),
+        Val::Date(x) => {
+            NaiveDate::from_num_days_from_ce_opt(*x + 719_163).map_or(PgVal::Null, PgVal::Date)
+        }
+        Val::Bool(x) => PgVal::Bool(*x),
+    }
+}
+
+/// Streams a gold partition into its staging table by binary COPY.
+async fn copy_in(
+    client: &Client,
+    t: &LoadTable,
+    date: NaiveDate,
+    mut reader: PartitionReader,
+) -> Result<u64> {
+    let cols = t.columns().join(", ");
+    let staging = t.staging(date);
+    let probe = client
+        .prepare(&format!("SELECT {cols} FROM {staging}"))
+        .await?;
+    let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+    let sink = client
+        .copy_in(&format!(
+            "COPY {staging} ({cols}) FROM STDIN (FORMAT binary)"
+        ))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    pin_mut!(writer);
+    let mut n = 0u64;
+    while let Some(file) = reader.next_file().await? {
+        for batch in file {
+            for row in batch_rows(&batch?)? {
+                let vals: Vec<PgVal<'_>> = row.iter().map(pg_val).collect();
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    vals.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+                writer.as_mut().write(&refs).await?;
+                n += 1;
+            }
+        }
+    }
+    writer.finish().await?;
+    Ok(n)
+}

@@ -1,0 +1,197 @@
+//! The warehouse side of `load_redshift`: which gold dataset goes to which core table, and the SQL
+//! that stages and merges one date. The same statements serve PostgreSQL (staging filled by binary
+//! COPY FROM STDIN) and Redshift (staging filled by COPY … FORMAT AS PARQUET from a manifest).
+
+use chrono::NaiveDate;
+
+use crate::contracts::{self as c, Contract};
+use crate::tasks::enrich::date_id;
+
+/// How a core table takes a date's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// Replace the date's rows: delete them, insert the staged ones.
+    ByDate,
+    /// Type 1 dimension keyed by this column: staged rows overwrite, unless a later date is
+    /// already loaded, in which case only missing keys are added (out-of-order loads keep the
+    /// newest attributes).
+    Type1(&'static str),
+    /// Type 2 dimension keyed by this column: new versions are added by (key, valid_from), then
+    /// every version of the touched keys is re-chained: `valid_to` = the next version's
+    /// `valid_from`, current = no next version. Monotonic, so loads in any order converge.
+    Scd2(&'static str),
+}
+
+pub struct LoadTable {
+    pub contract: Contract,
+    /// `core.<name>`, the same name as the gold dataset.
+    pub name: &'static str,
+    pub merge: Merge,
+}
+
+/// In load order: dimensions before facts.
+pub const TABLES: &[LoadTable] = &[
+    LoadTable {
+        contract: c::GOLD_DIM_DATE,
+        name: "dim_date",
+        merge: Merge::ByDate,
+    },
+    LoadTable {
+        contract: c::GOLD_DIM_CATEGORY,
+        name: "dim_category",
+        merge: Merge::Type1("category_id"),
+    },
+    LoadTable {
+        contract: c::GOLD_DIM_VENDOR,
+        name: "dim_vendor",
+        merge: Merge::Type1("vendor_id"),
+    },
+    LoadTable {
+        contract: c::GOLD_DIM_CUSTOMER,
+        name: "dim_customer",
+        merge: Merge::Scd2("customer_id"),
+    },
+    LoadTable {
+        contract: c::GOLD_DIM_INVENTORY,
+        name: "dim_inventory",
+        merge: Merge::Scd2("item_id"),
+    },
+    LoadTable {
+        contract: c::GOLD_FACT_SALES,
+        name: "fact_sales",
+        merge: Merge::ByDate,
+    },
+    LoadTable {
+        contract: c::GOLD_FACT_CART_SNAPSHOT,
+        name: "fact_cart_snapshot",
+        merge: Merge::ByDate,
+    },
+];
+
+impl LoadTable {
+    pub fn core(&self) -> String {
+        format!("core.{}", self.name)
+    }
+
+    /// One staging table per table and date, so loads of different dates don't collide.
+    pub fn staging(&self, date: NaiveDate) -> String {
+        format!("staging.{}_{}", self.name, date_id(date))
+    }
+
+    pub fn columns(&self) -> Vec<String> {
+        self.contract
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    pub fn create_staging(&self, date: NaiveDate) -> [String; 2] {
+        let s = self.staging(date);
+        [
+            format!("DROP TABLE IF EXISTS {s}"),
+            format!("CREATE TABLE {s} (LIKE {})", self.core()),
+        ]
+    }
+
+    pub fn drop_staging(&self, date: NaiveDate) -> String {
+        format!("DROP TABLE IF EXISTS {}", self.staging(date))
+    }
+
+    /// Redshift: fill staging from exactly the files of the published manifest.
+    pub fn redshift_copy(&self, date: NaiveDate, bucket: &str, iam_role: &str) -> String {
+        format!(
+            "COPY {} FROM 's3://{bucket}/{}' IAM_ROLE '{}' FORMAT AS PARQUET MANIFEST",
+            self.staging(date),
+            redshift_manifest_key(self.contract, date),
+            iam_role.replace('\'', "''")
+        )
+    }
+
+    /// The statements that move the staged date into core; run inside one transaction.
+    pub fn merge(&self, date: NaiveDate) -> Vec<String> {
+        let (core, stg) = (self.core(), self.staging(date));
+        let cols = self.columns().join(", ");
+        let day = date_id(date);
+        match self.merge {
+            Merge::ByDate => vec![
+                format!("DELETE FROM {core} WHERE date_id = {day}"),
+                format!("INSERT INTO {core} ({cols}) SELECT {cols} FROM {stg}"),
+            ],
+            Merge::Type1(key) => vec![
+                format!(
+                    "DELETE FROM {core} WHERE {key} IN (SELECT {key} FROM {stg}) AND NOT EXISTS \
+                     (SELECT 1 FROM audit.pipeline_runs WHERE task = 'load_redshift' AND status = 'ok' AND date > '{date}')"
+                ),
+                format!("INSERT INTO {core} ({cols}) SELECT {cols} FROM {stg} WHERE {key} NOT IN (SELECT {key} FROM {core})"),
+            ],
+            Merge::Scd2(key) => vec![
+                format!(
+                    "INSERT INTO {core} ({cols}) SELECT {cols} FROM {stg} s WHERE NOT EXISTS \
+                     (SELECT 1 FROM {core} t WHERE t.{key} = s.{key} AND t.valid_from = s.valid_from)"
+                ),
+                format!(
+                    "UPDATE {core} SET valid_to = chain.next_from, is_current = chain.next_from IS NULL \
+                     FROM (SELECT {key}, valid_from, LEAD(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from) AS next_from \
+                     FROM {core} WHERE {key} IN (SELECT {key} FROM {stg})) chain \
+                     WHERE {core}.{key} = chain.{key} AND {core}.valid_from = chain.valid_from \
+                     AND (COALESCE({core}.valid_to, DATE '9999-12-31') <> COALESCE(chain.next_from, DATE '9999-12-31') \
+                     OR {core}.is_current <> (chain.next_from IS NULL))"
+                ),
+            ],
+        }
+    }
+}
+
+/// Where `load_redshift` puts the Redshift COPY manifest of a gold partition.
+pub fn redshift_manifest_key(contract: Contract, date: NaiveDate) -> String {
+    format!("{}_redshift.manifest", contract.id.at(date).prefix())
+}
+
+/// The body of a Redshift COPY manifest listing exactly the published files (Parquet needs each
+/// file's content_length).
+pub fn redshift_manifest(bucket: &str, manifest: &crate::manifest::Manifest) -> serde_json::Value {
+    serde_json::json!({
+        "entries": manifest.files.iter().map(|f| serde_json::json!({
+            "url": format!("s3://{bucket}/{}", f.key),
+            "mandatory": true,
+            "meta": {"content_length": f.bytes},
+        })).collect::<Vec<_>>()
+    })
+}
+
+/// The audit row of a load, written inside the load's transaction; `rows` and `seconds` are SQL
+/// expressions.
+pub fn audit_row(date: NaiveDate, run_id: &str, rows: &str, seconds: &str) -> String {
+    format!(
+        "INSERT INTO audit.pipeline_runs (task, date, run_id, rows, status, duration_s) \
+         VALUES ('load_redshift', '{date}', '{}', {rows}, 'ok', {seconds})",
+        run_id.replace('\'', "''")
+    )
+}
+
+/// The whole Redshift load of one date as a script: staging, COPY, one transaction of merges and
+/// the audit row, staging dropped. What `load_redshift --target redshift` runs, statement by
+/// statement, and what `--print-sql` prints.
+pub fn redshift_script(date: NaiveDate, bucket: &str, iam_role: &str, run_id: &str) -> Vec<String> {
+    let mut sql = Vec::new();
+    for t in TABLES {
+        sql.extend(t.create_staging(date));
+        sql.push(t.redshift_copy(date, bucket, iam_role));
+    }
+    sql.push("BEGIN".to_string());
+    for t in TABLES {
+        sql.extend(t.merge(date));
+    }
+    let rows = format!(
+        "(SELECT COUNT(*) FROM core.fact_sales WHERE date_id = {})",
+        date_id(date)
+    );
+    sql.push(audit_row(date, run_id, &rows, "0"));
+    sql.push("COMMIT".to_string());
+    for t in TABLES {
+        sql.push(t.drop_staging(date));
+    }
+    sql
+}

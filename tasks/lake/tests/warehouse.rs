@@ -1,0 +1,304 @@
+//! load_redshift into PostgreSQL: load, re-load (same rows), dates out of order, SCD2, marts on
+//! known data, a data-quality failure that stops one date; and the Redshift SQL against its golden
+//! file.
+
+mod common;
+
+use common::{at, day, money, Env};
+use mercado_api::model::{Cart, CartLine, FlexId};
+use mercado_lake::contracts as c;
+use mercado_lake::parquet_io::PartitionWriter;
+use mercado_lake::rows::Cell;
+use mercado_lake::tasks::load_redshift::{self, LoadArgs, Target};
+use serde_json::json;
+use tokio_postgres::{Client, NoTls};
+
+const D1: &str = "2025-03-17";
+const D2: &str = "2025-03-18";
+
+struct Warehouse {
+    url: String,
+    client: Client,
+}
+
+impl Warehouse {
+    async fn new(env: &Env) -> Warehouse {
+        let url = common::api::create_database(&format!("{}_wh", env.app.name)).await;
+        let (client, conn) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("warehouse");
+        tokio::spawn(conn);
+        Warehouse { url, client }
+    }
+
+    fn args(&self, env: &Env, date: &str) -> LoadArgs {
+        LoadArgs {
+            lake: env.args(day(date)),
+            target: Target::Postgres,
+            warehouse_url: Some(self.url.clone()),
+            iam_role: None,
+            apply_ddl: true,
+            print_sql: false,
+        }
+    }
+
+    /// A query's rows as text, for exact comparisons.
+    async fn text(&self, sql: &str) -> Vec<String> {
+        let rows = self
+            .client
+            .query(&format!("SELECT t::text FROM ({sql}) t"), &[])
+            .await
+            .expect(sql);
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    async fn snapshot(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for t in [
+            "dim_date",
+            "dim_category",
+            "dim_vendor",
+            "dim_customer",
+            "dim_inventory",
+            "fact_sales",
+            "fact_cart_snapshot",
+        ] {
+            all.push(format!("-- {t}"));
+            let mut rows = self.text(&format!("SELECT * FROM core.{t}")).await;
+            rows.sort();
+            all.extend(rows);
+        }
+        all
+    }
+}
+
+/// Ana buys on D1 (mug ×2, lamp ×1) and on D2 (mug ×1 after its price rose); Rui buys on D2 and
+/// leaves a cart open.
+async fn two_days(env: &Env) {
+    let app = &env.app;
+    let ana = app.customer("ana@example.com").await;
+    let rui = app.customer("rui@example.com").await;
+    let vendor = app.vendor("Porto").await;
+    let mug = app.item(vendor, "Mug", "12.50").await;
+    let lamp = app.item(vendor, "Lamp", "30.00").await;
+    env.txn(
+        "t1",
+        ana,
+        "2025-03-17T10:00:00Z",
+        &[(mug, vendor, 2, "12.50"), (lamp, vendor, 1, "30.00")],
+    )
+    .await;
+    env.pipeline(day(D1)).await;
+    assert_eq!(
+        app.patch(&format!("/inventory/{mug}"), json!({"price": "14.00"}))
+            .await
+            .status,
+        200
+    );
+    env.txn(
+        "t2",
+        ana,
+        "2025-03-18T09:00:00Z",
+        &[(mug, vendor, 1, "14.00")],
+    )
+    .await;
+    env.txn(
+        "t3",
+        rui,
+        "2025-03-18T12:00:00Z",
+        &[(lamp, vendor, 2, "30.00")],
+    )
+    .await;
+    let cart = Cart {
+        user_id: FlexId(rui),
+        cart: vec![CartLine {
+            item_id: FlexId(mug),
+            vendor_id: FlexId(vendor),
+            qty: 1,
+            unit_price: money("14.00"),
+            total_price: money("14.00"),
+        }],
+        updated_at: at("2025-03-18T20:00:00Z"),
+    };
+    app.state.ddb.put_cart(&cart, "v").await.expect("cart");
+    env.pipeline(day(D2)).await;
+}
+
+#[tokio::test]
+async fn loads_are_idempotent_and_order_free() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    let wh = Warehouse::new(&env).await;
+
+    // Out of order: D2 first, then D1.
+    let s2 = load_redshift::run(&wh.args(&env, D2))
+        .await
+        .expect("load D2");
+    assert_eq!(s2.datasets["core.fact_sales"].rows_out, 2);
+    load_redshift::run(&wh.args(&env, D1))
+        .await
+        .expect("load D1");
+    let first = wh.snapshot().await;
+    // Re-load both: exactly the same rows.
+    load_redshift::run(&wh.args(&env, D2))
+        .await
+        .expect("reload D2");
+    load_redshift::run(&wh.args(&env, D1))
+        .await
+        .expect("reload D1");
+    assert_eq!(wh.snapshot().await, first);
+
+    assert_eq!(
+        wh.text("SELECT transaction_id, line_no, item_id, qty, total_price, date_id FROM core.fact_sales ORDER BY 1, 2").await,
+        vec!["(t1,1,1,2,25.00,20250317)", "(t1,2,2,1,30.00,20250317)", "(t2,1,1,1,14.00,20250318)", "(t3,1,2,2,60.00,20250318)"]
+    );
+    // SCD2: the mug's price change is two versions, whatever the load order.
+    assert_eq!(
+        wh.text("SELECT item_id, price, valid_from, valid_to, is_current FROM core.dim_inventory ORDER BY 1, 3").await,
+        vec!["(1,12.50,2025-03-17,2025-03-18,f)", "(1,14.00,2025-03-18,,t)", "(2,30.00,2025-03-17,,t)"]
+    );
+    assert_eq!(wh.text("SELECT item_id FROM core.dim_inventory WHERE is_current GROUP BY 1 HAVING COUNT(*) > 1").await, Vec::<String>::new());
+
+    // Marts on known data.
+    assert_eq!(
+        wh.text("SELECT date_id, gmv, orders, aov, items_sold, customers FROM marts.daily_sales ORDER BY 1").await,
+        vec!["(20250317,55.00,1,55.00,3,1)", "(20250318,74.00,2,37.00,3,2)"]
+    );
+    assert_eq!(
+        wh.text(
+            "SELECT date_id, vendor_name, gmv, orders FROM marts.vendor_daily_sales ORDER BY 1"
+        )
+        .await,
+        vec!["(20250317,Porto,55.00,1)", "(20250318,Porto,74.00,2)"]
+    );
+    assert_eq!(
+        wh.text(
+            "SELECT date_id, category_name, gmv, share_of_gmv FROM marts.category_sales ORDER BY 1"
+        )
+        .await,
+        vec![
+            "(20250317,General,55.00,1.0000)",
+            "(20250318,General,74.00,1.0000)"
+        ]
+    );
+    assert_eq!(
+        wh.text(
+            "SELECT date_id, item_rank, item_name, qty, gmv FROM marts.top_items ORDER BY 1, 2"
+        )
+        .await,
+        vec![
+            "(20250317,1,Lamp,1,30.00)",
+            "(20250317,2,Mug,2,25.00)",
+            "(20250318,1,Lamp,2,60.00)",
+            "(20250318,2,Mug,1,14.00)"
+        ]
+    );
+    assert_eq!(
+        wh.text("SELECT date_id, open_carts, checkouts, open_cart_value, abandonment_rate FROM marts.cart_abandonment ORDER BY 1").await,
+        vec!["(20250317,0,1,0,0.0000)", "(20250318,1,2,14.00,0.3333)"]
+    );
+    assert_eq!(
+        wh.text("SELECT date_id, customers, repeat_customers, repeat_rate FROM marts.repeat_customer_rate ORDER BY 1").await,
+        vec!["(20250317,1,0,0.0000)", "(20250318,2,1,0.5000)"]
+    );
+    assert_eq!(
+        wh.text(
+            "SELECT task, date, rows, status FROM audit.pipeline_runs ORDER BY date, finished_at"
+        )
+        .await,
+        vec![
+            "(load_redshift,2025-03-17,2,ok)",
+            "(load_redshift,2025-03-17,2,ok)",
+            "(load_redshift,2025-03-18,2,ok)",
+            "(load_redshift,2025-03-18,2,ok)"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_quality_rule_stops_that_date_only() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    let wh = Warehouse::new(&env).await;
+    load_redshift::run(&wh.args(&env, D1))
+        .await
+        .expect("load D1");
+
+    // Tamper with D2's gold facts: a negative price and an unknown item.
+    let lake = env.lake().await;
+    let mut w = PartitionWriter::new(&lake, "gold", c::GOLD_FACT_SALES, day(D2), "tampered")
+        .expect("writer");
+    let ts = at("2025-03-18T09:00:00Z").timestamp_micros();
+    for (txn, item, price) in [("t2", 1, -1400), ("t9", 999, 100)] {
+        w.push(&[
+            Cell::Str(txn),
+            Cell::I32(1),
+            Cell::I64(item),
+            Cell::I64(1),
+            Cell::I64(1),
+            Cell::I32(1),
+            Cell::I32(20250318),
+            Cell::Money(price),
+            Cell::I64(1),
+            Cell::Money(price),
+            Cell::I32(1),
+            Cell::Ts(ts),
+        ])
+        .await
+        .expect("row");
+    }
+    w.publish(None, Default::default()).await.expect("publish");
+
+    let err = load_redshift::run(&wh.args(&env, D2))
+        .await
+        .expect_err("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("non_negative_money")
+            && msg.contains("referential_integrity")
+            && msg.contains("nothing loaded"),
+        "{msg}"
+    );
+    assert_eq!(
+        wh.text("SELECT check_name, severity FROM audit.dq_failures ORDER BY 1")
+            .await,
+        vec![
+            "(non_negative_money,critical)",
+            "(referential_integrity,critical)"
+        ]
+    );
+    assert_eq!(
+        wh.text("SELECT DISTINCT date_id FROM core.fact_sales")
+            .await,
+        vec!["(20250317)"]
+    );
+    assert_eq!(
+        wh.text("SELECT status FROM audit.pipeline_runs WHERE date = '2025-03-18'")
+            .await,
+        vec!["(failed)"]
+    );
+}
+
+#[test]
+fn redshift_sql_matches_its_golden_file() {
+    let sql: String = mercado_lake::warehouse::redshift_script(
+        day(D1),
+        "mercado-lake",
+        "arn:aws:iam::123456789012:role/mercado-redshift-copy",
+        "01900000000070008000000000000001",
+    )
+    .iter()
+    .map(|s| format!("{s};\n"))
+    .collect();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/redshift_load_2025-03-17.sql"
+    );
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &sql).expect("write golden");
+    }
+    let golden = std::fs::read_to_string(path).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(sql, golden);
+    assert!(sql.contains("FORMAT AS PARQUET MANIFEST"));
+    assert!(sql.contains("COPY staging.fact_sales_20250317 FROM 's3://mercado-lake/gold/mercado/fact_sales/dt=2025-03-17/_redshift.manifest'"));
+}
