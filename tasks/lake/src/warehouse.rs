@@ -2,10 +2,82 @@
 //! that stages and merges one date. The same statements serve PostgreSQL (staging filled by binary
 //! COPY FROM STDIN) and Redshift (staging filled by COPY … FORMAT AS PARQUET from a manifest).
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
+use tokio_postgres::Client;
 
 use crate::contracts::{self as c, Contract};
+use crate::error::{LakeError, Result};
 use crate::tasks::enrich::date_id;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// PostgreSQL as the warehouse (local and CI).
+    Postgres,
+    /// Amazon Redshift (TLS; reads the lake with an IAM role).
+    Redshift,
+}
+
+/// Where the warehouse is; shared by every task that talks to it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WarehouseArgs {
+    /// Which warehouse: postgres (local and CI) or redshift.
+    #[arg(long, env = "MERCADO_WAREHOUSE_TARGET", value_enum, default_value_t = Target::Postgres)]
+    pub target: Target,
+
+    /// Warehouse connection URL (Redshift speaks the PostgreSQL protocol; TLS there).
+    #[arg(long, env = "WAREHOUSE_URL")]
+    pub warehouse_url: Option<String>,
+}
+
+impl WarehouseArgs {
+    /// A connection to the warehouse; the task drives the connection until the client drops.
+    pub async fn connect(&self) -> Result<(Client, tokio::task::JoinHandle<()>)> {
+        let url = self.warehouse_url.as_deref().ok_or_else(|| {
+            LakeError::Invalid("--warehouse-url (WAREHOUSE_URL) is required".into())
+        })?;
+        let target = self.target;
+        let spawn = |fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+            tokio::spawn(fut)
+        };
+        match target {
+            Target::Postgres => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+                Ok((
+                    client,
+                    spawn(Box::pin(async move {
+                        if let Err(e) = conn.await {
+                            tracing::warn!(error = %e, "warehouse connection ended");
+                        }
+                    })),
+                ))
+            }
+            Target::Redshift => {
+                // Redshift requires TLS; server certificates are checked against the webpki roots.
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::aws_lc_rs::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| LakeError::Invalid(format!("TLS: {e}")))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+                let (client, conn) = tokio_postgres::connect(url, tls).await?;
+                Ok((
+                    client,
+                    spawn(Box::pin(async move {
+                        if let Err(e) = conn.await {
+                            tracing::warn!(error = %e, "warehouse connection ended");
+                        }
+                    })),
+                ))
+            }
+        }
+    }
+}
 
 /// How a core table takes a date's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,9 @@ use mercado_api::model::{Cart, CartLine, FlexId};
 use mercado_lake::contracts as c;
 use mercado_lake::parquet_io::PartitionWriter;
 use mercado_lake::rows::Cell;
-use mercado_lake::tasks::load_redshift::{self, LoadArgs, Target};
+use mercado_lake::tasks::load_redshift::{self, LoadArgs};
+use mercado_lake::tasks::reconcile::{self, ReconcileArgs};
+use mercado_lake::warehouse::{Target, WarehouseArgs};
 use serde_json::json;
 use tokio_postgres::{Client, NoTls};
 
@@ -31,11 +33,24 @@ impl Warehouse {
         Warehouse { url, client }
     }
 
+    fn reconcile_args(&self, env: &Env, date: &str) -> ReconcileArgs {
+        ReconcileArgs {
+            lake: env.args(day(date)),
+            warehouse: WarehouseArgs {
+                target: Target::Postgres,
+                warehouse_url: Some(self.url.clone()),
+            },
+            table: env.app.name.clone(),
+        }
+    }
+
     fn args(&self, env: &Env, date: &str) -> LoadArgs {
         LoadArgs {
             lake: env.args(day(date)),
-            target: Target::Postgres,
-            warehouse_url: Some(self.url.clone()),
+            warehouse: WarehouseArgs {
+                target: Target::Postgres,
+                warehouse_url: Some(self.url.clone()),
+            },
             iam_role: None,
             apply_ddl: true,
             print_sql: false,
@@ -212,6 +227,54 @@ async fn loads_are_idempotent_and_order_free() {
             "(load_redshift,2025-03-18,2,ok)",
             "(load_redshift,2025-03-18,2,ok)"
         ]
+    );
+}
+
+#[tokio::test]
+async fn reconciliation_passes_on_good_data_and_fails_on_tampered_data() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    // Bad records on D2: quarantined by clean, so still accounted for.
+    env.txn("t-neg", 1, "2025-03-18T11:00:00Z", &[(1, 1, -1, "14.00")])
+        .await;
+    env.txn(
+        "t-unknown",
+        1,
+        "2025-03-18T11:30:00Z",
+        &[(999, 1, 1, "5.00")],
+    )
+    .await;
+    env.pipeline(day(D2)).await;
+    let wh = Warehouse::new(&env).await;
+    for d in [D1, D2] {
+        load_redshift::run(&wh.args(&env, d)).await.expect("load");
+        let s = reconcile::run(&wh.reconcile_args(&env, d))
+            .await
+            .expect("reconciles");
+        assert_eq!(s.rows_in, if d == D1 { 1 } else { 4 });
+    }
+
+    // Tampered: a line goes missing in the warehouse.
+    wh.client
+        .batch_execute("DELETE FROM core.fact_sales WHERE transaction_id = 't3'")
+        .await
+        .expect("tamper");
+    let msg = reconcile::run(&wh.reconcile_args(&env, D2))
+        .await
+        .expect_err("mismatch")
+        .to_string();
+    assert!(
+        msg.contains("DynamoDB 4 transactions totalling 65.00; warehouse 1 totalling 14.00; quarantined 2 totalling -9.00"),
+        "{msg}"
+    );
+    assert_eq!(
+        wh.text("SELECT check_name, severity FROM audit.dq_failures")
+            .await,
+        vec!["(reconcile,critical)"]
+    );
+    assert_eq!(
+        wh.text("SELECT task, date, status FROM audit.pipeline_runs WHERE task = 'reconcile' ORDER BY finished_at").await,
+        vec!["(reconcile,2025-03-17,ok)", "(reconcile,2025-03-18,ok)", "(reconcile,2025-03-18,failed)"]
     );
 }
 

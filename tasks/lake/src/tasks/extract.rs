@@ -255,7 +255,7 @@ fn pg_cells<'a>(row: &'a BinaryCopyOutRow, columns: &[(&str, PgCol)]) -> Result<
         .collect()
 }
 
-async fn dynamo_client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
+pub async fn dynamo_client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(args.aws_region.clone()));
     if let Some(endpoint) = &args.aws_endpoint_url {
@@ -264,7 +264,7 @@ async fn dynamo_client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&loader.load().await)
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 /// One day of one kind of item: a paginated Query per shard of the `by_day` index, all shards
 /// at once, pages handed to the single Parquet writer through a bounded channel.
@@ -277,32 +277,7 @@ async fn extract_day(
     run_id: &str,
 ) -> Result<DatasetCounts> {
     let date = args.lake.date;
-    let (tx, mut rx) =
-        tokio::sync::mpsc::channel::<Result<Vec<Item>>>(keys::DAY_SHARDS as usize * 2);
-    for shard in 0..keys::DAY_SHARDS {
-        let tx = tx.clone();
-        let query = ddb
-            .query()
-            .table_name(&args.table)
-            .set_limit(args.ddb_page_size)
-            .index_name(keys::BY_DAY_INDEX)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", keys::BY_DAY_PK)
-            .expression_attribute_values(":p", AttributeValue::S(keys::day_pk(kind, date, shard)));
-        tokio::spawn(async move {
-            let mut pages = query.into_paginator().send();
-            while let Some(page) = pages.next().await {
-                let page = page.map(|p| p.items.unwrap_or_default()).map_err(|e| {
-                    LakeError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
-                });
-                let failed = page.is_err();
-                if tx.send(page).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-    }
-    drop(tx);
+    let mut rx = query_day(ddb, &args.table, kind, date, args.ddb_page_size);
 
     let schema = contract.schema();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
@@ -342,6 +317,44 @@ async fn extract_day(
         bytes: manifest.files.iter().map(|f| f.bytes).sum(),
         ..Default::default()
     })
+}
+
+/// Every item of one day under the `by_day` index: one paginated Query per shard, all shards at
+/// once, pages arriving on the returned channel (bounded, so a slow consumer holds the readers
+/// back instead of buffering the day).
+pub fn query_day(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    kind: DayKind,
+    date: chrono::NaiveDate,
+    page_size: Option<i32>,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<Item>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<Item>>>(keys::DAY_SHARDS as usize * 2);
+    for shard in 0..keys::DAY_SHARDS {
+        let tx = tx.clone();
+        let query = ddb
+            .query()
+            .table_name(table)
+            .set_limit(page_size)
+            .index_name(keys::BY_DAY_INDEX)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", keys::BY_DAY_PK)
+            .expression_attribute_values(":p", AttributeValue::S(keys::day_pk(kind, date, shard)));
+        tokio::spawn(async move {
+            let mut pages = query.into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map(|p| p.items.unwrap_or_default()).map_err(|e| {
+                    LakeError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+                });
+                let failed = page.is_err();
+                if tx.send(page).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    rx
 }
 
 /// An attribute as raw text: strings as they are, numbers as DynamoDB's exact decimal text,

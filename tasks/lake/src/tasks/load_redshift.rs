@@ -7,8 +7,6 @@
 //! merges every dataset into `core` (see [`crate::warehouse::Merge`]) and writes the
 //! `audit.pipeline_runs` row; then the staging tables are dropped.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::pin_mut;
 use rust_decimal::Decimal;
@@ -24,7 +22,7 @@ use crate::parquet_io::PartitionReader;
 use crate::rows::{batch_rows, Val};
 use crate::summary::{DatasetCounts, Summary};
 use crate::tasks::enrich::date_id;
-use crate::warehouse::{self, LoadTable, TABLES};
+use crate::warehouse::{self, LoadTable, Target, WarehouseArgs, TABLES};
 
 pub const TASK: &str = "load_redshift";
 
@@ -32,26 +30,13 @@ pub const TASK: &str = "load_redshift";
 pub const POSTGRES_DDL: &str = include_str!("../../../../sql/warehouse/postgres.sql");
 pub const MARTS: &str = include_str!("../../../../sql/warehouse/marts.sql");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Target {
-    /// PostgreSQL as the warehouse (local and CI).
-    Postgres,
-    /// Amazon Redshift (TLS; reads the lake with an IAM role).
-    Redshift,
-}
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
 
-    /// Which warehouse to load.
-    #[arg(long, env = "MERCADO_WAREHOUSE_TARGET", value_enum, default_value_t = Target::Postgres)]
-    pub target: Target,
-
-    /// Warehouse connection URL (Redshift speaks the PostgreSQL protocol).
-    #[arg(long, env = "WAREHOUSE_URL")]
-    pub warehouse_url: Option<String>,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
 
     /// IAM role Redshift assumes to read the lake (redshift target).
     #[arg(long, env = "MERCADO_REDSHIFT_IAM_ROLE")]
@@ -72,14 +57,14 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
     let run_id = args.lake.run_id();
     let date = args.lake.date;
     let mut summary = Summary::new(TASK, date, &run_id);
-    tracing::info!(%date, run_id, target = ?args.target, "load_redshift starting");
+    tracing::info!(%date, run_id, target = ?args.warehouse.target, "load_redshift starting");
 
     let mut manifests = Vec::new();
     for t in TABLES {
         manifests.push(lake.require_manifest(&t.contract.id.at(date)).await?);
     }
     let bucket = lake.bucket().to_string();
-    if args.target == Target::Redshift {
+    if args.warehouse.target == Target::Redshift {
         let role = args.iam_role.as_deref().ok_or_else(|| {
             LakeError::Invalid(
                 "--iam-role (MERCADO_REDSHIFT_IAM_ROLE) is required for --target redshift".into(),
@@ -102,13 +87,9 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
             return Ok(summary.finish(started));
         }
     }
-    let url = args
-        .warehouse_url
-        .as_deref()
-        .ok_or_else(|| LakeError::Invalid("--warehouse-url (WAREHOUSE_URL) is required".into()))?;
-    let (client, conn) = connect(url, args.target).await?;
+    let (client, conn) = args.warehouse.connect().await?;
 
-    if args.target == Target::Postgres && args.apply_ddl {
+    if args.warehouse.target == Target::Postgres && args.apply_ddl {
         client.batch_execute(POSTGRES_DDL).await?;
         client.batch_execute(MARTS).await?;
     }
@@ -138,7 +119,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
         )));
     }
 
-    match args.target {
+    match args.warehouse.target {
         Target::Postgres => {
             for (t, m) in TABLES.iter().zip(&manifests) {
                 client
@@ -195,46 +176,6 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
     conn.abort();
     tracing::info!(%date, fact_rows, "loaded");
     Ok(summary.finish(started))
-}
-
-async fn connect(url: &str, target: Target) -> Result<(Client, tokio::task::JoinHandle<()>)> {
-    let spawn =
-        |fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| tokio::spawn(fut);
-    match target {
-        Target::Postgres => {
-            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-            Ok((
-                client,
-                spawn(Box::pin(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!(error = %e, "warehouse connection ended");
-                    }
-                })),
-            ))
-        }
-        Target::Redshift => {
-            // Redshift requires TLS; server certificates are checked against the webpki roots.
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| LakeError::Invalid(format!("TLS: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
-            let (client, conn) = tokio_postgres::connect(url, tls).await?;
-            Ok((
-                client,
-                spawn(Box::pin(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!(error = %e, "warehouse connection ended");
-                    }
-                })),
-            ))
-        }
-    }
 }
 
 /// Mean fact rows a day over the last 7 loaded dates before `date`.

@@ -5,3 +5,4 @@ pub mod enrich;
 pub mod extract;
 pub mod gold;
 pub mod load_redshift;
+pub mod reconcile;
