@@ -365,3 +365,93 @@ fn redshift_sql_matches_its_golden_file() {
     assert!(sql.contains("FORMAT AS PARQUET MANIFEST"));
     assert!(sql.contains("COPY staging.fact_sales_20250317 FROM 's3://mercado-lake/gold/mercado/fact_sales/dt=2025-03-17/_redshift.manifest'"));
 }
+
+/// Connects as a fresh login role that is a member of `role`.
+async fn login_as(wh: &Warehouse, env: &Env, role: &str) -> Client {
+    let user = format!("{}_{role}", env.app.name);
+    let password = uuid::Uuid::now_v7().simple().to_string();
+    wh.client
+        .batch_execute(&format!(
+            "CREATE ROLE {user} LOGIN PASSWORD '{password}' IN ROLE {role}"
+        ))
+        .await
+        .expect("login role");
+    let url = wh
+        .url
+        .replacen("mercado:mercado@", &format!("{user}:{password}@"), 1);
+    let (client, conn) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .expect("connect as role");
+    tokio::spawn(conn);
+    client
+}
+
+#[tokio::test]
+async fn each_role_can_do_what_it_should_and_nothing_more() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    let wh = Warehouse::new(&env).await;
+    load_redshift::run(&wh.args(&env, D1)).await.expect("load");
+
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "bi_analyst",
+            &[
+                "SELECT * FROM marts.daily_sales",
+                "SELECT * FROM core.fact_sales",
+                "SELECT * FROM marts.top_items",
+            ],
+            &[
+                "SELECT * FROM audit.pipeline_runs",
+                "DELETE FROM core.fact_sales",
+                "CREATE TABLE marts.mine (x int)",
+                "CREATE TABLE sandbox.mine (x int)",
+            ],
+        ),
+        (
+            "data_scientist",
+            &[
+                "SELECT * FROM core.dim_inventory",
+                "CREATE TABLE sandbox.features AS SELECT item_id, price FROM core.dim_inventory",
+                "DROP TABLE sandbox.features",
+            ],
+            &[
+                "SELECT * FROM marts.daily_sales",
+                "UPDATE core.dim_inventory SET price = 0",
+                "SELECT * FROM audit.dq_failures",
+                "CREATE TABLE core.mine (x int)",
+            ],
+        ),
+        (
+            "data_engineer",
+            &[
+                "SELECT * FROM audit.pipeline_runs",
+                "SELECT * FROM marts.daily_sales",
+                "CREATE TABLE staging.scratch (x int)",
+                "DROP TABLE staging.scratch",
+                "DELETE FROM core.fact_cart_snapshot WHERE date_id = 0",
+            ],
+            &[],
+        ),
+    ];
+    for (role, allowed, denied) in cases {
+        let client = login_as(&wh, &env, role).await;
+        for sql in allowed {
+            client
+                .batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{role} should be allowed {sql}: {e}"));
+        }
+        for sql in denied {
+            let err = client
+                .batch_execute(sql)
+                .await
+                .expect_err(&format!("{role} should be denied {sql}"));
+            assert_eq!(
+                err.code(),
+                Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                "{role}: {sql}: {err}"
+            );
+        }
+    }
+}

@@ -29,6 +29,7 @@ pub const TASK: &str = "load_redshift";
 /// The warehouse DDL for PostgreSQL and the marts, applied before each local load.
 pub const POSTGRES_DDL: &str = include_str!("../../../../sql/warehouse/postgres.sql");
 pub const MARTS: &str = include_str!("../../../../sql/warehouse/marts.sql");
+pub const GRANTS: &str = include_str!("../../../../sql/warehouse/grants.sql");
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
@@ -42,7 +43,7 @@ pub struct LoadArgs {
     #[arg(long, env = "MERCADO_REDSHIFT_IAM_ROLE")]
     pub iam_role: Option<String>,
 
-    /// Apply sql/warehouse/postgres.sql and marts.sql before loading (postgres target).
+    /// Apply sql/warehouse/postgres.sql, marts.sql and grants.sql before loading (postgres target).
     #[arg(long, env = "MERCADO_WAREHOUSE_DDL", default_value_t = true, action = clap::ArgAction::Set)]
     pub apply_ddl: bool,
 
@@ -92,6 +93,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
     if args.warehouse.target == Target::Postgres && args.apply_ddl {
         client.batch_execute(POSTGRES_DDL).await?;
         client.batch_execute(MARTS).await?;
+        client.batch_execute(GRANTS).await?;
     }
 
     // Data quality first: nothing is staged for a date that fails a critical rule.

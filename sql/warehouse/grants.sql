@@ -1,0 +1,40 @@
+-- Warehouse access by role (PostgreSQL; applied by load_redshift after the DDL). Idempotent.
+--   data_engineer  everything: staging, core, marts, audit (read and write)
+--   data_scientist reads core; owns the sandbox schema for its own tables
+--   bi_analyst     reads marts and core
+-- People and services get a login role that is a member of one of these.
+
+DO $$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['data_engineer', 'data_scientist', 'bi_analyst'] LOOP
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL; -- already there (roles are cluster-wide; another database may have made it)
+        END;
+    END LOOP;
+END
+$$;
+
+CREATE SCHEMA IF NOT EXISTS sandbox;
+ALTER SCHEMA sandbox OWNER TO data_scientist;
+
+-- data_engineer: all of it.
+GRANT USAGE, CREATE ON SCHEMA staging, core, marts, audit, sandbox TO data_engineer;
+GRANT ALL ON ALL TABLES IN SCHEMA staging, core, marts, audit TO data_engineer;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA audit TO data_engineer;
+ALTER DEFAULT PRIVILEGES IN SCHEMA staging, core, marts, audit GRANT ALL ON TABLES TO data_engineer;
+
+-- data_scientist: read core.
+GRANT USAGE ON SCHEMA core TO data_scientist;
+GRANT SELECT ON ALL TABLES IN SCHEMA core TO data_scientist;
+ALTER DEFAULT PRIVILEGES IN SCHEMA core GRANT SELECT ON TABLES TO data_scientist;
+
+-- bi_analyst: read marts and core.
+GRANT USAGE ON SCHEMA marts, core TO bi_analyst;
+GRANT SELECT ON ALL TABLES IN SCHEMA marts, core TO bi_analyst;
+ALTER DEFAULT PRIVILEGES IN SCHEMA marts, core GRANT SELECT ON TABLES TO bi_analyst;
+
+-- Nobody else reads anything by default.
+REVOKE ALL ON SCHEMA staging, core, marts, audit FROM PUBLIC;
