@@ -2,8 +2,8 @@
 # README command 1: the main job on this machine.
 #   1. local services (PostgreSQL, moto) and the API on 127.0.0.1
 #   2. a day of synthetic traffic (default: yesterday, UTC), with one bad record per kind
-#   3. the lake tasks for that day: extract → clean → enrich → gold
-#   4. how to call the API
+#   3. the pipeline for that day: extract → clean → enrich → gold → load_redshift → reconcile
+#   4. the day's KPIs from the warehouse marts, and how to call the API
 #
 #   scripts/run.sh [YYYY-MM-DD]   run for that day (idempotent: an API already running is reused)
 #   scripts/run.sh stop           stop the API and the services
@@ -40,12 +40,24 @@ fi
 
 log "traffic for $DAY"
 "$ROOT/target/debug/mercado-traffic" --date "$DAY" --api-url "$BASE" --bad-records | tail -n 1
-for task in extract clean enrich gold; do
+for task in extract clean enrich gold load_redshift reconcile; do
   log "$task --date $DAY"
   "$ROOT/target/debug/$task" --date "$DAY" 2>>"$LOCAL/tasks.log" | tail -n 1 \
     | python3 -c 'import json,sys; s=json.loads(sys.stdin.read()); print(json.dumps({k: s[k] for k in ("task","date","status","rows_in","rows_out","quarantined","duplicates","seconds")}))'
 done
 log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$DAY/ (task logs: $LOCAL/tasks.log)"
+
+DAY_ID="${DAY//-/}"
+echo
+echo "KPIs for $DAY (warehouse marts, $WAREHOUSE_URL):"
+psql "$WAREHOUSE_URL" -P pager=off -c "
+  SELECT s.date, s.gmv, s.orders, s.aov, s.items_sold, s.customers,
+         a.open_carts, a.abandonment_rate, r.repeat_rate
+  FROM marts.daily_sales s
+  JOIN marts.cart_abandonment a USING (date_id)
+  LEFT JOIN marts.repeat_customer_rate r USING (date_id)
+  WHERE s.date_id = $DAY_ID" \
+  -c "SELECT vendor_name, region, gmv, orders FROM marts.vendor_daily_sales WHERE date_id = $DAY_ID ORDER BY gmv DESC LIMIT 5"
 
 cat <<MSG
 

@@ -45,13 +45,12 @@ as_pg() {
 
 pg_user()     { local u="${DATABASE_URL#*://}"; u="${u%%@*}"; echo "${u%%:*}"; }
 pg_password() { local u="${DATABASE_URL#*://}"; u="${u%%@*}"; echo "${u#*:}"; }
-pg_dbname()   { local u="${DATABASE_URL##*/}"; echo "${u%%\?*}"; }
 
 pg_ready() { "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$MERCADO_PG_PORT"; }
 
 pg_start() {
   local bin; bin=$(pg_bin)
-  if pg_ready; then log "PostgreSQL already running on 127.0.0.1:$MERCADO_PG_PORT"; return; fi
+  if pg_ready; then log "PostgreSQL already running on 127.0.0.1:$MERCADO_PG_PORT"; pg_databases; return; fi
   mkdir -p "$PG_DIR"
   [ "$(id -u)" = 0 ] && { id postgres >/dev/null 2>&1 || as_pg true; chown -R postgres "$PG_DIR"; }
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
@@ -70,12 +69,21 @@ pg_start() {
     -o "-c listen_addresses=127.0.0.1 -p $MERCADO_PG_PORT -c unix_socket_directories='$PG_DIR' -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
     || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
   wait_for PostgreSQL 30 pg_ready || die "PostgreSQL did not become ready"
-  local db; db=$(pg_dbname)
-  if ! PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -tAc \
-      "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-    PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -qc "CREATE DATABASE \"$db\"" >&2
-    log "created database $db"
-  fi
+  pg_databases
+}
+
+pg_databases() {
+  # The OLTP database and the local warehouse live in this one cluster.
+  local url db
+  for url in "$DATABASE_URL" "${WAREHOUSE_URL:-}"; do
+    [ -n "$url" ] || continue
+    db="${url##*/}"; db="${db%%\?*}"
+    if ! PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+      PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -qc "CREATE DATABASE \"$db\"" >&2
+      log "created database $db"
+    fi
+  done
 }
 
 pg_stop() {

@@ -26,10 +26,14 @@ impl From<tokio_postgres::Error> for PgError {
             Some(code) => {
                 let class = &code.code()[..2];
                 // 08 connection exception, 53 insufficient resources, 57 operator intervention.
+                let text = e.as_db_error().map_or_else(
+                    || e.to_string(),
+                    |db| format!("{} ({})", db.message(), code.code()),
+                );
                 if matches!(class, "08" | "53" | "57") {
-                    PgError::Unavailable(e.to_string())
+                    PgError::Unavailable(text)
                 } else {
-                    PgError::Other(e.to_string())
+                    PgError::Other(text)
                 }
             }
         }

@@ -10,7 +10,7 @@ pub enum LakeError {
     },
     #[error("DynamoDB: {0}")]
     Dynamo(String),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("Parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
@@ -27,3 +27,17 @@ pub enum LakeError {
 }
 
 pub type Result<T, E = LakeError> = std::result::Result<T, E>;
+
+/// tokio-postgres shows a server error as just "db error"; say what the server said.
+fn postgres_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} ({})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                m.push_str(&format!(": {detail}"));
+            }
+            m
+        }
+        None => e.to_string(),
+    }
+}
