@@ -12,7 +12,10 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     mercado_lake::cli::init_tracing();
-    mercado_lake::cli::finish("enrich", mercado_lake::tasks::enrich::run(&cli.args).await)
+    cli.args.fix_run_id();
+    let started = std::time::Instant::now();
+    let result = mercado_lake::tasks::enrich::run(&cli.args).await;
+    mercado_lake::cli::record_and_finish("enrich", &cli.args, started, result).await
 }

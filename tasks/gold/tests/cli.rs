@@ -31,4 +31,39 @@ async fn prints_its_summary_last_or_one_line_of_failure() {
     let v = cli_contract::summary(&cli_contract::run(BIN, &env, date), "gold", date);
     assert_eq!(v["datasets"]["gold/mercado/dim_customer"]["rows_out"], 1);
     assert_eq!(v["datasets"]["gold/mercado/dim_category"]["rows_out"], 9);
+
+    // With WAREHOUSE_URL set, the run is recorded in audit.pipeline_runs under its run id.
+    let warehouse = common::api::create_database(&format!("{}_wh", env.app.name)).await;
+    let load = tasks::load_redshift::LoadArgs {
+        lake: env.args(date),
+        warehouse: mercado_lake::warehouse::WarehouseArgs {
+            target: mercado_lake::warehouse::Target::Postgres,
+            warehouse_url: Some(warehouse.clone()),
+        },
+        iam_role: None,
+        apply_ddl: true,
+        print_sql: false,
+    };
+    tasks::load_redshift::run(&load)
+        .await
+        .expect("load creates the audit schema");
+    let out = std::process::Command::new(BIN)
+        .args(["--date", "2025-03-17", "--run-id", "gold-audited"])
+        .env("MERCADO_LAKE_BUCKET", &env.bucket)
+        .env("WAREHOUSE_URL", &warehouse)
+        .output()
+        .expect("run");
+    cli_contract::summary(&out, "gold", date);
+    let (client, conn) = tokio_postgres::connect(&warehouse, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let row = client
+        .query_one("SELECT status, rows FROM audit.pipeline_runs WHERE task = 'gold' AND run_id = 'gold-audited'", &[])
+        .await
+        .expect("audit row");
+    assert_eq!(
+        (row.get::<_, String>(0).as_str(), row.get::<_, i64>(1)),
+        ("ok", 11)
+    );
 }
