@@ -20,14 +20,25 @@ pub struct Lake {
     bucket: String,
 }
 
-fn s3_err<'k, E: std::error::Error + 'static, R: std::fmt::Debug>(
+fn s3_err<
+    'k,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+>(
     op: &'static str,
     key: &'k str,
 ) -> impl FnOnce(aws_sdk_s3::error::SdkError<E, R>) -> LakeError + 'k {
     move |e| LakeError::S3 {
         op,
         key: key.to_string(),
-        message: DisplayErrorContext(&e).to_string(),
+        message: match e.as_service_error() {
+            Some(se) => format!(
+                "{}: {}",
+                aws_sdk_s3::error::ProvideErrorMetadata::code(se).unwrap_or("error"),
+                aws_sdk_s3::error::ProvideErrorMetadata::message(se).unwrap_or_default()
+            ),
+            None => DisplayErrorContext(&e).to_string(),
+        },
     }
 }
 

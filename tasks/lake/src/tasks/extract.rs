@@ -343,9 +343,9 @@ pub fn query_day(
         tokio::spawn(async move {
             let mut pages = query.into_paginator().send();
             while let Some(page) = pages.next().await {
-                let page = page.map(|p| p.items.unwrap_or_default()).map_err(|e| {
-                    LakeError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
-                });
+                let page = page
+                    .map(|p| p.items.unwrap_or_default())
+                    .map_err(|e| LakeError::Dynamo(sdk_message(&e)));
                 let failed = page.is_err();
                 if tx.send(page).await.is_err() || failed {
                     break;
@@ -355,6 +355,23 @@ pub fn query_day(
     }
     drop(tx);
     rx
+}
+
+/// An AWS SDK error in one line: the service's code and message when it answered, else the
+/// transport error (DisplayErrorContext would dump the whole raw response).
+pub fn sdk_message<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(se) => format!(
+            "{}: {}",
+            se.code().unwrap_or("error"),
+            se.message().unwrap_or_default()
+        ),
+        None => aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+    }
 }
 
 /// An attribute as raw text: strings as they are, numbers as DynamoDB's exact decimal text,
