@@ -5,6 +5,7 @@
 #   3. cargo test: unit tests and the API's HTTP integration tests (each on its own database/table)
 #   4. sqlfluff parses the warehouse SQL (Redshift and PostgreSQL dialects)
 #   5. schemathesis against the served /openapi.json
+#   6. Airflow (pinned, in .local/airflow-venv): DAG tests, and `airflow dags test` end to end
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 cd "$ROOT"
@@ -36,7 +37,11 @@ done
 log "schemathesis"
 "$ROOT/scripts/schemathesis.sh"
 
-passed=$(grep -Eo '[0-9]+ passed' "$LOCAL/cargo-test.log" | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "$LOCAL/cargo-test.log" | awk '{s+=$1} END {print s+0}')
-log "all tests done in $((SECONDS - started)) s"
-echo "cargo: $passed passed, $failed failed"
+log "Airflow: DAG tests, then the DAG end to end for two dates with the local runner"
+"$ROOT/scripts/airflow.sh" install
+AIRFLOW__CORE__UNIT_TEST_MODE=True "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/tests 2>&1 | tee "$LOCAL/pytest-dags.log"
+"$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/e2e 2>&1 | tee "$LOCAL/pytest-e2e.log"
+
+count() { grep -hEo "[0-9]+ $1" "$LOCAL/cargo-test.log" "$LOCAL/pytest-dags.log" "$LOCAL/pytest-e2e.log" | awk '{s+=$1} END {print s+0}'; }
+log "all tests done in $((SECONDS - started)) s (cargo test, pytest; schemathesis and sqlfluff above)"
+echo "tests: $(count passed) passed, $(count failed) failed"
