@@ -110,7 +110,7 @@ def make_task(spec: TaskSpec, runner: str):
 
         return DockerOperator(
             task_id=spec.name,
-            image=setting("MERCADO_TASKS_IMAGE", "mercado-tasks:latest"),
+            image=setting("MERCADO_TASKS_IMAGE", "mercado-tasks:0.1.0"),
             command=command(spec),
             environment=environment(),
             network_mode=setting("MERCADO_DOCKER_NETWORK", "host"),

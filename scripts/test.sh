@@ -34,6 +34,12 @@ for f in sql/warehouse/postgres.sql sql/warehouse/marts.sql; do
   "$SQLFLUFF" parse --dialect postgres "$f" >"$LOCAL/sqlfluff.out" 2>&1 || { cat "$LOCAL/sqlfluff.out" >&2; die "$f does not parse as PostgreSQL"; }
 done
 
+log "hadolint (Dockerfiles) and dclint (docker-compose.yml)"
+"$LOCAL/venv/bin/hadolint" docker/*.Dockerfile
+[ -x "$LOCAL/node/node_modules/.bin/dclint" ] \
+  || npm install --silent --no-audit --no-fund --prefix "$LOCAL/node" dclint@3.1.0 >&2
+"$LOCAL/node/node_modules/.bin/dclint" docker-compose.yml
+
 log "schemathesis"
 "$ROOT/scripts/schemathesis.sh"
 

@@ -1,0 +1,22 @@
+# The API (and the traffic generator).  docker build -f docker/api.Dockerfile -t mercado-api .
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p mercado-api \
+ && mkdir /out \
+ && cp target/release/mercado-api target/release/mercado-traffic /out/
+
+FROM debian:bookworm-slim
+# Unpinned on purpose: bookworm-security keeps moving, and a stale pin breaks the build.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mercado
+COPY --from=build /out/ /usr/local/bin/
+USER 10001
+EXPOSE 8000
+# Inside a container the API must listen beyond loopback; publish the port on 127.0.0.1 only.
+ENV MERCADO_API_BIND=0.0.0.0:8000 RUST_LOG=info
+HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD ["curl", "-fsS", "http://127.0.0.1:8000/readyz"]
+CMD ["mercado-api"]

@@ -1,0 +1,11 @@
+# The same runtime image built the local way, where no registry is reachable: a Debian base made
+# with debootstrap and `docker import` (scripts/docker-base.sh), and binaries built on the host.
+#   docker build -f docker/tasks-local.Dockerfile -t mercado-tasks target/release
+ARG BASE=mercado-base:bookworm
+FROM ${BASE}
+COPY extract clean enrich gold load_redshift reconcile /usr/local/bin/
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mercado
+USER 10001
+WORKDIR /tmp
+ENV RUST_LOG=info
+CMD ["extract", "--help"]
