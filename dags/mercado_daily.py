@@ -1,6 +1,6 @@
 """Mercado's daily pipeline: one run = one logical date D.
 
-extract → clean → enrich → gold → load_redshift → reconcile
+extract → clean → enrich → gold → load_redshift → reconcile → marts
 
 Each task is one Rust binary (tasks/<name>/), called with ``--date D``; its last stdout line is a JSON
 summary, which Airflow keeps as the task's XCom. The tasks come from ``TASKS`` below and one factory,
@@ -48,6 +48,7 @@ TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("gold", "enrich"),
     TaskSpec("load_redshift", "gold"),
     TaskSpec("reconcile", "load_redshift"),
+    TaskSpec("marts", "reconcile"),
 )
 
 # Settings the binaries read from their environment (see .env.example). Passed through to the

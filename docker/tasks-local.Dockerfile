@@ -3,7 +3,7 @@
 #   docker build -f docker/tasks-local.Dockerfile -t mercado-tasks target/release
 ARG BASE=mercado-base:bookworm
 FROM ${BASE}
-COPY extract clean enrich gold load_redshift reconcile /usr/local/bin/
+COPY extract clean enrich gold load_redshift reconcile marts /usr/local/bin/
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mercado
 USER 10001
 WORKDIR /tmp

@@ -2,7 +2,7 @@
 # README command 1: the main job on this machine.
 #   1. local services (PostgreSQL, moto) and the API on 127.0.0.1
 #   2. a day of synthetic traffic (default: yesterday, UTC), with one bad record per kind
-#   3. the pipeline for that day: extract → clean → enrich → gold → load_redshift → reconcile
+#   3. the pipeline for that day: extract → clean → enrich → gold → load_redshift → reconcile → marts
 #   4. the day's KPIs from the warehouse marts, and how to call the API
 #
 #   scripts/run.sh [YYYY-MM-DD]   run for that day (idempotent: an API already running is reused)
@@ -40,7 +40,7 @@ fi
 
 log "traffic for $DAY"
 "$ROOT/target/debug/mercado-traffic" --date "$DAY" --api-url "$BASE" --bad-records | tail -n 1
-for task in extract clean enrich gold load_redshift reconcile; do
+for task in extract clean enrich gold load_redshift reconcile marts; do
   log "$task --date $DAY"
   "$ROOT/target/debug/$task" --date "$DAY" 2>>"$LOCAL/tasks.log" | tail -n 1 \
     | python3 -c 'import json,sys; s=json.loads(sys.stdin.read()); print(json.dumps({k: s[k] for k in ("task","date","status","rows_in","rows_out","quarantined","duplicates","seconds")}))'

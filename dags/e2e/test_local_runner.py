@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "target" / "debug"
 DATES = ["2025-03-17", "2025-03-18"]
-CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile"]
+CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile", "marts"]
 
 
 def free_port() -> int:
@@ -133,6 +133,7 @@ def test_two_days_rerun_and_single_task(stack):
         assert (clean["quarantined"], clean["duplicates"]) == (4, 1)
         assert clean["rows_in"] == clean["rows_out"] + clean["quarantined"] + clean["duplicates"]
         assert summaries["reconcile"]["rows_in"] == traffic[day]["orders"] + 5
+        assert summaries["marts"]["figures"]["gmv"] == traffic[day]["gmv"]
     # Every task of the second date recorded its run (on the first date the audit tables only
     # appear with its first load).
     assert psql(env["WAREHOUSE_URL"], f"SELECT COUNT(DISTINCT task) FROM audit.pipeline_runs WHERE date = '{DATES[1]}' AND status = 'ok'") == str(len(CHAIN))

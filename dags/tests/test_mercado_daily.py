@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile"]
+CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile", "marts"]
 
 
 def test_dagbag_imports_without_errors():

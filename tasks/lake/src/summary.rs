@@ -36,6 +36,9 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_mib: Option<u64>,
     pub datasets: BTreeMap<String, DatasetCounts>,
+    /// Figures a task reports beyond row counts (the marts task's KPIs).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub figures: BTreeMap<String, String>,
     /// When the previous dataset was added: datasets are processed one after another, so the
     /// time between two `add`s is the later one's.
     #[serde(skip)]
@@ -57,6 +60,7 @@ impl Summary {
             seconds: 0.0,
             peak_rss_mib: None,
             datasets: BTreeMap::new(),
+            figures: BTreeMap::new(),
             mark: Instant::now(),
         }
     }

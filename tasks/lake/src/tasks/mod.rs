@@ -5,4 +5,5 @@ pub mod enrich;
 pub mod extract;
 pub mod gold;
 pub mod load_redshift;
+pub mod marts;
 pub mod reconcile;

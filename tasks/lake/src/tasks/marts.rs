@@ -1,0 +1,93 @@
+//! `marts --date D`: the marts of D, after the load. The marts are views over `core`, so they are
+//! current as soon as load_redshift commits; this task applies their definitions (postgres
+//! target), checks each answers for D, and reports the day's KPIs in its summary (and so in XCom).
+
+use rust_decimal::Decimal;
+
+use crate::cli::LakeArgs;
+use crate::error::{LakeError, Result};
+use crate::summary::{DatasetCounts, Summary};
+use crate::tasks::enrich::date_id;
+use crate::tasks::load_redshift::MARTS;
+use crate::warehouse::{Target, WarehouseArgs};
+
+pub const TASK: &str = "marts";
+
+/// The marts, each with the number of rows it has for the date.
+const MARTS_BY_DATE: [&str; 6] = [
+    "daily_sales",
+    "vendor_daily_sales",
+    "category_sales",
+    "top_items",
+    "cart_abandonment",
+    "repeat_customer_rate",
+];
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MartsArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+}
+
+pub async fn run(args: &MartsArgs) -> Result<Summary> {
+    let started = std::time::Instant::now();
+    let date = args.lake.date;
+    let mut summary = Summary::new(TASK, date, &args.lake.run_id());
+    let (client, conn) = args.warehouse.connect().await?;
+    if args.warehouse.target == Target::Postgres {
+        client.batch_execute(MARTS).await?;
+    }
+    let day = date_id(date);
+    for mart in MARTS_BY_DATE {
+        let n: i64 = client
+            .query_one(
+                &format!("SELECT COUNT(*) FROM marts.{mart} WHERE date_id = $1"),
+                &[&day],
+            )
+            .await?
+            .get(0);
+        summary.add(
+            format!("marts.{mart}"),
+            DatasetCounts {
+                rows_out: n as u64,
+                rows_written: n as u64,
+                ..Default::default()
+            },
+        );
+    }
+    let row = client
+        .query_opt(
+            "SELECT s.gmv, s.orders, s.aov, a.abandonment_rate, r.repeat_rate \
+             FROM marts.daily_sales s JOIN marts.cart_abandonment a USING (date_id) \
+             LEFT JOIN marts.repeat_customer_rate r USING (date_id) WHERE s.date_id = $1",
+            &[&day],
+        )
+        .await?
+        .ok_or_else(|| {
+            LakeError::MissingInput(format!(
+                "{date} is not loaded; run `load_redshift --date {date}` first"
+            ))
+        })?;
+    let text = |i: usize| {
+        row.get::<_, Option<Decimal>>(i)
+            .map_or_else(|| "null".to_string(), |d| d.to_string())
+    };
+    for (i, name) in ["gmv", "orders", "aov", "abandonment_rate", "repeat_rate"]
+        .iter()
+        .enumerate()
+    {
+        let value = if *name == "orders" {
+            row.get::<_, i64>(i).to_string()
+        } else {
+            text(i)
+        };
+        summary.figures.insert((*name).to_string(), value);
+    }
+    drop(client);
+    conn.abort();
+    tracing::info!(%date, figures = ?summary.figures, "marts ready");
+    Ok(summary.finish(started))
+}
