@@ -43,10 +43,14 @@ log "hadolint (Dockerfiles) and dclint (docker-compose.yml)"
 log "schemathesis"
 "$ROOT/scripts/schemathesis.sh"
 
-log "Airflow: DAG tests, then the DAG end to end for two dates with the local runner"
+log "Airflow: DAG tests, then the DAG end to end for two dates with each runner"
 "$ROOT/scripts/airflow.sh" install
+"$ROOT/scripts/docker.sh" start
+"$ROOT/scripts/docker.sh" image
+rm -f "$LOCAL/e2e-timings.json"
 AIRFLOW__CORE__UNIT_TEST_MODE=True "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/tests 2>&1 | tee "$LOCAL/pytest-dags.log"
 "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/e2e 2>&1 | tee "$LOCAL/pytest-e2e.log"
+log "end-to-end wall time per runner (two dates, seconds): $(cat "$LOCAL/e2e-timings.json")"
 
 count() { grep -hEo "[0-9]+ $1" "$LOCAL/cargo-test.log" "$LOCAL/pytest-dags.log" "$LOCAL/pytest-e2e.log" | awk '{s+=$1} END {print s+0}'; }
 log "all tests done in $((SECONDS - started)) s (cargo test, pytest; schemathesis and sqlfluff above)"

@@ -4,7 +4,7 @@ use clap::Parser;
 
 /// Clean one logical date: standardize and validate raw/ against the data contracts into cleaned/, sending each refused row to quarantine/ with its reason (rows_in = rows_out + quarantined + duplicates). Prints a one-line JSON summary last on stdout.
 #[derive(Parser)]
-#[command(name = "clean", version, about)]
+#[command(name = "clean", version)]
 struct Cli {
     #[command(flatten)]
     args: mercado_lake::cli::LakeArgs,

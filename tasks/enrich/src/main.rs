@@ -4,7 +4,7 @@ use clap::Parser;
 
 /// Enrich one logical date: join cleaned transaction lines with inventory, category, vendor and customer as of the date, add date_id and price flags, into work/. Prints a one-line JSON summary last on stdout.
 #[derive(Parser)]
-#[command(name = "enrich", version, about)]
+#[command(name = "enrich", version)]
 struct Cli {
     #[command(flatten)]
     args: mercado_lake::cli::LakeArgs,

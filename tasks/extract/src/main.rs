@@ -6,7 +6,7 @@ use clap::Parser;
 /// COPY) and DynamoDB (the day's transactions and open carts, by Query on the day index) into the
 /// lake's raw zone. Prints a one-line JSON summary last on stdout.
 #[derive(Parser)]
-#[command(name = "extract", version, about)]
+#[command(name = "extract", version)]
 struct Cli {
     #[command(flatten)]
     args: mercado_lake::tasks::extract::ExtractArgs,

@@ -4,7 +4,7 @@ use clap::Parser;
 
 /// Build the star schema of one logical date into gold/: fact_sales, dim_customer and dim_inventory (SCD type 2), dim_vendor, dim_category, dim_date, fact_cart_snapshot. Prints a one-line JSON summary last on stdout.
 #[derive(Parser)]
-#[command(name = "gold", version, about)]
+#[command(name = "gold", version)]
 struct Cli {
     #[command(flatten)]
     args: mercado_lake::cli::LakeArgs,

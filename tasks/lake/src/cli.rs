@@ -119,6 +119,11 @@ pub async fn record_and_finish<E: std::fmt::Display>(
 pub fn finish<E: std::fmt::Display>(task: &str, result: Result<Summary, E>) -> ExitCode {
     match result {
         Ok(summary) => {
+            // Docker reads a container's stdout and stderr through separate pipes, and
+            // DockerOperator keeps the last line of both merged: let the logs drain first so the
+            // summary is last there too.
+            let _ = std::io::Write::flush(&mut std::io::stderr());
+            std::thread::sleep(std::time::Duration::from_millis(50));
             println!("{}", summary.to_json_line());
             ExitCode::SUCCESS
         }

@@ -8,7 +8,7 @@ use clap::Parser;
 /// and merges the dimensions (SCD type 2 closed and opened). Re-loading a date gives the same rows.
 /// Prints a one-line JSON summary last on stdout.
 #[derive(Parser)]
-#[command(name = "load_redshift", version, about)]
+#[command(name = "load_redshift", version)]
 struct Cli {
     #[command(flatten)]
     args: mercado_lake::tasks::load_redshift::LoadArgs,

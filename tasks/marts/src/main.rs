@@ -6,7 +6,7 @@ use clap::Parser;
 /// applies their definitions and checks each answers for the date) and report the day's KPIs
 /// (GMV, orders, AOV, cart abandonment, repeat rate) in the JSON summary, the last line on stdout.
 #[derive(Parser)]
-#[command(name = "marts", version, about)]
+#[command(name = "marts", version)]
 struct Cli {
     #[command(flatten)]
     args: mercado_lake::tasks::marts::MartsArgs,

@@ -7,7 +7,7 @@ use clap::Parser;
 /// plus what clean quarantined. A mismatch exits 1 with the numbers and is recorded in
 /// audit.dq_failures. Prints a one-line JSON summary last on stdout.
 #[derive(Parser)]
-#[command(name = "reconcile", version, about)]
+#[command(name = "reconcile", version)]
 struct Cli {
     #[command(flatten)]
     args: mercado_lake::tasks::reconcile::ReconcileArgs,

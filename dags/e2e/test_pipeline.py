@@ -1,4 +1,5 @@
-"""End to end with the local runner: real services, real API, real Airflow (`airflow dags test`).
+"""End to end with both runners: real services, real API, real Airflow (`airflow dags test`), and for
+the docker runner a real Docker engine running the tasks image (scripts/docker.sh).
 
 Traffic for two past dates (with one bad record per kind) goes through the API and its stores; the
 DAG runs for each date; the warehouse must hold exactly the traffic's orders and GMV, reconcile
@@ -39,9 +40,13 @@ def psql(url: str, sql: str) -> str:
     return out.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def stack():
-    name = f"e2e_{int(time.time())}_{os.getpid()}"
+TIMINGS = ROOT / ".local" / "e2e-timings.json"
+
+
+@pytest.fixture(scope="module", params=["local", "docker"])
+def stack(request):
+    runner = request.param
+    name = f"e2e_{runner}_{int(time.time())}_{os.getpid()}"
     admin = os.environ["DATABASE_URL"]
     for db in (name, f"{name}_wh"):
         psql(with_db(admin, "postgres"), f'CREATE DATABASE "{db}"')
@@ -51,7 +56,10 @@ def stack():
         WAREHOUSE_URL=with_db(admin, f"{name}_wh"),
         MERCADO_DDB_TABLE=name,
         MERCADO_LAKE_BUCKET=name.replace("_", "-"),
-        MERCADO_RUNNER="local",
+        MERCADO_RUNNER=runner,
+        MERCADO_DOCKER_URL="unix://" + str(ROOT / ".local" / "docker" / "docker.sock"),
+        MERCADO_DOCKER_NETWORK="host",
+        MERCADO_TASKS_IMAGE="mercado-tasks:0.1.0",
         MERCADO_RETRIES="0",
         MERCADO_BIN_DIR=str(BIN),
         MERCADO_API_BIND=f"127.0.0.1:{free_port()}",
@@ -119,6 +127,7 @@ def xcom_summaries(day):
 
 def test_two_days_rerun_and_single_task(stack):
     env, traffic = stack
+    started = time.monotonic()
     for day in DATES:
         dags_test(env, day)
         orders, gmv = totals(env, day)
@@ -137,6 +146,10 @@ def test_two_days_rerun_and_single_task(stack):
     # Every task of the second date recorded its run (on the first date the audit tables only
     # appear with its first load).
     assert psql(env["WAREHOUSE_URL"], f"SELECT COUNT(DISTINCT task) FROM audit.pipeline_runs WHERE date = '{DATES[1]}' AND status = 'ok'") == str(len(CHAIN))
+
+    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    timings[env["MERCADO_RUNNER"]] = round(time.monotonic() - started, 1)
+    TIMINGS.write_text(json.dumps(timings))
 
     # The same date again, then one task cleared and re-run: the warehouse does not move.
     before = [totals(env, d) for d in DATES]
