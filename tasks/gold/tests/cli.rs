@@ -33,17 +33,8 @@ async fn prints_its_summary_last_or_one_line_of_failure() {
     assert_eq!(v["datasets"]["gold/mercado/dim_category"]["rows_out"], 9);
 
     // With WAREHOUSE_URL set, the run is recorded in audit.pipeline_runs under its run id.
-    let warehouse = common::api::create_database(&format!("{}_wh", env.app.name)).await;
-    let load = tasks::load_redshift::LoadArgs {
-        lake: env.args(date),
-        warehouse: mercado_lake::warehouse::WarehouseArgs {
-            target: mercado_lake::warehouse::Target::Postgres,
-            warehouse_url: Some(warehouse.clone()),
-        },
-        iam_role: None,
-        apply_ddl: true,
-        print_sql: false,
-    };
+    let warehouse = env.warehouse().await;
+    let load = env.load_args(date, &warehouse);
     tasks::load_redshift::run(&load)
         .await
         .expect("load creates the audit schema");

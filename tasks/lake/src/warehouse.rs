@@ -37,21 +37,10 @@ impl WarehouseArgs {
         let url = self.warehouse_url.as_deref().ok_or_else(|| {
             LakeError::Invalid("--warehouse-url (WAREHOUSE_URL) is required".into())
         })?;
-        let target = self.target;
-        let spawn = |fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
-            tokio::spawn(fut)
-        };
-        match target {
+        let (client, driver) = match self.target {
             Target::Postgres => {
                 let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-                Ok((
-                    client,
-                    spawn(Box::pin(async move {
-                        if let Err(e) = conn.await {
-                            tracing::warn!(error = %e, "warehouse connection ended");
-                        }
-                    })),
-                ))
+                (client, tokio::spawn(drive(conn)))
             }
             Target::Redshift => {
                 // Redshift requires TLS; server certificates are checked against the webpki roots.
@@ -66,16 +55,17 @@ impl WarehouseArgs {
                 .with_no_client_auth();
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
                 let (client, conn) = tokio_postgres::connect(url, tls).await?;
-                Ok((
-                    client,
-                    spawn(Box::pin(async move {
-                        if let Err(e) = conn.await {
-                            tracing::warn!(error = %e, "warehouse connection ended");
-                        }
-                    })),
-                ))
+                (client, tokio::spawn(drive(conn)))
             }
-        }
+        };
+        Ok((client, driver))
+    }
+}
+
+/// Runs a connection until the client is dropped.
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(conn: F) {
+    if let Err(e) = conn.await {
+        tracing::warn!(error = %e, "warehouse connection ended");
     }
 }
 

@@ -25,7 +25,7 @@ struct Warehouse {
 
 impl Warehouse {
     async fn new(env: &Env) -> Warehouse {
-        let url = common::api::create_database(&format!("{}_wh", env.app.name)).await;
+        let url = env.warehouse().await;
         let (client, conn) = tokio_postgres::connect(&url, NoTls)
             .await
             .expect("warehouse");
@@ -45,16 +45,7 @@ impl Warehouse {
     }
 
     fn args(&self, env: &Env, date: &str) -> LoadArgs {
-        LoadArgs {
-            lake: env.args(day(date)),
-            warehouse: WarehouseArgs {
-                target: Target::Postgres,
-                warehouse_url: Some(self.url.clone()),
-            },
-            iam_role: None,
-            apply_ddl: true,
-            print_sql: false,
-        }
+        env.load_args(day(date), &self.url)
     }
 
     /// A query's rows as text, for exact comparisons.

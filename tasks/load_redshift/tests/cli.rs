@@ -27,7 +27,7 @@ fn help_and_date_errors() {
 async fn loads_a_date_and_prints_its_summary_last() {
     let env = common::Env::new().await;
     let date = common::day("2025-03-17");
-    let warehouse = common::api::create_database(&format!("{}_wh", env.app.name)).await;
+    let warehouse = env.warehouse().await;
     let run = || {
         Command::new(BIN)
             .args(["--date", "2025-03-17"])

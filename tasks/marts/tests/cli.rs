@@ -27,7 +27,7 @@ async fn reports_the_days_kpis_last() {
     )
     .await;
     env.pipeline(date).await;
-    let warehouse = common::api::create_database(&format!("{}_wh", env.app.name)).await;
+    let warehouse = env.warehouse().await;
     let run = || {
         Command::new(BIN)
             .args(["--date", "2025-03-17"])
@@ -36,16 +36,7 @@ async fn reports_the_days_kpis_last() {
             .output()
             .expect("run")
     };
-    let load = mercado_lake::tasks::load_redshift::LoadArgs {
-        lake: env.args(date),
-        warehouse: mercado_lake::warehouse::WarehouseArgs {
-            target: mercado_lake::warehouse::Target::Postgres,
-            warehouse_url: Some(warehouse.clone()),
-        },
-        iam_role: None,
-        apply_ddl: true,
-        print_sql: false,
-    };
+    let load = env.load_args(date, &warehouse);
     mercado_lake::tasks::load_redshift::run(&load)
         .await
         .expect("load");

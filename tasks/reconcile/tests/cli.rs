@@ -27,17 +27,8 @@ async fn reconciles_a_loaded_date_and_prints_its_summary_last() {
     )
     .await;
     env.pipeline(date).await;
-    let warehouse = common::api::create_database(&format!("{}_wh", env.app.name)).await;
-    let load = mercado_lake::tasks::load_redshift::LoadArgs {
-        lake: env.args(date),
-        warehouse: mercado_lake::warehouse::WarehouseArgs {
-            target: mercado_lake::warehouse::Target::Postgres,
-            warehouse_url: Some(warehouse.clone()),
-        },
-        iam_role: None,
-        apply_ddl: true,
-        print_sql: false,
-    };
+    let warehouse = env.warehouse().await;
+    let load = env.load_args(date, &warehouse);
     mercado_lake::tasks::load_redshift::run(&load)
         .await
         .expect("load");

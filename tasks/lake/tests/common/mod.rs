@@ -14,7 +14,8 @@ use mercado_lake::cli::LakeArgs;
 use mercado_lake::contracts::Contract;
 use mercado_lake::parquet_io::PartitionReader;
 use mercado_lake::rows::{batch_rows, Val};
-use mercado_lake::tasks::{clean, enrich, extract, gold};
+use mercado_lake::tasks::{clean, enrich, extract, gold, load_redshift};
+use mercado_lake::warehouse::{Target, WarehouseArgs};
 use mercado_lake::{Lake, Summary};
 use rust_decimal::Decimal;
 
@@ -65,6 +66,24 @@ impl Env {
             table: self.app.name.clone(),
             mode: extract::Mode::Snapshot,
             ddb_page_size: None,
+        }
+    }
+
+    /// A fresh warehouse database for this test.
+    pub async fn warehouse(&self) -> String {
+        api::create_database(&format!("{}_wh", self.app.name)).await
+    }
+
+    pub fn load_args(&self, date: NaiveDate, warehouse_url: &str) -> load_redshift::LoadArgs {
+        load_redshift::LoadArgs {
+            lake: self.args(date),
+            warehouse: WarehouseArgs {
+                target: Target::Postgres,
+                warehouse_url: Some(warehouse_url.to_string()),
+            },
+            iam_role: None,
+            apply_ddl: true,
+            print_sql: false,
         }
     }
 
