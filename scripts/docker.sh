@@ -55,7 +55,14 @@ image() {
 }
 
 stop() {
-  if [ -f "$DK/docker.pid" ] && kill "$(cat "$DK/docker.pid")" 2>/dev/null; then log "dockerd stopped"; fi
+  local pid; pid=$(cat "$DK/docker.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    log "dockerd stopped"
+  fi
+  # dockerd leaves its network namespace mounted under the exec root; unmount it so the folder
+  # can be removed.
+  grep -o " $DK/exec[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
 }
 
 case "${1:-}" in
