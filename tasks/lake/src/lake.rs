@@ -168,45 +168,42 @@ impl Lake {
 
     /// Every key under a prefix.
     pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(s3_err("ListObjectsV2", prefix))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
-        }
-        Ok(keys)
+        self.list(prefix, false).await
     }
 
     /// The immediate "sub-folders" of a prefix.
     pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut dirs = Vec::new();
+        self.list(prefix, true).await
+    }
+
+    /// All pages of a listing: object keys, or with `dirs` the common prefixes one level down.
+    async fn list(&self, prefix: &str, dirs: bool) -> Result<Vec<String>> {
+        let mut out = Vec::new();
         let mut pages = self
             .s3
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
-            .delimiter("/")
+            .set_delimiter(dirs.then(|| "/".to_string()))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(s3_err("ListObjectsV2", prefix))?;
-            dirs.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_string)),
-            );
+            if dirs {
+                out.extend(
+                    page.common_prefixes()
+                        .iter()
+                        .filter_map(|p| p.prefix().map(str::to_string)),
+                );
+            } else {
+                out.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_string)),
+                );
+            }
         }
-        Ok(dirs)
+        Ok(out)
     }
 
     pub async fn delete_keys(&self, keys: &[String]) -> Result<()> {

@@ -579,20 +579,23 @@ fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// A raw `user_id` that is an id of an accepted customer.
+fn known_customer(text: Option<&str>, known: &Known) -> Result<i64, Reject> {
+    let id = positive_id(text)
+        .ok_or_else(|| reject("bad_customer_id", format!("user_id {text:?} is not an id")))?;
+    if known.customers.contains(&id) {
+        Ok(id)
+    } else {
+        Err(reject(
+            "unknown_customer",
+            format!("customer {id} is not a known customer"),
+        ))
+    }
+}
+
 fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> Result<Txn, Reject> {
     let text = |i: usize| row[i].as_str();
-    let customer_id = positive_id(text(1)).ok_or_else(|| {
-        reject(
-            "bad_customer_id",
-            format!("user_id {:?} is not an id", text(1)),
-        )
-    })?;
-    if !known.customers.contains(&customer_id) {
-        return Err(reject(
-            "unknown_customer",
-            format!("customer {customer_id} is not a known customer"),
-        ));
-    }
+    let customer_id = known_customer(text(1), known)?;
     let installments = match text(3) {
         None => 1,
         Some(t) => t
@@ -650,18 +653,7 @@ type Cart = (i64, i64, Vec<Line>);
 
 fn parse_cart(row: &[Val], known: &Known) -> Result<Cart, Reject> {
     let text = |i: usize| row[i].as_str();
-    let customer = positive_id(text(0)).ok_or_else(|| {
-        reject(
-            "bad_customer_id",
-            format!("user_id {:?} is not an id", text(0)),
-        )
-    })?;
-    if !known.customers.contains(&customer) {
-        return Err(reject(
-            "unknown_customer",
-            format!("customer {customer} is not a known customer"),
-        ));
-    }
+    let customer = known_customer(text(0), known)?;
     let updated_at = parse_time(text(1)).ok_or_else(|| {
         reject(
             "bad_timestamp",
