@@ -34,6 +34,12 @@ pub struct LakeArgs {
     /// Identifies this run in file names and manifests (default: time-ordered, unique).
     #[arg(long, env = "MERCADO_RUN_ID")]
     pub run_id: Option<String>,
+
+    /// Unpublished files in a partition younger than this may belong to a run still writing, so a
+    /// publish leaves them; older ones are removed as orphans of runs that died. Files of the
+    /// manifest being replaced are removed at once (their run has finished).
+    #[arg(long, env = "MERCADO_ORPHAN_GRACE_SECONDS", value_name = "SECONDS", default_value_t = 6 * 3600)]
+    pub orphan_grace_seconds: u64,
 }
 
 impl LakeArgs {

@@ -18,6 +18,7 @@ use crate::partition::{DatasetId, Partition, MANIFEST_FILE};
 pub struct Lake {
     s3: Client,
     bucket: String,
+    orphan_grace: std::time::Duration,
 }
 
 fn s3_err<
@@ -58,6 +59,7 @@ impl Lake {
         let lake = Self {
             s3: Client::from_conf(conf),
             bucket: args.bucket.clone(),
+            orphan_grace: std::time::Duration::from_secs(args.orphan_grace_seconds),
         };
         if args.create_bucket {
             lake.ensure_bucket().await?;
@@ -168,40 +170,57 @@ impl Lake {
 
     /// Every key under a prefix.
     pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
-        self.list(prefix, false).await
+        Ok(self
+            .list_objects(prefix)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
     }
 
-    /// The immediate "sub-folders" of a prefix.
-    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
-        self.list(prefix, true).await
-    }
-
-    /// All pages of a listing: object keys, or with `dirs` the common prefixes one level down.
-    async fn list(&self, prefix: &str, dirs: bool) -> Result<Vec<String>> {
+    /// Every key under a prefix with its last-modified time.
+    pub async fn list_objects(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>> {
         let mut out = Vec::new();
         let mut pages = self
             .s3
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
-            .set_delimiter(dirs.then(|| "/".to_string()))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(s3_err("ListObjectsV2", prefix))?;
-            if dirs {
-                out.extend(
-                    page.common_prefixes()
-                        .iter()
-                        .filter_map(|p| p.prefix().map(str::to_string)),
-                );
-            } else {
-                out.extend(
-                    page.contents()
-                        .iter()
-                        .filter_map(|o| o.key().map(str::to_string)),
-                );
-            }
+            out.extend(page.contents().iter().filter_map(|o| {
+                let modified = o
+                    .last_modified()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+                Some((o.key()?.to_string(), modified))
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The immediate "sub-folders" of a prefix.
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(s3_err("ListObjectsV2", prefix))?;
+            out.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
         }
         Ok(out)
     }
@@ -259,20 +278,35 @@ impl Lake {
     }
 
     /// Makes `manifest` the partition's content: one PUT of `_manifest.json` (atomic in S3) after
-    /// all its files are uploaded, then removal of files no manifest lists (earlier runs, or runs
-    /// that died before publishing). Until the PUT, readers keep seeing the previous manifest.
+    /// all its files are uploaded. Until the PUT, readers keep seeing the previous manifest. Then
+    /// files no manifest lists are removed: at once those of the manifest just replaced (its run
+    /// has finished), and others (runs that died before publishing) only once older than the
+    /// orphan grace period, since a younger one may belong to a run of this date still writing.
     pub async fn publish(&self, p: &Partition, manifest: &Manifest) -> Result<()> {
         let key = p.manifest_key();
+        let replaced: Vec<String> = self
+            .manifest(p)
+            .await?
+            .map(|m| m.files.into_iter().map(|f| f.key).collect())
+            .unwrap_or_default();
         let body = serde_json::to_vec_pretty(manifest).map_err(|e| LakeError::Manifest {
             key: key.clone(),
             message: e.to_string(),
         })?;
         self.put_bytes(&key, body, "application/json").await?;
+        let grace = chrono::Duration::from_std(self.orphan_grace).unwrap_or(chrono::Duration::MAX);
+        let cutoff = chrono::Utc::now().checked_sub_signed(grace);
         let stale: Vec<String> = self
-            .list_keys(&p.prefix())
+            .list_objects(&p.prefix())
             .await?
             .into_iter()
-            .filter(|k| !k.ends_with(MANIFEST_FILE) && !manifest.files.iter().any(|f| &f.key == k))
+            .filter(|(k, _)| {
+                !k.ends_with(MANIFEST_FILE) && !manifest.files.iter().any(|f| &f.key == k)
+            })
+            .filter(|(k, modified)| {
+                replaced.contains(k) || cutoff.zip(*modified).is_some_and(|(c, m)| m < c)
+            })
+            .map(|(k, _)| k)
             .collect();
         if !stale.is_empty() {
             tracing::info!(partition = %p, files = stale.len(), "removing files of earlier runs");

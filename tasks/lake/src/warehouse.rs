@@ -62,6 +62,26 @@ impl WarehouseArgs {
     }
 }
 
+/// Key of the PostgreSQL advisory lock that serialises the warehouse's writers (`load_redshift`'s
+/// DDL and merges, `marts`' views): "mercado" in ASCII.
+pub const WRITER_LOCK: i64 = 0x6d65_7263_6164_6f;
+
+/// Waits for the warehouse's writer lock and holds it for the rest of the session (PostgreSQL
+/// releases it when the connection ends, also when the process is killed). Loads of different
+/// dates, from Airflow or started by hand, then apply DDL and merge one at a time instead of
+/// failing with `tuple concurrently updated` or interleaving their SCD2 re-chaining. On Redshift,
+/// which has no advisory locks, the load's transaction takes `LOCK` on its tables instead
+/// ([`redshift_script`]).
+pub async fn lock_writers(client: &Client, target: Target) -> Result<()> {
+    if target == Target::Postgres {
+        tracing::info!("waiting for the warehouse writer lock");
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK])
+            .await?;
+    }
+    Ok(())
+}
+
 /// Runs a connection until the client is dropped.
 async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(conn: F) {
     if let Err(e) = conn.await {
@@ -243,6 +263,9 @@ pub fn redshift_script(date: NaiveDate, bucket: &str, iam_role: &str, run_id: &s
         sql.push(t.redshift_copy(date, bucket, iam_role));
     }
     sql.push("BEGIN".to_string());
+    // Concurrent loads of other dates wait here, so merges never interleave.
+    let core: Vec<String> = TABLES.iter().map(LoadTable::core).collect();
+    sql.push(format!("LOCK {}, audit.pipeline_runs", core.join(", ")));
     for t in TABLES {
         sql.extend(t.merge(date));
     }

@@ -89,6 +89,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
         }
     }
     let (client, conn) = args.warehouse.connect().await?;
+    warehouse::lock_writers(&client, args.warehouse.target).await?;
 
     if args.warehouse.target == Target::Postgres && args.apply_ddl {
         client.batch_execute(POSTGRES_DDL).await?;

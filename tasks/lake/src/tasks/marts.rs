@@ -38,7 +38,16 @@ pub async fn run(args: &MartsArgs) -> Result<Summary> {
     let mut summary = Summary::new(TASK, date, &args.lake.run_id());
     let (client, conn) = args.warehouse.connect().await?;
     if args.warehouse.target == Target::Postgres {
+        // Views are replaced under the writers' lock: concurrent `CREATE OR REPLACE VIEW`s of
+        // two dates would fail with `tuple concurrently updated`.
+        crate::warehouse::lock_writers(&client, args.warehouse.target).await?;
         client.batch_execute(MARTS).await?;
+        client
+            .execute(
+                "SELECT pg_advisory_unlock($1)",
+                &[&crate::warehouse::WRITER_LOCK],
+            )
+            .await?;
     }
     let day = date_id(date);
     for mart in MARTS_BY_DATE {

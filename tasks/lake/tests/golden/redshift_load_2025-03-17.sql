@@ -20,6 +20,7 @@ DROP TABLE IF EXISTS staging.fact_cart_snapshot_20250317;
 CREATE TABLE staging.fact_cart_snapshot_20250317 (LIKE core.fact_cart_snapshot);
 COPY staging.fact_cart_snapshot_20250317 FROM 's3://mercado-lake/gold/mercado/fact_cart_snapshot/dt=2025-03-17/_redshift.manifest' IAM_ROLE 'arn:aws:iam::123456789012:role/mercado-redshift-copy' FORMAT AS PARQUET MANIFEST;
 BEGIN;
+LOCK core.dim_date, core.dim_category, core.dim_vendor, core.dim_customer, core.dim_inventory, core.fact_sales, core.fact_cart_snapshot, audit.pipeline_runs;
 DELETE FROM core.dim_date WHERE date_id = 20250317;
 INSERT INTO core.dim_date (date_id, date, year, quarter, month, day, day_of_week, is_weekend) SELECT date_id, date, year, quarter, month, day, day_of_week, is_weekend FROM staging.dim_date_20250317;
 DELETE FROM core.dim_category WHERE category_id IN (SELECT category_id FROM staging.dim_category_20250317) AND NOT EXISTS (SELECT 1 FROM audit.pipeline_runs WHERE task = 'load_redshift' AND status = 'ok' AND date > '2025-03-17');
