@@ -64,7 +64,7 @@ impl WarehouseArgs {
 
 /// Key of the PostgreSQL advisory lock that serialises the warehouse's writers (`load_redshift`'s
 /// DDL and merges, `marts`' views): "mercado" in ASCII.
-pub const WRITER_LOCK: i64 = 0x6d65_7263_6164_6f;
+pub const WRITER_LOCK: i64 = 0x006d_6572_6361_646f;
 
 /// Waits for the warehouse's writer lock and holds it for the rest of the session (PostgreSQL
 /// releases it when the connection ends, also when the process is killed). Loads of different
