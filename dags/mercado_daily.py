@@ -1,18 +1,36 @@
-"""Mercado's daily pipeline: one run = one logical date D.
+"""Mercado's daily pipeline: one run = one closed UTC day D.
 
 extract → clean → enrich → gold → load_redshift → reconcile → marts
 
 Each task is one Rust binary (tasks/<name>/), called with ``--date D``; its last stdout line is a JSON
-summary, which Airflow keeps as the task's XCom. The tasks come from ``TASKS`` below and one factory,
-so adding a task is one entry there (plus its crate and a README line).
+summary, which Airflow keeps as the task's XCom. The tasks come from ``TASKS`` below and one factory.
 
-Runner, by configuration (environment variable or Airflow Variable ``MERCADO_RUNNER``):
+**Which day a run processes** (``run_date``, the one place that decides):
 
-* ``docker`` — DockerOperator with the tasks image (``MERCADO_TASKS_IMAGE``);
-* ``local`` — the same command as a subprocess of the built binary (``MERCADO_BIN_DIR``).
+* the ``date`` field of the trigger form (``conf={"date": "YYYY-MM-DD"}``), when given;
+* otherwise the day of the run's data interval: a scheduled run fires at 00:00 UTC after day D
+  closes and processes D; a backfill run processes each day of its range; a manual run without a
+  date processes the last complete UTC day before its logical date (yesterday, for "now");
+* a manual run with neither a logical date nor a date processes the UTC day before it was queued.
 
-Nothing here does I/O at import: settings are read from the environment when the DAG is parsed,
-Airflow Variables and connections only when a task runs (through templates).
+**Schedule**: daily at 00:00 UTC, catchup off (history comes by backfill, so unpausing creates one
+run, not one per day since the start date). ``MERCADO_START_DATE`` and ``MERCADO_CATCHUP`` change that.
+
+**Backfills** run several dates at once (``max_active_runs``). ``gold`` carries SCD2 history from
+the previous date's gold, so it waits for the previous run's ``gold`` (``depends_on_past``): choose
+"reprocess" behaviour *failed* or *completed* when creating a backfill (Airflow requires it for such
+DAGs). ``load_redshift`` runs one date at a time, and the warehouse writers also hold a database lock,
+so loads started outside Airflow are safe too.
+
+**Runner** (environment variable ``MERCADO_RUNNER``): ``local`` (default) runs the built binary in
+``MERCADO_BIN_DIR`` as a subprocess; ``docker`` runs it in the tasks image (``MERCADO_TASKS_IMAGE``)
+through DockerOperator.
+
+**Settings and secrets**: the tasks read ``PASSED_ENV`` (database URLs, AWS endpoint and keys, bucket,
+table…) from the worker's environment, or else from Airflow Variables of the same name. They are
+resolved when the task executes, after its templates were rendered, and passed to the process (or to
+the container as DockerOperator's ``private_environment``), so no value shows in the UI's rendered
+templates. Nothing here does I/O at import.
 """
 
 from __future__ import annotations
@@ -20,40 +38,47 @@ from __future__ import annotations
 import os
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
-from airflow.sdk import DAG
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 DAG_ID = "mercado_daily"
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One pipeline task: its name (= binary = task_id), extra arguments, upstream task."""
+    """One pipeline task: its name (= binary = task_id), upstream task, extra arguments, and how
+    Airflow must order it across dates."""
 
     name: str
     upstream: str | None
     args: tuple[str, ...] = field(default=())
+    # Reads the previous date's output: wait for the previous run's instance of this task.
+    depends_on_past: bool = False
+    # At most this many dates at once (None: no limit beyond max_active_runs).
+    max_active_per_dag: int | None = None
 
     @property
     def binary(self) -> str:
         return self.name
 
 
-# The pipeline, in order. Adding a task: one entry here.
+# The pipeline, in order.
 TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("extract", None),
     TaskSpec("clean", "extract"),
     TaskSpec("enrich", "clean"),
-    TaskSpec("gold", "enrich"),
-    TaskSpec("load_redshift", "gold"),
+    # SCD2 history comes from the latest earlier gold partition.
+    TaskSpec("gold", "enrich", depends_on_past=True),
+    # DDL and merges: one date at a time (the task also takes a database lock).
+    TaskSpec("load_redshift", "gold", max_active_per_dag=1),
     TaskSpec("reconcile", "load_redshift"),
     TaskSpec("marts", "reconcile"),
 )
 
-# Settings the binaries read from their environment (see .env.example). Passed through to the
-# task's process or container; secrets come from the scheduler's environment or Airflow
-# Variables of the same name, never from this file.
+# Settings the binaries read from their environment (see .env.example), resolved when the task
+# executes: from the worker's environment, else an Airflow Variable of the same name.
 PASSED_ENV = (
     "DATABASE_URL",
     "WAREHOUSE_URL",
@@ -68,24 +93,27 @@ PASSED_ENV = (
     "RUST_LOG",
 )
 
+DATE_PARAM = "date"
+
 
 def setting(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def run_date(dag_run, logical_date) -> str:
-    """The date a run processes, derived in this one place.
+def run_date(params, dag_run, data_interval_start) -> str:
+    """The UTC day (YYYY-MM-DD) a run processes; see the module docstring."""
+    chosen = (params or {}).get(DATE_PARAM)
+    if chosen:
+        return date.fromisoformat(str(chosen).strip()).isoformat()
+    if data_interval_start:
+        return data_interval_start.astimezone(timezone.utc).date().isoformat()
+    queued = getattr(dag_run, "run_after", None)
+    if not queued:
+        raise ValueError("this run has no date, data interval or run_after; trigger it with a date")
+    return (queued.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
 
-    A scheduled or backfill run has a logical date: the day it covers. A manual run in Airflow 3 may
-    have none; it then processes the day of its own ``run_after``. Never empty.
-    """
-    when = logical_date or getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
-    if when is None:
-        raise ValueError("this run has neither a logical date nor run_after; trigger it with a logical date")
-    return when.strftime("%Y-%m-%d")
 
-
-RUN_DATE = "{{ run_date(dag_run, logical_date) }}"
+RUN_DATE = "{{ run_date(params, dag_run, data_interval_start) }}"
 
 
 def command(spec: TaskSpec) -> list[str]:
@@ -93,27 +121,47 @@ def command(spec: TaskSpec) -> list[str]:
     return [spec.binary, "--date", RUN_DATE, *spec.args]
 
 
-def environment() -> dict[str, str]:
-    """What the task's process sees: each passed setting, from the scheduler's environment or else
-    an Airflow Variable of the same name (resolved when the task runs)."""
+def task_environment() -> dict[str, str]:
+    """The tasks' settings, resolved at execution (never rendered into a template field)."""
     env = {}
     for name in PASSED_ENV:
-        if name in os.environ:
-            env[name] = os.environ[name]
-        else:
-            env[name] = "{{ var.value.get('%s', '') }}" % name
+        value = os.environ.get(name)
+        if value is None:
+            from airflow.sdk import Variable
+
+            value = Variable.get(name, default=None)
+        if value:
+            env[name] = value
     return env
 
 
+class MercadoLocalOperator(BashOperator):
+    """The task's binary as a subprocess; its settings are added to the environment only when it
+    executes, after the rendered fields were recorded."""
+
+    def execute(self, context):
+        self.env = {**task_environment(), **(self.env or {})}
+        return super().execute(context)
+
+
 def make_task(spec: TaskSpec, runner: str):
+    ordering = {"depends_on_past": spec.depends_on_past}
+    if spec.max_active_per_dag:
+        ordering["max_active_tis_per_dag"] = spec.max_active_per_dag
     if runner == "docker":
         from airflow.providers.docker.operators.docker import DockerOperator
 
-        return DockerOperator(
+        class MercadoDockerOperator(DockerOperator):
+            """The task in the tasks image; settings go in as ``private_environment``."""
+
+            def execute(self, context):
+                self.private_environment = {**task_environment(), **(self.private_environment or {})}
+                return super().execute(context)
+
+        return MercadoDockerOperator(
             task_id=spec.name,
             image=setting("MERCADO_TASKS_IMAGE", "mercado-tasks:0.1.0"),
             command=command(spec),
-            environment=environment(),
             network_mode=setting("MERCADO_DOCKER_NETWORK", "host"),
             docker_url=setting("MERCADO_DOCKER_URL", "unix://var/run/docker.sock"),
             auto_remove="success",
@@ -121,30 +169,42 @@ def make_task(spec: TaskSpec, runner: str):
             # The last line of the container's output (the JSON summary) becomes the XCom.
             do_xcom_push=True,
             xcom_all=False,
+            **ordering,
         )
     if runner == "local":
-        from airflow.providers.standard.operators.bash import BashOperator
-
         bin_dir = setting("MERCADO_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "target", "debug"))
         argv = [os.path.join(bin_dir, spec.binary), *command(spec)[1:]]
-        return BashOperator(
+        return MercadoLocalOperator(
             task_id=spec.name,
             # BashOperator keeps the last stdout line as the XCom: the task's JSON summary.
             bash_command=shlex.join(argv),
-            env={k: v for k, v in environment().items() if v},
             append_env=True,
+            **ordering,
         )
     raise ValueError(f"MERCADO_RUNNER must be docker or local, not {runner!r}")
 
 
 with DAG(
     dag_id=DAG_ID,
-    description="Mercado: one day from the OLTP stores through the lake into the warehouse",
-    schedule="@daily",
-    start_date=datetime.fromisoformat(setting("MERCADO_START_DATE", "2025-03-01")),
-    catchup=True,
+    description="Mercado: one closed UTC day from the OLTP stores through the lake into the warehouse",
+    # Data intervals: the run that fires at 00:00 UTC after day D closes covers [D, D+1).
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime.fromisoformat(setting("MERCADO_START_DATE", "2025-01-01")).replace(tzinfo=timezone.utc),
+    catchup=setting("MERCADO_CATCHUP", "false").lower() in ("1", "true", "yes"),
     max_active_runs=int(setting("MERCADO_MAX_ACTIVE_RUNS", "4")),
     user_defined_macros={"run_date": run_date},
+    params={
+        DATE_PARAM: Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Day to process (UTC)",
+            description=(
+                "Leave empty to process the run's data interval: for a manual run, the last complete "
+                "UTC day before its logical date (yesterday, when triggered now)."
+            ),
+        ),
+    },
     default_args={
         "owner": "data-engineering",
         "retries": int(setting("MERCADO_RETRIES", "2")),
@@ -155,7 +215,7 @@ with DAG(
     tags=["mercado", "lake", "warehouse"],
     doc_md=__doc__,
 ) as dag:
-    runner = setting("MERCADO_RUNNER", "docker")
+    runner = setting("MERCADO_RUNNER", "local")
     built = {spec.name: make_task(spec, runner) for spec in TASKS}
     for spec in TASKS:
         if spec.upstream:

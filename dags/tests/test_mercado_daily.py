@@ -1,69 +1,149 @@
-"""DAG structure: it imports, the chain is exact, every command carries the run date, and each
-runner builds the operator it should."""
+"""DAG structure and date semantics: it imports, the chain is exact, every command carries the run
+date, the timetable gives each scheduled run the day that just closed (asked of Airflow's own
+timetable API), backfill ordering is declared, and settings never reach a rendered template."""
 
+import copy
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.encoders import coerce_to_core_timetable
+from airflow.timetables.base import DataInterval, TimeRestriction
 
 CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile", "marts"]
+UTC = timezone.utc
 
 
 def test_dagbag_imports_without_errors():
     bag = DagBag(dag_folder=os.path.join(os.path.dirname(__file__), ".."))
     assert bag.import_errors == {}
     dag = bag.dags["mercado_daily"]
-    assert dag.timetable.expression in ("@daily", "0 0 * * *")
+    assert dag.catchup is False, "unpausing must not create one run per day since the start date"
     assert dag.max_active_runs >= 1
-    assert dag.catchup is True
     assert "mercado" in dag.tags
     assert dag.doc_md and "extract" in dag.doc_md
     assert dag.default_args["owner"] == "data-engineering"
-    assert dag.default_args["retry_exponential_backoff"] is True
+    assert dag.params["date"] is None
+
+
+def core_timetable(dag):
+    """The timetable as the scheduler sees it."""
+    return coerce_to_core_timetable(dag.timetable)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 24, 0, 5, tzinfo=UTC),  # five minutes after 2026-11-23 closed
+        datetime(2026, 11, 24, 23, 59, tzinfo=UTC),
+        datetime(2025, 3, 1, 0, 0, 1, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, 0, tzinfo=UTC),  # leap day
+    ],
+)
+def test_scheduled_run_processes_the_day_that_closed(load_dag, now):
+    module, dag = load_dag(MERCADO_START_DATE="2024-01-01")
+    timetable = core_timetable(dag)
+    # The newest scheduled run at `now`: walk the timetable from two days back.
+    restriction = TimeRestriction(earliest=now - timedelta(days=3), latest=None, catchup=True)
+    last, info = None, timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    while info and info.run_after <= now:
+        last = info
+        info = timetable.next_dagrun_info(last_automated_data_interval=info.data_interval, restriction=restriction)
+    assert last is not None
+    yesterday = (now - timedelta(days=1)).date()
+    assert last.run_after.date() == now.date(), "it fired at 00:00 UTC of today"
+    assert last.data_interval.end - last.data_interval.start == timedelta(days=1)
+    assert module.run_date({}, None, last.data_interval.start) == yesterday.isoformat()
+
+
+def test_unpausing_creates_only_the_latest_run(load_dag):
+    module, dag = load_dag(MERCADO_START_DATE="2025-03-01")
+    timetable = core_timetable(dag)
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    info = timetable.next_dagrun_info(
+        last_automated_data_interval=None,
+        restriction=TimeRestriction(earliest=start, latest=None, catchup=dag.catchup),
+    )
+    # Catchup off: the first run is the latest complete day, not 2025-03-01.
+    assert info.data_interval.start.date() >= (datetime.now(UTC) - timedelta(days=2)).date()
+
+
+def test_manual_runs(load_dag):
+    module, dag = load_dag()
+    timetable = core_timetable(dag)
+    # A manual trigger "now" (the UI's default logical date) covers the last complete day.
+    interval = timetable.infer_manual_data_interval(run_after=datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
+    assert module.run_date({}, None, interval.start) == "2026-11-23"
+    # The form's date wins.
+    assert module.run_date({"date": "2025-03-17"}, None, interval.start) == "2025-03-17"
+    # No logical date at all: the day before it was queued.
+    queued = SimpleNamespace(run_after=datetime(2025, 3, 18, 9, 30, tzinfo=UTC))
+    assert module.run_date({"date": None}, queued, None) == "2025-03-17"
+    with pytest.raises(ValueError):
+        module.run_date({}, SimpleNamespace(run_after=None), None)
+    with pytest.raises(ValueError):
+        module.run_date({"date": "17/03/2025"}, None, None)
+
+
+def test_the_date_param_is_validated(load_dag):
+    _, dag = load_dag()
+    params = copy.deepcopy(dag.params)
+    params.update({"date": "2025-03-17"})
+    assert params.validate()["date"] == "2025-03-17"
+    with pytest.raises(Exception):
+        params.update({"date": "not a date"})
+        params.validate()
 
 
 @pytest.mark.parametrize("runner", ["local", "docker"])
-def test_the_chain_is_exact(load_dag, runner):
+def test_the_chain_and_its_ordering(load_dag, runner):
     _, dag = load_dag(MERCADO_RUNNER=runner)
     assert sorted(t.task_id for t in dag.tasks) == sorted(CHAIN)
     for upstream, downstream in zip(CHAIN, CHAIN[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert dag.get_task("extract").upstream_task_ids == set()
-
-
-def test_the_run_date_is_derived_in_one_place(load_dag):
-    module, _ = load_dag(MERCADO_RUNNER="local")
-    scheduled = datetime(2025, 3, 17, tzinfo=timezone.utc)
-    assert module.run_date(None, scheduled) == "2025-03-17"
-    # A manual Airflow 3 run without a logical date processes the day of its run_after.
-    manual = SimpleNamespace(logical_date=None, run_after=datetime(2025, 3, 18, 9, 30, tzinfo=timezone.utc))
-    assert module.run_date(manual, None) == "2025-03-18"
-    with pytest.raises(ValueError):
-        module.run_date(SimpleNamespace(logical_date=None, run_after=None), None)
+    # Backfill safety: gold reads the previous date's gold; loads go one date at a time.
+    assert [t for t in CHAIN if dag.get_task(t).depends_on_past] == ["gold"]
+    assert dag.get_task("load_redshift").max_active_tis_per_dag == 1
 
 
 def test_local_commands_carry_the_run_date(load_dag):
     module, dag = load_dag(MERCADO_RUNNER="local", MERCADO_BIN_DIR="/opt/mercado/bin")
+    context = {"run_date": module.run_date, "dag_run": None, "params": {"date": None},
+               "data_interval_start": datetime(2025, 3, 17, tzinfo=UTC)}
     for task_id in CHAIN:
         task = dag.get_task(task_id)
         assert task.bash_command == f"/opt/mercado/bin/{task_id} --date '{module.RUN_DATE}'"
-        rendered = task.render_template(task.bash_command, {"run_date": module.run_date, "dag_run": None,
-                                                            "logical_date": datetime(2025, 3, 17, tzinfo=timezone.utc)})
+        rendered = task.render_template(task.bash_command, context)
         assert rendered == f"/opt/mercado/bin/{task_id} --date '2025-03-17'"
 
 
-def test_docker_runner_fields(load_dag):
-    module, dag = load_dag(MERCADO_RUNNER="docker", MERCADO_TASKS_IMAGE="mercado-tasks:test", WAREHOUSE_URL="postgres://wh")
+SECRET = "s3cr3t-" + os.urandom(4).hex()
+
+
+@pytest.mark.parametrize("runner", ["local", "docker"])
+def test_settings_stay_out_of_template_fields(load_dag, runner):
+    module, dag = load_dag(MERCADO_RUNNER=runner, AWS_SECRET_ACCESS_KEY=SECRET,
+                           WAREHOUSE_URL=f"postgres://u:{SECRET}@db/wh")
     for task_id in CHAIN:
         task = dag.get_task(task_id)
-        assert type(task).__name__ == "DockerOperator"
+        fields = {name: getattr(task, name) for name in task.template_fields}
+        assert SECRET not in repr(fields), (task_id, fields)
+    # They are resolved when the task executes.
+    env = module.task_environment()
+    assert env["AWS_SECRET_ACCESS_KEY"] == SECRET and env["WAREHOUSE_URL"].endswith("@db/wh")
+
+
+def test_docker_runner_fields(load_dag):
+    module, dag = load_dag(MERCADO_RUNNER="docker", MERCADO_TASKS_IMAGE="mercado-tasks:test")
+    for task_id in CHAIN:
+        task = dag.get_task(task_id)
+        assert type(task).__name__ == "MercadoDockerOperator"
         assert task.image == "mercado-tasks:test"
         assert task.command == [task_id, "--date", module.RUN_DATE]
-        assert set(task.environment) == set(module.PASSED_ENV)
-        assert task.environment["WAREHOUSE_URL"] == "postgres://wh"
-        assert "var.value" in task.environment["MERCADO_REDSHIFT_IAM_ROLE"] or "MERCADO_REDSHIFT_IAM_ROLE" in os.environ
+        assert not task.environment
         assert task.auto_remove == "success"
         assert task.mount_tmp_dir is False
         assert task.network_mode == "host"
