@@ -1,19 +1,68 @@
 #!/usr/bin/env bash
-# Airflow for Mercado's DAGs, as plain processes: a pinned install in .local/airflow-venv and a
-# metadata database (SQLite) in .local/airflow.
+# Airflow for Mercado, as local processes on 127.0.0.1: a pinned install in .local/airflow-venv, its
+# metadata in the local PostgreSQL (database of AIRFLOW_DATABASE_URL), LocalExecutor.
 #
-#   scripts/airflow.sh install       install or update the venv (pinned)
-#   scripts/airflow.sh <airflow args> run the airflow CLI with the project's settings, e.g.
-#                                     scripts/airflow.sh dags test mercado_daily 2025-03-17
+#   scripts/airflow.sh install         install or update the venv (pinned) and migrate the metadata DB
+#   scripts/airflow.sh start           start api-server (UI + REST API), scheduler, dag-processor and
+#                                      triggerer in the background; idempotent; prints the UI login
+#   scripts/airflow.sh stop | status   stop them / exit non-zero unless all four run
+#   scripts/airflow.sh login           print the UI's URL, user and password
+#   scripts/airflow.sh <airflow args>  the airflow CLI with the project's settings, e.g.
+#                                      scripts/airflow.sh backfill create --dag-id mercado_daily …
+#   scripts/airflow.sh pytest|python …  the venv's pytest or python with the same settings
+#
+# Settings (environment or .env): AIRFLOW_HOME (.local/airflow), AIRFLOW_DATABASE_URL, AIRFLOW_PORT
+# (8080), MERCADO_RUNNER (local). Secrets Airflow needs (JWT and session keys, the UI password) are
+# generated once into $AIRFLOW_HOME, never committed.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 
 VENV="$LOCAL/airflow-venv"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$LOCAL/airflow}"
+mkdir -p "$AIRFLOW_HOME"
+AIRFLOW_PORT="${AIRFLOW_PORT:-8080}"
+AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_PORT"
+export AIRFLOW_URL
+# The metadata database: postgres://… as everywhere in the project, in SQLAlchemy's spelling.
+db_url="${AIRFLOW_DATABASE_URL:?AIRFLOW_DATABASE_URL is not set (see .env.example)}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${db_url#*://}"
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__UNIT_TEST_MODE="${AIRFLOW__CORE__UNIT_TEST_MODE:-False}"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$AIRFLOW_URL/execution/"
+export AIRFLOW__API__HOST=127.0.0.1
+export AIRFLOW__API__PORT="$AIRFLOW_PORT"
+export AIRFLOW__API__BASE_URL="$AIRFLOW_URL"
+export AIRFLOW__API__WORKERS=1
+export AIRFLOW__LOGGING__BASE_LOG_FOLDER="$AIRFLOW_HOME/logs"
+export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=2
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
+export MERCADO_RUNNER="${MERCADO_RUNNER:-local}"
 export MERCADO_BIN_DIR="${MERCADO_BIN_DIR:-$ROOT/target/debug}"
+
+COMPONENTS=(api-server scheduler dag-processor triggerer)
+
+# Keys every component must share (tokens the scheduler signs, the api-server checks), and the UI
+# password: random, made once per AIRFLOW_HOME.
+secrets() {
+  local file="$AIRFLOW_HOME/secrets.env"
+  if [ ! -f "$file" ]; then
+    (umask 077; python3 - "$file" "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" <<'PY'
+import json, secrets, sys
+with open(sys.argv[1], "w") as f:
+    f.write(f"AIRFLOW__API_AUTH__JWT_SECRET={secrets.token_urlsafe(32)}\n")
+    f.write(f"AIRFLOW__API__SECRET_KEY={secrets.token_urlsafe(32)}\n")
+with open(sys.argv[2], "w") as f:
+    json.dump({"admin": secrets.token_urlsafe(12)}, f)
+PY
+    )
+  fi
+  set -a; . "$file"; set +a
+}
 
 install() {
   local stamp="$VENV/.mercado-requirements"
@@ -25,15 +74,72 @@ install() {
       -c "$ROOT/python/airflow-constraints.txt" >&2
     echo "$want" > "$stamp"
   fi
-  if [ ! -f "$AIRFLOW_HOME/airflow.db" ]; then
-    log "creating Airflow's metadata database in $AIRFLOW_HOME"
-    "$VENV/bin/airflow" db migrate >"$LOCAL/airflow-migrate.log" 2>&1 || { tail -n 20 "$LOCAL/airflow-migrate.log" >&2; die "airflow db migrate failed"; }
+  "$ROOT/scripts/services.sh" start >/dev/null
+  local migrated="$AIRFLOW_HOME/.migrated"
+  if [ "$(cat "$migrated" 2>/dev/null)" != "$want $db_url" ]; then
+    log "migrating Airflow's metadata database (${db_url##*/})"
+    "$VENV/bin/airflow" db migrate >"$AIRFLOW_HOME/migrate.log" 2>&1 \
+      || { tail -n 20 "$AIRFLOW_HOME/migrate.log" >&2; die "airflow db migrate failed"; }
+    echo "$want $db_url" > "$migrated"
   fi
+}
+
+pidfile() { echo "$AIRFLOW_HOME/$1.pid"; }
+running() { local f; f=$(pidfile "$1"); [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+api_up() { curl -fsS -o /dev/null "$AIRFLOW_URL/api/v2/monitor/health"; }
+
+start() {
+  install
+  secrets
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    if running "$c"; then continue; fi
+    # setsid: each component leads its own process group, so stop ends its workers too.
+    setsid "$VENV/bin/airflow" "$c" >"$AIRFLOW_HOME/$c.log" 2>&1 < /dev/null &
+    echo $! > "$(pidfile "$c")"
+    log "started airflow $c (log: $AIRFLOW_HOME/$c.log)"
+  done
+  wait_for "Airflow api-server at $AIRFLOW_URL" 120 api_up \
+    || { tail -n 30 "$AIRFLOW_HOME/api-server.log" >&2; die "the Airflow api-server did not come up"; }
+}
+
+stop() {
+  local c pid
+  for c in "${COMPONENTS[@]}"; do
+    running "$c" || { rm -f "$(pidfile "$c")"; continue; }
+    pid=$(cat "$(pidfile "$c")")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$(pidfile "$c")"
+    log "stopped airflow $c"
+  done
+}
+
+status() {
+  local c rc=0
+  for c in "${COMPONENTS[@]}"; do
+    if running "$c"; then echo "airflow $c: running (pid $(cat "$(pidfile "$c")"))"; else echo "airflow $c: stopped"; rc=1; fi
+  done
+  return $rc
+}
+
+login() {
+  secrets
+  python3 - "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" "$AIRFLOW_URL" <<'PY'
+import json, sys
+users = json.load(open(sys.argv[1]))
+print(f"Airflow UI: {sys.argv[2]}   user: admin   password: {users['admin']}")
+PY
 }
 
 case "${1:-}" in
   install) install ;;
-  python|pytest) tool="$1"; shift; install; exec "$VENV/bin/$tool" "$@" ;;
-  "") echo "usage: $0 install | <airflow args> | pytest <args> | python <args>" >&2; exit 2 ;;
-  *) install; exec "$VENV/bin/airflow" "$@" ;;
+  start) start; login ;;
+  stop) stop ;;
+  status) status ;;
+  login) login ;;
+  python|pytest) tool="$1"; shift; install; secrets; exec "$VENV/bin/$tool" "$@" ;;
+  ""|-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] ;;
+  *) install; secrets; exec "$VENV/bin/airflow" "$@" ;;
 esac

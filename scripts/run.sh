@@ -2,11 +2,14 @@
 # README command 1: the main job on this machine.
 #   1. local services (PostgreSQL, moto) and the API on 127.0.0.1
 #   2. a day of synthetic traffic (default: yesterday, UTC), with one bad record per kind
-#   3. the pipeline for that day: extract → clean → enrich → gold → load_redshift → reconcile → marts
-#   4. the day's KPIs from the warehouse marts, and how to call the API
+#   3. Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1, metadata in PostgreSQL
+#   4. mercado_daily for that day, triggered through Airflow's REST API and followed task by task:
+#      extract → clean → enrich → gold → load_redshift → reconcile → marts
+#   5. the day's KPIs from the warehouse marts, the Airflow UI's address and login, how to call the API
 #
-#   scripts/run.sh [YYYY-MM-DD]   run for that day (idempotent: an API already running is reused)
-#   scripts/run.sh stop           stop the API and the services
+#   scripts/run.sh [YYYY-MM-DD]   run for that day (safe to repeat: running services are reused and
+#                                 the day's run is cleared and run again)
+#   scripts/run.sh stop           stop Airflow, the API and the services
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 cd "$ROOT"
@@ -20,6 +23,7 @@ api_ready() { curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null; }
 if [ "${1:-}" = stop ]; then
   if [ -f "$API_PID" ] && kill "$(cat "$API_PID")" 2>/dev/null; then log "API stopped"; fi
   rm -f "$API_PID"
+  "$ROOT/scripts/airflow.sh" stop
   "$ROOT/scripts/services.sh" stop
   exit 0
 fi
@@ -40,12 +44,12 @@ fi
 
 log "traffic for $DAY"
 "$ROOT/target/debug/mercado-traffic" --date "$DAY" --api-url "$BASE" --bad-records | tail -n 1
-for task in extract clean enrich gold load_redshift reconcile marts; do
-  log "$task --date $DAY"
-  "$ROOT/target/debug/$task" --date "$DAY" 2>>"$LOCAL/tasks.log" | tail -n 1 \
-    | python3 -c 'import json,sys; s=json.loads(sys.stdin.read()); print(json.dumps({k: s[k] for k in ("task","date","status","rows_in","rows_out","quarantined","duplicates","seconds")}))'
-done
-log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$DAY/ (task logs: $LOCAL/tasks.log)"
+
+"$ROOT/scripts/airflow.sh" start >/dev/null
+log "mercado_daily for $DAY through Airflow (task logs: Airflow UI, or $LOCAL/airflow/logs)"
+"$ROOT/scripts/airflow.sh" python "$ROOT/scripts/airflow_api.py" run --date "$DAY" \
+  || die "mercado_daily failed for $DAY (see above; re-run with: scripts/run.sh $DAY)"
+log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$DAY/"
 
 DAY_ID="${DAY//-/}"
 echo
@@ -59,6 +63,9 @@ psql "$WAREHOUSE_URL" -P pager=off -c "
   WHERE s.date_id = $DAY_ID" \
   -c "SELECT vendor_name, region, gmv, orders FROM marts.vendor_daily_sales WHERE date_id = $DAY_ID ORDER BY gmv DESC LIMIT 5"
 
+echo
+"$ROOT/scripts/airflow.sh" login
+echo "  the run of $DAY: http://127.0.0.1:${AIRFLOW_PORT:-8080}/dags/mercado_daily/runs/manual__$DAY"
 cat <<MSG
 
 Mercado API is up at $BASE   (docs: $BASE/docs, OpenAPI: $BASE/openapi.json)

@@ -73,9 +73,9 @@ pg_start() {
 }
 
 pg_databases() {
-  # The OLTP database and the local warehouse live in this one cluster.
+  # The OLTP database, the local warehouse and Airflow's metadata live in this one cluster.
   local url db
-  for url in "$DATABASE_URL" "${WAREHOUSE_URL:-}"; do
+  for url in "$DATABASE_URL" "${WAREHOUSE_URL:-}" "${AIRFLOW_DATABASE_URL:-}"; do
     [ -n "$url" ] || continue
     db="${url##*/}"; db="${db%%\?*}"
     if ! PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -tAc \
