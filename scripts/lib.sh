@@ -35,3 +35,12 @@ wait_for() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# apt_install CMD PACKAGE...: install Debian packages unless CMD is already on the machine.
+apt_install() {
+  local cmd="$1"; shift
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  log "installing $* (Debian packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends "$@" >&2 || die "could not install $*"
+}

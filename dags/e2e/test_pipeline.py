@@ -1,7 +1,8 @@
 """End to end with both runners: real services, real API, real Airflow (`airflow dags test`), and for
 the docker runner a real Docker engine running the tasks image (scripts/docker.sh).
 
-Traffic for two past dates (with one bad record per kind) goes through the API and its stores; the
+`airflow dags test` is the quick in-process path; the scheduler, backfill and UI are proved in
+test_backfill.py. Traffic for two past dates (with one bad record per kind) goes through the API and its stores; the
 DAG runs for each date; the warehouse must hold exactly the traffic's orders and GMV, reconcile
 must pass, quarantine must hold the bad records, each task's JSON summary must be in XCom. Then a
 date is run again and a single task re-run: the warehouse totals do not move.
@@ -90,7 +91,8 @@ def stack(request):
 
 def dags_test(env, day):
     out = subprocess.run(
-        [ROOT / "scripts" / "airflow.sh", "dags", "test", "mercado_daily", day],
+        # The trigger form's date: a manual run's logical date alone would mean "the day before".
+        [ROOT / "scripts" / "airflow.sh", "dags", "test", "mercado_daily", day, "-c", json.dumps({"date": day})],
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
@@ -154,7 +156,8 @@ def test_two_days_rerun_and_single_task(stack):
     # The same date again, then one task cleared and re-run: the warehouse does not move.
     before = [totals(env, d) for d in DATES]
     dags_test(env, DATES[0])
-    out = subprocess.run([ROOT / "scripts" / "airflow.sh", "tasks", "test", "mercado_daily", "load_redshift", DATES[1]],
+    out = subprocess.run([ROOT / "scripts" / "airflow.sh", "tasks", "test", "mercado_daily", "load_redshift", DATES[1],
+                          "-t", json.dumps({"date": DATES[1]})],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert [totals(env, d) for d in DATES] == before

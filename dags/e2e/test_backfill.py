@@ -1,0 +1,356 @@
+"""mercado_daily as users run it: a real Airflow (api-server, scheduler, dag-processor, triggerer;
+LocalExecutor; metadata in PostgreSQL) started by scripts/airflow.sh, driven over its CLI and REST
+API and looked at in a real browser.
+
+1. Traffic for five dates through the API, with prices, item names and customer names changed after
+   each day.
+2. `airflow backfill create` over the five dates with five runs allowed at once, then the DAG
+   unpaused (Airflow runs no run of a paused DAG): the scheduler runs the backfill, at least three
+   runs overlap, no task needs a retry (retries are off, so any failure is loud). Unpausing also
+   creates exactly one scheduled run (catchup off), which processes yesterday (UTC), the sixth day of
+   traffic.
+3. The same six dates run one by one, in date order, by the task binaries themselves into a fresh
+   lake and warehouse: every `core` table and mart, row for row, and every gold manifest's row count
+   are identical between the two.
+4. No setting (database URLs, AWS secret) appears in any rendered template of the runs.
+5. Headless Chromium logs into the UI, opens a backfilled run and finds its seven tasks succeeded;
+   the screenshot is kept in .local/ and must not be blank.
+
+Own databases, DynamoDB table, buckets, AIRFLOW_HOME and ports, so it runs beside anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zlib
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "target" / "debug"
+sys.path.insert(0, str(ROOT / "scripts"))
+from airflow_api import Airflow  # noqa: E402
+
+DATES = ["2025-04-07", "2025-04-08", "2025-04-09", "2025-04-10", "2025-04-11"]
+# The day the scheduled run after unpausing processes.
+YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile", "marts"]
+SECRET = "secret-" + os.urandom(6).hex()
+TIMINGS = ROOT / ".local" / "backfill-timings.json"
+SCREENSHOT = ROOT / ".local" / "airflow-ui-run.png"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_db(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def psql(url: str, sql: str) -> str:
+    out = subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def http(method: str, url: str, body=None):
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method)
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read().decode() or "null")
+
+
+def airflow_sh(env, *args, timeout=300):
+    out = subprocess.run([ROOT / "scripts" / "airflow.sh", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"airflow.sh {args}: {out.stdout[-3000:]}{out.stderr[-3000:]}"
+    return out.stdout
+
+
+def make_traffic(env, base):
+    """Five days of traffic; after each, two items get a new price and name and two customers a
+    new name (there is no customer PATCH in the API, so through PostgreSQL)."""
+    for n, day in enumerate([*DATES, YESTERDAY]):
+        args = [BIN / "mercado-traffic", "--date", day, "--api-url", base, "--orders", "25", "--customers", "8",
+                "--vendors", "3", "--items", "10", "--carts", "3", "--seed", str(11 + n)]
+        if n == 2:
+            args.append("--bad-records")
+        subprocess.run(args, env=env, check=True, capture_output=True, text=True)
+        items = http("GET", f"{base}/inventory/?limit=2")["items"]
+        for item in items:
+            http("PATCH", f"{base}/inventory/{item['id']}",
+                 {"price": round(float(item["price"]) * 1.1 + 1, 2), "item_name": f"{item['item_name']} v{n + 2}"})
+        psql(env["DATABASE_URL"], f"UPDATE customers SET last_name = last_name || ' {n + 2}' WHERE id IN "
+                                  f"(SELECT id FROM customers ORDER BY id LIMIT 2)")
+
+
+def warehouse_tables(url):
+    rows = psql(url, "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                     "WHERE table_schema IN ('core', 'marts') ORDER BY 1")
+    return rows.splitlines()
+
+
+def dump(url, table):
+    """Every row of a table or view, in a total order, as text."""
+    cols = psql(url, f"SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) FROM "
+                     f"information_schema.columns WHERE table_schema || '.' || table_name = '{table}'")
+    out = subprocess.run(["psql", url, "-tAc", f"COPY (SELECT {cols} FROM {table} ORDER BY {cols}) TO STDOUT"],
+                         check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+GOLD_COUNTS = """
+import json, sys, boto3
+s3 = boto3.client("s3")
+counts = {}
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix="gold/"):
+    for obj in page.get("Contents", []):
+        if obj["Key"].endswith("/_manifest.json"):
+            counts[obj["Key"]] = json.load(s3.get_object(Bucket=sys.argv[1], Key=obj["Key"])["Body"])["rows"]
+print(json.dumps(counts))
+"""
+
+
+def gold_counts(env, bucket):
+    """Row counts of every gold manifest (boto3 from the project's tools venv, .local/venv)."""
+    out = subprocess.run([ROOT / ".local" / "venv" / "bin" / "python", "-c", GOLD_COUNTS, bucket], env=env,
+                         check=True, capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+def max_overlap(intervals):
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    best = now = 0
+    for _, step in events:
+        now += step
+        best = max(best, now)
+    return best
+
+
+def wait_until(what, timeout, probe, every=2.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    name = f"bf_{int(time.time())}_{os.getpid()}"
+    admin = os.environ["DATABASE_URL"]
+    home = Path(tempfile.mkdtemp(prefix="mercado-airflow-"))
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=with_db(admin, name),
+        WAREHOUSE_URL=with_db(admin, f"{name}_wh"),
+        AIRFLOW_DATABASE_URL=with_db(admin, f"{name}_af"),
+        AIRFLOW_HOME=str(home),
+        AIRFLOW_PORT=str(free_port()),
+        MERCADO_DDB_TABLE=name,
+        MERCADO_LAKE_BUCKET=name.replace("_", "-"),
+        MERCADO_RUNNER="local",
+        MERCADO_RETRIES="0",
+        MERCADO_MAX_ACTIVE_RUNS="5",
+        MERCADO_BIN_DIR=str(BIN),
+        MERCADO_API_BIND=f"127.0.0.1:{free_port()}",
+        AWS_SECRET_ACCESS_KEY=SECRET,
+        RUST_LOG="warn",
+    )
+    for db in (name, f"{name}_wh", f"{name}_wh_seq", f"{name}_af"):
+        psql(with_db(admin, "postgres"), f'CREATE DATABASE "{db}"')
+    api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://{env['MERCADO_API_BIND']}"
+    try:
+        wait_until("the API", 30, lambda: _ready(base), every=0.2)
+        make_traffic(env, base)
+        airflow_sh(env, "start")
+        env["AIRFLOW_URL"] = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
+        env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(home / "passwords.json")
+        client = Airflow(env["AIRFLOW_URL"], "admin", json.loads((home / "passwords.json").read_text())["admin"])
+        client.wait_for_dag()
+        yield env, client
+    finally:
+        subprocess.run([ROOT / "scripts" / "airflow.sh", "stop"], env=env, capture_output=True, timeout=60)
+        api.terminate()
+        api.wait(timeout=10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _ready(base):
+    try:
+        urllib.request.urlopen(f"{base}/readyz", timeout=1)
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def backfill(stack):
+    env, client = stack
+    started = time.monotonic()
+    airflow_sh(env, "backfill", "create", "--dag-id", "mercado_daily", "--from-date", DATES[0], "--to-date", DATES[-1],
+               "--max-active-runs", "5", "--reprocess-behavior", "failed")
+    client.set_paused(False)
+
+    def finished():
+        runs = client.get("/api/v2/dags/mercado_daily/dagRuns", limit=50)["dag_runs"]
+        if len(runs) == len(DATES) + 1 and all(r["state"] in ("success", "failed") for r in runs):
+            return runs
+        return None
+
+    runs = wait_until("the backfill's and the scheduled run to finish", 900, finished)
+    client.set_paused(True)
+    seconds = round(time.monotonic() - started, 1)
+    TIMINGS.write_text(json.dumps({"backfill_5_dates_and_scheduled_run_s": seconds}))
+    return runs, seconds
+
+
+def test_backfill_in_parallel_equals_dates_one_by_one(stack, backfill):
+    env, client = stack
+    runs, seconds = backfill
+    by_day = {}
+    for run in runs:
+        tis = client.task_instances(run["dag_run_id"])
+        states = {t["task_id"]: (t["state"], t["try_number"]) for t in tis}
+        assert states == {t: ("success", 1) for t in CHAIN}, (run["dag_run_id"], states)
+        by_day[client.summary(run["dag_run_id"], "extract")["date"]] = run
+    assert sorted(by_day) == [*DATES, YESTERDAY], "each run processes its own day"
+    backfilled = [r for r in runs if r["run_type"] == "backfill"]
+    assert sorted(by_day[d]["run_type"] for d in DATES) == ["backfill"] * len(DATES)
+    spans = [(datetime.fromisoformat(r["start_date"]), datetime.fromisoformat(r["end_date"])) for r in backfilled]
+    assert max_overlap(spans) >= 3, f"the scheduler ran at least three dates at once: {spans}"
+
+    # Unpausing created one scheduled run (catchup off), for the day that closed last.
+    scheduled = [r for r in runs if r["run_type"] == "scheduled"]
+    assert len(scheduled) == 1 and by_day[YESTERDAY] is scheduled[0]
+    assert scheduled[0]["data_interval_start"].startswith(YESTERDAY)
+    assert datetime.fromisoformat(scheduled[0]["run_after"]).date() > date.fromisoformat(YESTERDAY)
+
+    # The reference: the same dates one by one, in order, into a fresh lake and warehouse.
+    seq = dict(env, WAREHOUSE_URL=env["WAREHOUSE_URL"] + "_seq", MERCADO_LAKE_BUCKET=env["MERCADO_LAKE_BUCKET"] + "-seq")
+    for day in [*DATES, YESTERDAY]:
+        for task in CHAIN:
+            out = subprocess.run([BIN / task, "--date", day], env=seq, capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0, f"{task} {day}: {out.stderr[-2000:]}"
+
+    tables = warehouse_tables(env["WAREHOUSE_URL"])
+    assert len(tables) >= 13 and tables == warehouse_tables(seq["WAREHOUSE_URL"])
+    for table in tables:
+        assert dump(env["WAREHOUSE_URL"], table) == dump(seq["WAREHOUSE_URL"], table), table
+    facts = psql(env["WAREHOUSE_URL"], "SELECT COUNT(DISTINCT date_id) FROM core.fact_sales")
+    assert facts == str(len(DATES) + 1)
+    # Item names changed between days: the dimension holds what each day's snapshot saw.
+    assert int(psql(env["WAREHOUSE_URL"], "SELECT COUNT(*) FROM core.dim_inventory WHERE item_name LIKE '% v%'")) > 0
+    parallel, one_by_one = gold_counts(env, env["MERCADO_LAKE_BUCKET"]), gold_counts(seq, seq["MERCADO_LAKE_BUCKET"])
+    assert len(parallel) == (len(DATES) + 1) * 7 and parallel == one_by_one
+
+
+def test_no_setting_in_rendered_templates(stack, backfill):
+    env, client = stack
+    runs, _ = backfill
+    for run in runs:
+        for ti in client.task_instances(run["dag_run_id"]):
+            rendered = json.dumps(ti.get("rendered_fields"))
+            assert "--date" in rendered and ("2025-04-" in rendered or YESTERDAY in rendered), rendered
+            for value in (SECRET, env["DATABASE_URL"], env["WAREHOUSE_URL"]):
+                assert value not in rendered, (ti["task_id"], rendered)
+
+
+def png_is_blank(png: bytes) -> bool:
+    """True when every pixel of an 8-bit RGB(A) PNG has the same colour."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        data = png[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", data)
+        elif kind == b"IDAT":
+            idat += data
+        pos += 12 + length
+    width, height, depth, colour = header[:4]
+    channels = {2: 3, 6: 4}[colour]
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    colours = set()
+    prev = bytearray(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], prev[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        prev = line
+        if y % 16 == 0:
+            colours.update(bytes(line[x:x + 3]) for x in range(0, stride, channels * 8))
+    return len(colours) < 2
+
+
+def test_the_ui_shows_the_run_succeeded(stack, backfill):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    env, client = stack
+    runs, _ = backfill
+    run_id = sorted((r for r in runs if r["run_type"] == "backfill"), key=lambda r: r["logical_date"])[-1]["dag_run_id"]
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    profile = tempfile.mkdtemp(prefix="mercado-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        page = f"{env['AIRFLOW_URL']}/dags/mercado_daily/runs/{run_id}"
+        driver.get(page)
+        wait_until("the login form", 60, lambda: driver.find_elements(By.NAME, "username"), every=0.5)
+        driver.find_element(By.NAME, "username").send_keys("admin")
+        driver.find_element(By.NAME, "password").send_keys(client.password)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_until("the login to finish", 60, lambda: "/auth/login" not in driver.current_url, every=0.5)
+        driver.get(page)
+
+        def run_page():
+            text = driver.find_element(By.TAG_NAME, "body").text
+            return text if "7 Task Instances" in text and text.count("Success") >= 8 else None
+
+        text = wait_until("the run page with its seven task instances", 90, run_page, every=1)
+        assert run_id in text and "mercado_daily" in text
+        for task in CHAIN:
+            assert task in text
+        lowered = text.lower()
+        assert "error" not in lowered and "not found" not in lowered, text[:2000]
+        png = driver.get_screenshot_as_png()
+        SCREENSHOT.write_bytes(png)
+        assert not png_is_blank(png), f"blank screenshot: {SCREENSHOT}"
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
