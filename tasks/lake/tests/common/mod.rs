@@ -72,7 +72,12 @@ impl Env {
 
     /// A fresh warehouse database for this test.
     pub async fn warehouse(&self) -> String {
-        api::create_database(&format!("{}_wh", self.app.name)).await
+        self.named_warehouse("wh").await
+    }
+
+    /// Another warehouse database of this test, `<test>_<suffix>`.
+    pub async fn named_warehouse(&self, suffix: &str) -> String {
+        api::create_database(&format!("{}_{suffix}", self.app.name)).await
     }
 
     pub fn load_args(&self, date: NaiveDate, warehouse_url: &str) -> load_redshift::LoadArgs {
