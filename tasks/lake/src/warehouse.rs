@@ -82,6 +82,18 @@ pub async fn lock_writers(client: &Client, target: Target) -> Result<()> {
     Ok(())
 }
 
+/// Releases what [`lock_writers`] took (failures are logged: the lock also ends with the session).
+pub async fn unlock_writers(client: &Client, target: Target) {
+    if target == Target::Postgres {
+        if let Err(e) = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&WRITER_LOCK])
+            .await
+        {
+            tracing::warn!(error = %e, "could not release the warehouse writer lock");
+        }
+    }
+}
+
 /// Runs a connection until the client is dropped.
 async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(conn: F) {
     if let Err(e) = conn.await {

@@ -90,93 +90,100 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
     }
     let (client, conn) = args.warehouse.connect().await?;
     warehouse::lock_writers(&client, args.warehouse.target).await?;
+    let loaded = async {
+        if args.warehouse.target == Target::Postgres && args.apply_ddl {
+            client.batch_execute(POSTGRES_DDL).await?;
+            client.batch_execute(MARTS).await?;
+            client.batch_execute(GRANTS).await?;
+        }
 
-    if args.warehouse.target == Target::Postgres && args.apply_ddl {
-        client.batch_execute(POSTGRES_DDL).await?;
-        client.batch_execute(MARTS).await?;
-        client.batch_execute(GRANTS).await?;
-    }
-
-    // Data quality first: nothing is staged for a date that fails a critical rule.
-    let fact_rows = manifests[TABLES
-        .iter()
-        .position(|t| t.name == "fact_sales")
-        .unwrap_or(0)]
-    .rows;
-    let mut failures = dq::check_gold(&lake, date).await?;
-    failures.extend(dq::volume(fact_rows, recent_mean(&client, date).await?));
-    record_failures(&client, date, &run_id, &failures).await?;
-    let critical: Vec<&Failure> = failures
-        .iter()
-        .filter(|f| f.severity == Severity::Critical)
-        .collect();
-    if !critical.is_empty() {
-        let detail = critical
+        // Data quality first: nothing is staged for a date that fails a critical rule.
+        let fact_rows = manifests[TABLES
             .iter()
-            .map(|f| format!("{}: {}", f.check, f.detail))
-            .collect::<Vec<_>>()
-            .join("; ");
-        record_failed_run(&client, date, &run_id, started, &detail).await?;
-        return Err(LakeError::Invalid(format!(
-            "data-quality check failed for {date}, nothing loaded: {detail}"
-        )));
-    }
+            .position(|t| t.name == "fact_sales")
+            .unwrap_or(0)]
+        .rows;
+        let mut failures = dq::check_gold(&lake, date).await?;
+        failures.extend(dq::volume(fact_rows, recent_mean(&client, date).await?));
+        record_failures(&client, date, &run_id, &failures).await?;
+        let critical: Vec<&Failure> = failures
+            .iter()
+            .filter(|f| f.severity == Severity::Critical)
+            .collect();
+        if !critical.is_empty() {
+            let detail = critical
+                .iter()
+                .map(|f| format!("{}: {}", f.check, f.detail))
+                .collect::<Vec<_>>()
+                .join("; ");
+            record_failed_run(&client, date, &run_id, started, &detail).await?;
+            return Err(LakeError::Invalid(format!(
+                "data-quality check failed for {date}, nothing loaded: {detail}"
+            )));
+        }
 
-    match args.warehouse.target {
-        Target::Postgres => {
-            for (t, m) in TABLES.iter().zip(&manifests) {
-                client
-                    .batch_execute(&t.create_staging(date).join(";\n"))
-                    .await?;
-                let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
-                let rows = copy_in(&client, t, date, reader).await?;
-                summary.add(
-                    format!("core.{}", t.name),
-                    DatasetCounts {
-                        rows_in: m.rows,
-                        rows_out: rows,
-                        rows_written: rows,
-                        ..Default::default()
-                    },
-                );
+        match args.warehouse.target {
+            Target::Postgres => {
+                for (t, m) in TABLES.iter().zip(&manifests) {
+                    client
+                        .batch_execute(&t.create_staging(date).join(";\n"))
+                        .await?;
+                    let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
+                    let rows = copy_in(&client, t, date, reader).await?;
+                    summary.add(
+                        format!("core.{}", t.name),
+                        DatasetCounts {
+                            rows_in: m.rows,
+                            rows_out: rows,
+                            rows_written: rows,
+                            ..Default::default()
+                        },
+                    );
+                }
+                let mut sql = vec!["BEGIN".to_string()];
+                for t in TABLES {
+                    sql.extend(t.merge(date));
+                }
+                let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
+                sql.push(warehouse::audit_row(
+                    date,
+                    &run_id,
+                    &fact_rows.to_string(),
+                    &seconds,
+                ));
+                sql.push("COMMIT".to_string());
+                client.batch_execute(&sql.join(";\n")).await?;
+                for t in TABLES {
+                    client.batch_execute(&t.drop_staging(date)).await?;
+                }
             }
-            let mut sql = vec!["BEGIN".to_string()];
-            for t in TABLES {
-                sql.extend(t.merge(date));
-            }
-            let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
-            sql.push(warehouse::audit_row(
-                date,
-                &run_id,
-                &fact_rows.to_string(),
-                &seconds,
-            ));
-            sql.push("COMMIT".to_string());
-            client.batch_execute(&sql.join(";\n")).await?;
-            for t in TABLES {
-                client.batch_execute(&t.drop_staging(date)).await?;
+            Target::Redshift => {
+                let role = args.iam_role.as_deref().unwrap_or_default();
+                for statement in warehouse::redshift_script(date, &bucket, role, &run_id) {
+                    client.batch_execute(&statement).await?;
+                }
+                for (t, m) in TABLES.iter().zip(&manifests) {
+                    summary.add(
+                        format!("core.{}", t.name),
+                        DatasetCounts {
+                            rows_in: m.rows,
+                            rows_out: m.rows,
+                            rows_written: m.rows,
+                            ..Default::default()
+                        },
+                    );
+                }
             }
         }
-        Target::Redshift => {
-            let role = args.iam_role.as_deref().unwrap_or_default();
-            for statement in warehouse::redshift_script(date, &bucket, role, &run_id) {
-                client.batch_execute(&statement).await?;
-            }
-            for (t, m) in TABLES.iter().zip(&manifests) {
-                summary.add(
-                    format!("core.{}", t.name),
-                    DatasetCounts {
-                        rows_in: m.rows,
-                        rows_out: m.rows,
-                        rows_written: m.rows,
-                        ..Default::default()
-                    },
-                );
-            }
-        }
+        Ok(fact_rows)
     }
+    .await;
+    // Released here, not only when the connection closes: a caller in the same process (the
+    // library in tests, or a long-lived host) may keep the connection alive a while longer.
+    warehouse::unlock_writers(&client, args.warehouse.target).await;
     drop(client);
     conn.abort();
+    let fact_rows = loaded?;
     tracing::info!(%date, fact_rows, "loaded");
     Ok(summary.finish(started))
 }

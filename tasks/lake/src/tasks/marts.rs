@@ -41,13 +41,9 @@ pub async fn run(args: &MartsArgs) -> Result<Summary> {
         // Views are replaced under the writers' lock: concurrent `CREATE OR REPLACE VIEW`s of
         // two dates would fail with `tuple concurrently updated`.
         crate::warehouse::lock_writers(&client, args.warehouse.target).await?;
-        client.batch_execute(MARTS).await?;
-        client
-            .execute(
-                "SELECT pg_advisory_unlock($1)",
-                &[&crate::warehouse::WRITER_LOCK],
-            )
-            .await?;
+        let applied = client.batch_execute(MARTS).await;
+        crate::warehouse::unlock_writers(&client, args.warehouse.target).await;
+        applied?;
     }
     let day = date_id(date);
     for mart in MARTS_BY_DATE {
