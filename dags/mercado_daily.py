@@ -155,7 +155,8 @@ def make_task(spec: TaskSpec, runner: str):
             """The task in the tasks image; settings go in as ``private_environment``."""
 
             def execute(self, context):
-                self.private_environment = {**task_environment(), **(self.private_environment or {})}
+                # DockerOperator keeps its (non-templated, never rendered) private_environment here.
+                self._private_environment = {**task_environment(), **(self._private_environment or {})}
                 return super().execute(context)
 
         return MercadoDockerOperator(
