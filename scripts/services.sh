@@ -5,15 +5,14 @@
 #   scripts/services.sh start|stop|status|env
 #
 # Ports and credentials come from .env (or .env.example): MERCADO_PG_PORT, MOTO_PORT, DATABASE_URL.
+# PostgreSQL keeps its default durability (fsync, full-page writes, synchronous commit): the main
+# command's OLTP data and warehouse survive a crash. MERCADO_PG_DURABLE=0 (the test command sets
+# it) trades that for speed when it starts the server; a durable `start` restarts a fast one.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 
 PG_DIR="$LOCAL/pg"
-# The server runs as `postgres` when we are root; if that user cannot reach the checkout (a home
-# directory with mode 700, say), keep the cluster in /tmp instead, one per checkout.
-if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$LOCAL"; then
-  PG_DIR="/tmp/mercado-pg-$(echo "$ROOT" | sha256sum | cut -c1-12)"
-fi
+PG_DURABLE="${MERCADO_PG_DURABLE:-1}"
 PG_DATA="$PG_DIR/data"
 PG_LOG="$PG_DIR/server.log"
 VENV="$LOCAL/venv"
@@ -48,11 +47,41 @@ pg_password() { local u="${DATABASE_URL#*://}"; u="${u%%@*}"; echo "${u#*:}"; }
 
 pg_ready() { "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$MERCADO_PG_PORT"; }
 
+# As root the server runs as `postgres`, which must be able to reach .local/pg: when the checkout
+# sits under a directory closed to others (a home with mode 700, say), grant traversal (o+x, not
+# read) on the directories above it.
+pg_reachable() {
+  [ "$(id -u)" = 0 ] || return 0
+  id postgres >/dev/null 2>&1 || as_pg true
+  runuser -u postgres -- test -x "$LOCAL" && return 0
+  local dir="$LOCAL"
+  while [ "$dir" != / ]; do
+    if ! runuser -u postgres -- test -x "$dir" 2>/dev/null; then
+      log "letting the postgres user traverse $dir (chmod o+x) so the cluster can live in $PG_DIR"
+      chmod o+x "$dir"
+    fi
+    dir=$(dirname "$dir")
+  done
+  runuser -u postgres -- test -x "$LOCAL" || die "the postgres user cannot reach $LOCAL"
+}
+
+# on|off: whether the running server syncs its writes.
+pg_fsync() { PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -tAc "SHOW fsync" 2>/dev/null; }
+
 pg_start() {
   local bin; bin=$(pg_bin)
-  if pg_ready; then log "PostgreSQL already running on 127.0.0.1:$MERCADO_PG_PORT"; pg_databases; return; fi
+  local want=on mode=durable; [ "$PG_DURABLE" = 0 ] && { want=off; mode="fast, not durable"; }
+  if pg_ready; then
+    # A durable server serves the tests too; a fast one is restarted when durability is asked for.
+    if [ "$want" = off ] || [ "$(pg_fsync)" = on ] || [ ! -f "$PG_DATA/postmaster.pid" ]; then
+      log "PostgreSQL already running on 127.0.0.1:$MERCADO_PG_PORT"; pg_databases; return
+    fi
+    log "restarting PostgreSQL: it runs with fsync=$(pg_fsync), this command wants it $mode"
+    pg_stop
+  fi
   mkdir -p "$PG_DIR"
-  [ "$(id -u)" = 0 ] && { id postgres >/dev/null 2>&1 || as_pg true; chown -R postgres "$PG_DIR"; }
+  pg_reachable
+  [ "$(id -u)" = 0 ] && chown -R postgres "$PG_DIR"
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     log "initialising a PostgreSQL cluster in $PG_DATA"
     local pwfile="$PG_DIR/.pw"
@@ -63,10 +92,11 @@ pg_start() {
       || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
     rm -f "$pwfile"
   fi
-  log "starting PostgreSQL on 127.0.0.1:$MERCADO_PG_PORT"
+  log "starting PostgreSQL ($mode) on 127.0.0.1:$MERCADO_PG_PORT"
   # TCP on loopback only; the unix socket lives in the cluster folder, not /var/run.
-  as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $MERCADO_PG_PORT -c unix_socket_directories='$PG_DIR' -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
+  local opts="-c listen_addresses=127.0.0.1 -p $MERCADO_PG_PORT -c unix_socket_directories='$PG_DIR' -c max_connections=300"
+  [ "$PG_DURABLE" = 0 ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start -o "$opts" >/dev/null \
     || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
   wait_for PostgreSQL 30 pg_ready || die "PostgreSQL did not become ready"
   pg_databases
@@ -123,7 +153,7 @@ moto_stop() {
 
 status() {
   local rc=0
-  if pg_ready; then echo "postgres  up    127.0.0.1:$MERCADO_PG_PORT"; else echo "postgres  down"; rc=1; fi
+  if pg_ready; then echo "postgres  up    127.0.0.1:$MERCADO_PG_PORT  fsync=$(pg_fsync)"; else echo "postgres  down"; rc=1; fi
   if moto_ready; then echo "moto      up    127.0.0.1:$MOTO_PORT"; else echo "moto      down"; rc=1; fi
   return $rc
 }

@@ -22,8 +22,23 @@ pub enum LakeError {
     Manifest { key: String, message: String },
     #[error("missing input: {0}")]
     MissingInput(String),
+    /// A critical data-quality rule failed; the task recorded it in `audit.dq_failures` and
+    /// `audit.pipeline_runs`. Fix the source data (see the detail) and re-run the date.
+    #[error("{0}")]
+    Quality(String),
+    /// Counts or sums do not reconcile; recorded in `audit.dq_failures` and
+    /// `audit.pipeline_runs`. Find the lost or extra records named in the detail, then re-run.
+    #[error("{0}")]
+    Reconciliation(String),
     #[error("{0}")]
     Invalid(String),
+}
+
+impl LakeError {
+    /// The task already wrote its failed run into the warehouse's audit tables.
+    pub fn is_recorded(&self) -> bool {
+        matches!(self, LakeError::Quality(_) | LakeError::Reconciliation(_))
+    }
 }
 
 pub type Result<T, E = LakeError> = std::result::Result<T, E>;

@@ -110,8 +110,9 @@ pub enum Merge {
     /// already loaded, in which case only missing keys are added (out-of-order loads keep the
     /// newest attributes).
     Type1(&'static str),
-    /// Type 2 dimension keyed by this column: new versions are added by (key, valid_from), then
-    /// every version of the touched keys is re-chained: `valid_to` = the next version's
+    /// Type 2 dimension keyed by this column: the staged history replaces the keys' versions up
+    /// to the date (stale ones removed, changed ones corrected, new ones added), then every
+    /// version of the touched keys is re-chained: `valid_to` = the next version's
     /// `valid_from`, current = no next version. Monotonic, so loads in any order converge.
     Scd2(&'static str),
 }
@@ -220,7 +221,25 @@ impl LoadTable {
                 ),
                 format!("INSERT INTO {core} ({cols}) SELECT {cols} FROM {stg} WHERE {key} NOT IN (SELECT {key} FROM {core})"),
             ],
-            Merge::Scd2(key) => vec![
+            Merge::Scd2(key) => {
+                let attributes: Vec<String> = self
+                    .columns()
+                    .into_iter()
+                    .filter(|c| ![key, "valid_from", "valid_to", "is_current"].contains(&c.as_str()))
+                    .map(|c| format!("{c} = s.{c}"))
+                    .collect();
+                vec![
+                // The date's gold partition is the whole history of its keys up to the date: a
+                // version it no longer has (gold re-run after a source fix) goes, and versions it
+                // has take its attributes. Later versions, from later dates' loads, stay.
+                format!(
+                    "DELETE FROM {core} WHERE {key} IN (SELECT {key} FROM {stg}) AND valid_from <= DATE '{date}' \
+                     AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE s.{key} = {core}.{key} AND s.valid_from = {core}.valid_from)"
+                ),
+                format!(
+                    "UPDATE {core} SET {} FROM {stg} s WHERE {core}.{key} = s.{key} AND {core}.valid_from = s.valid_from",
+                    attributes.join(", ")
+                ),
                 format!(
                     "INSERT INTO {core} ({cols}) SELECT {cols} FROM {stg} s WHERE NOT EXISTS \
                      (SELECT 1 FROM {core} t WHERE t.{key} = s.{key} AND t.valid_from = s.valid_from)"
@@ -233,7 +252,8 @@ impl LoadTable {
                      AND (COALESCE({core}.valid_to, DATE '9999-12-31') <> COALESCE(chain.next_from, DATE '9999-12-31') \
                      OR {core}.is_current <> (chain.next_from IS NULL))"
                 ),
-            ],
+            ]
+            }
         }
     }
 }

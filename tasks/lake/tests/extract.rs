@@ -1,11 +1,10 @@
-//! extract: the day index read across every shard and page; incremental mode by watermark.
+//! extract: the day index read across every shard and page.
 
 mod common;
 
 use common::{day, Env};
 use mercado_lake::contracts as c;
-use mercado_lake::tasks::extract::{self, Mode};
-use serde_json::json;
+use mercado_lake::tasks::extract;
 
 #[tokio::test]
 async fn reads_every_shard_and_page_of_the_day_and_nothing_else() {
@@ -56,56 +55,4 @@ async fn reads_every_shard_and_page_of_the_day_and_nothing_else() {
         manifest.watermark.as_deref(),
         Some("2025-03-17T19:59:00.000Z")
     );
-}
-
-#[tokio::test]
-async fn incremental_reads_rows_changed_since_the_last_watermark() {
-    let env = Env::new().await;
-    let vendor = env.app.vendor("Porto").await;
-    let mug = env.app.item(vendor, "Mug", "2.00").await;
-    env.app.item(vendor, "Lamp", "9.00").await;
-    extract::run(&env.extract_args(day("2025-03-17")))
-        .await
-        .expect("snapshot");
-    let lake = env.lake().await;
-    let first = lake
-        .manifest(&c::RAW_INVENTORY.id.at(day("2025-03-17")))
-        .await
-        .expect("read")
-        .expect("published");
-    assert_eq!(first.rows, 2);
-
-    let r = env
-        .app
-        .patch(&format!("/inventory/{mug}"), json!({"stock": 3}))
-        .await;
-    assert_eq!(r.status, 200);
-    let mut args = env.extract_args(day("2025-03-18"));
-    args.mode = Mode::Incremental;
-    let summary = extract::run(&args).await.expect("incremental");
-    assert_eq!(summary.datasets["raw/postgres/inventory"].rows_in, 1);
-    assert_eq!(summary.datasets["raw/postgres/vendors"].rows_in, 0);
-    let second = lake
-        .manifest(&c::RAW_INVENTORY.id.at(day("2025-03-18")))
-        .await
-        .expect("read")
-        .expect("published");
-    assert!(
-        second.watermark > first.watermark,
-        "{:?} then {:?}",
-        first.watermark,
-        second.watermark
-    );
-    let vendors = lake
-        .manifest(&c::RAW_VENDORS.id.at(day("2025-03-18")))
-        .await
-        .expect("read")
-        .expect("published");
-    assert_eq!(vendors.rows, 0);
-    assert!(
-        vendors.watermark.is_some(),
-        "an empty increment keeps the previous watermark"
-    );
-    let rows = env.rows(c::RAW_INVENTORY, day("2025-03-18")).await;
-    assert_eq!(rows[0][0].as_i64(), Some(mug));
 }

@@ -388,3 +388,58 @@ async fn missing_input_is_a_clear_error() {
         "{msg}"
     );
 }
+
+/// Copies of one transaction (the same id under different DynamoDB keys): `clean` keeps the one
+/// with the earliest `created_at` whatever order the shards return them in, and sends the others
+/// to quarantine as `duplicate`.
+#[tokio::test]
+async fn duplicates_keep_the_earliest_copy() {
+    let env = Env::new().await;
+    catalogue(&env).await;
+    let d = day("2025-03-17");
+    for (n, (at, qty)) in [
+        ("2025-03-17T15:00:00Z", 3),
+        ("2025-03-17T09:00:00Z", 1),
+        ("2025-03-17T20:00:00Z", 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let copy = env
+            .txn(&format!("copy-{n}"), 1, at, &[(1, 1, qty, "12.50")])
+            .await;
+        let mut item = mercado_api::dynamo::transaction_item(&copy);
+        item.insert(
+            "transaction_id".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("same".into()),
+        );
+        // Overwrite the copy under its own key with the shared id.
+        env.app
+            .state
+            .ddb
+            .client()
+            .put_item()
+            .table_name(&env.app.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("copy");
+    }
+    for _ in 0..2 {
+        env.pipeline(d).await;
+        let lines = env.rows(c::CLEAN_TRANSACTION_LINES, d).await;
+        let kept: Vec<_> = lines
+            .iter()
+            .filter(|r| r[0].as_str() == Some("same"))
+            .map(|r| (r[5].as_i64(), format!("{:?}", r[10])))
+            .collect();
+        assert_eq!(kept.len(), 1, "{lines:?}");
+        assert_eq!(kept[0].0, Some(1), "the 09:00 copy (qty 1) is kept");
+        let q = env.rows(c::quarantine_of(c::RAW_TRANSACTIONS.id), d).await;
+        let dups = q
+            .iter()
+            .filter(|r| r[0].as_str() == Some("same") && r[1].as_str() == Some("duplicate"))
+            .count();
+        assert_eq!(dups, 2);
+    }
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{at, day, money, Env};
+use common::{at, bin, day, money, Env};
 use mercado_api::model::{Cart, CartLine, FlexId};
 use mercado_lake::contracts as c;
 use mercado_lake::parquet_io::PartitionWriter;
@@ -492,4 +492,101 @@ async fn each_role_can_do_what_it_should_and_nothing_more() {
             );
         }
     }
+}
+
+/// Gold for a date re-run after a source fix, then loaded again: the warehouse's SCD2 versions
+/// are the corrected ones (a wrong attribute corrected, then a wrong version removed), equal to a
+/// warehouse that only ever loaded the corrected gold.
+#[tokio::test]
+async fn a_corrected_gold_reloads_its_history() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    let wh = Warehouse::new(&env).await;
+    for d in [D1, D2] {
+        load_redshift::run(&wh.args(&env, d)).await.expect("load");
+    }
+    let mug_versions = "SELECT price, valid_from, valid_to, is_current FROM core.dim_inventory \
+                        WHERE item_name = 'Mug' ORDER BY valid_from";
+    assert_eq!(
+        wh.text(mug_versions).await,
+        ["(12.50,2025-03-17,2025-03-18,f)", "(14.00,2025-03-18,,t)"]
+    );
+    let mug = wh
+        .text("SELECT item_id FROM core.dim_inventory WHERE item_name = 'Mug' LIMIT 1")
+        .await[0]
+        .trim_matches(|c| c == '(' || c == ')')
+        .parse::<i64>()
+        .expect("id");
+
+    // Fix 1: D2's new price was 14.50, not 14.00. Fix 2: there was no price change at all.
+    for (price, expected) in [
+        (
+            "14.50",
+            vec!["(12.50,2025-03-17,2025-03-18,f)", "(14.50,2025-03-18,,t)"],
+        ),
+        ("12.50", vec!["(12.50,2025-03-17,,t)"]),
+    ] {
+        let r = env
+            .app
+            .patch(&format!("/inventory/{mug}"), json!({ "price": price }))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        env.pipeline(day(D2)).await;
+        load_redshift::run(&wh.args(&env, D2))
+            .await
+            .expect("reload");
+        assert_eq!(
+            wh.text(mug_versions).await,
+            expected,
+            "after the fix to {price}"
+        );
+
+        let url = env
+            .named_warehouse(&format!("fresh{}", price.replace('.', "")))
+            .await;
+        let (client, conn) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("fresh warehouse");
+        tokio::spawn(conn);
+        let fresh = Warehouse { url, client };
+        for d in [D1, D2] {
+            load_redshift::run(&fresh.args(&env, d))
+                .await
+                .expect("fresh load");
+        }
+        assert_eq!(
+            wh.snapshot().await,
+            fresh.snapshot().await,
+            "after the fix to {price}"
+        );
+    }
+}
+
+/// A load that fails for any reason (here: the date's gold was never built) still leaves its
+/// failed run in `audit.pipeline_runs`, with the reason.
+#[tokio::test]
+async fn a_failed_load_writes_its_audit_row() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    let wh = Warehouse::new(&env).await;
+    load_redshift::run(&wh.args(&env, D1)).await.expect("load");
+    let out = std::process::Command::new(bin("load_redshift"))
+        .env("MERCADO_DATE", "2025-03-25")
+        .env("MERCADO_LAKE_BUCKET", &env.bucket)
+        .env("WAREHOUSE_URL", &wh.url)
+        .env("MERCADO_WAREHOUSE_TARGET", "postgres")
+        .env("MERCADO_RUN_ID", "failing-load")
+        .output()
+        .expect("load_redshift runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("load_redshift failed"), "{stderr}");
+    let rows = wh
+        .text("SELECT task, date, run_id, status, detail LIKE '%gold%' FROM audit.pipeline_runs WHERE run_id = 'failing-load'")
+        .await;
+    assert_eq!(
+        rows,
+        ["(load_redshift,2025-03-25,failing-load,failed,t)"],
+        "{stderr}"
+    );
 }

@@ -15,10 +15,18 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     mercado_lake::cli::init_tracing();
-    mercado_lake::cli::finish(
+    cli.args.lake.fix_run_id();
+    let started = std::time::Instant::now();
+    let result = mercado_lake::tasks::reconcile::run(&cli.args).await;
+    let args = &cli.args;
+    mercado_lake::cli::record_failure_and_finish(
         "reconcile",
-        mercado_lake::tasks::reconcile::run(&cli.args).await,
+        &args.lake,
+        &args.warehouse,
+        started,
+        result,
     )
+    .await
 }

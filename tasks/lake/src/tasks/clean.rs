@@ -253,7 +253,8 @@ impl Ctx<'_> {
             .map(|f| f.name().clone())
             .collect();
         let mut out = Outputs::new(self, raw, c::CLEAN_TRANSACTION_LINES)?;
-        // 128-bit digests, not the ids: memory per transaction stays 16 bytes.
+        let keep = kept_copies(self.lake, raw, self.date, &names).await?;
+        // 128-bit digests, not the ids: memory per transaction stays small.
         let mut seen: HashSet<u128> = HashSet::new();
         while let Some(file) = reader.next_file().await? {
             for batch in file {
@@ -263,15 +264,24 @@ impl Ctx<'_> {
                     let id = text(0).map(str::trim).filter(|s| !s.is_empty());
                     let verdict = match id {
                         None => Err(reject("missing_id", "transaction_id is missing")),
-                        Some(id) if seen.contains(&crate::rows::digest(id)) => Err(reject(
-                            "duplicate",
-                            format!("transaction {id} appears more than once"),
-                        )),
+                        // Exact copies tie on rank: the first of them is kept.
+                        Some(id)
+                            if keep.get(&crate::rows::digest(id))
+                                != Some(&copy_rank(&names, &row))
+                                || !seen.insert(crate::rows::digest(id)) =>
+                        {
+                            Err(reject(
+                                "duplicate",
+                                format!(
+                                    "transaction {id} appears more than once; the copy with the \
+                                     earliest created_at (then the smallest record) is kept"
+                                ),
+                            ))
+                        }
                         Some(id) => parse_transaction(id, &row, self.date, known),
                     };
                     match verdict {
                         Ok(txn) => {
-                            seen.insert(crate::rows::digest(&txn.id));
                             out.counts.rows_out += 1;
                             for l in &txn.lines {
                                 out.clean
@@ -571,6 +581,49 @@ fn parse_lines(text: Option<&str>, known: &Known) -> Result<Vec<Line>, Reject> {
         .enumerate()
         .map(|(i, l)| parse_line(l, known, i))
         .collect()
+}
+
+/// Which copy of a transaction survives when its id appears more than once: the earliest
+/// `created_at` (an unreadable one ranks last), then the smallest record as JSON text. The
+/// rule depends on the copies only, never on the order the shards' queries returned them,
+/// so a re-extract keeps the same copy.
+type CopyRank = (i64, u128);
+
+fn copy_rank(names: &[String], row: &[Val]) -> CopyRank {
+    let created = names
+        .iter()
+        .position(|n| n == "created_at")
+        .and_then(|i| parse_time(row[i].as_str()))
+        .map_or(i64::MAX, |t| t.timestamp_micros());
+    (
+        created,
+        crate::rows::digest(&row_json(names, row).to_string()),
+    )
+}
+
+/// First pass over the day's raw transactions: the rank of the copy to keep, per id.
+async fn kept_copies(
+    lake: &Lake,
+    raw: Contract,
+    date: NaiveDate,
+    names: &[String],
+) -> Result<HashMap<u128, CopyRank>> {
+    let mut keep: HashMap<u128, CopyRank> = HashMap::new();
+    let mut reader = PartitionReader::open(lake, raw, date).await?;
+    while let Some(file) = reader.next_file().await? {
+        for batch in file {
+            for row in batch_rows(&batch?)? {
+                let Some(id) = row[0].as_str().map(str::trim).filter(|s| !s.is_empty()) else {
+                    continue;
+                };
+                let rank = copy_rank(names, &row);
+                keep.entry(crate::rows::digest(id))
+                    .and_modify(|r| *r = (*r).min(rank))
+                    .or_insert(rank);
+            }
+        }
+    }
+    Ok(keep)
 }
 
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {

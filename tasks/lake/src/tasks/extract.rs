@@ -23,15 +23,6 @@ use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "extract";
 
-/// Which PostgreSQL rows to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// Every row as of the run (what the downstream tasks expect).
-    Snapshot,
-    /// Only rows with `updated_at` after the previous raw partition's watermark.
-    Incremental,
-}
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExtractArgs {
     #[command(flatten)]
@@ -44,10 +35,6 @@ pub struct ExtractArgs {
     /// DynamoDB table holding carts and transactions.
     #[arg(long = "table", env = "MERCADO_DDB_TABLE", default_value = "mercado")]
     pub table: String,
-
-    /// snapshot: all rows; incremental: rows changed since the previous partition's watermark.
-    #[arg(long, env = "MERCADO_EXTRACT_MODE", value_enum, default_value_t = Mode::Snapshot)]
-    pub mode: Mode,
 
     /// Items per DynamoDB Query page (default: DynamoDB's own 1 MB pages).
     #[arg(long, env = "MERCADO_DDB_PAGE_SIZE")]
@@ -136,16 +123,15 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     let run_id = args.lake.run_id();
     let date = args.lake.date;
     let mut summary = Summary::new(TASK, date, &run_id);
-    tracing::info!(%date, run_id, bucket = lake.bucket(), mode = ?args.mode, "extract starting");
+    tracing::info!(%date, run_id, bucket = lake.bucket(), "extract starting");
 
     let (client, connection) = tokio_postgres::connect(&args.database_url, NoTls).await?;
     let conn = tokio::spawn(connection);
+    // Every row, every run: `clean` checks the day's facts against whole dimensions. (An
+    // incremental mode that read rows changed since the last watermark was removed: `clean`
+    // then refused orders of unchanged customers as unknown.)
     for table in PG_TABLES {
-        let since = match args.mode {
-            Mode::Snapshot => None,
-            Mode::Incremental => previous_watermark(&lake, table.contract, date).await?,
-        };
-        let counts = extract_pg(&lake, &client, table, date, &run_id, since).await?;
+        let counts = extract_pg(&lake, &client, table, date, &run_id).await?;
         summary.add(table.contract.id.to_string(), counts);
     }
     drop(client);
@@ -162,22 +148,6 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     Ok(summary.finish(started))
 }
 
-async fn previous_watermark(
-    lake: &Lake,
-    contract: Contract,
-    date: chrono::NaiveDate,
-) -> Result<Option<DateTime<Utc>>> {
-    let Some(prev) = lake.latest_before(contract.id, date).await? else {
-        return Ok(None);
-    };
-    let manifest = lake.require_manifest(&prev).await?;
-    Ok(manifest
-        .watermark
-        .as_deref()
-        .and_then(|w| DateTime::parse_from_rfc3339(w).ok())
-        .map(|w| w.with_timezone(&Utc)))
-}
-
 /// One table through `COPY (SELECT …) TO STDOUT (FORMAT binary)`, streamed into Parquet.
 async fn extract_pg(
     lake: &Lake,
@@ -185,15 +155,10 @@ async fn extract_pg(
     table: &PgTable,
     date: chrono::NaiveDate,
     run_id: &str,
-    since: Option<DateTime<Utc>>,
 ) -> Result<DatasetCounts> {
     let select: Vec<&str> = table.columns.iter().map(|(expr, _)| *expr).collect();
-    // COPY takes no bind parameters; the watermark is a timestamp we formatted ourselves.
-    let filter = since
-        .map(|w| format!(" WHERE updated_at > '{}'::timestamptz", w.to_rfc3339()))
-        .unwrap_or_default();
     let sql = format!(
-        "COPY (SELECT {} FROM {}{filter} ORDER BY id) TO STDOUT (FORMAT binary)",
+        "COPY (SELECT {} FROM {} ORDER BY id) TO STDOUT (FORMAT binary)",
         select.join(", "),
         table.table
     );
@@ -203,7 +168,7 @@ async fn extract_pg(
     pin_mut!(rows);
 
     let mut writer = PartitionWriter::new(lake, TASK, table.contract, date, run_id)?;
-    let mut watermark: Option<i64> = since.map(|w| w.timestamp_micros());
+    let mut watermark: Option<i64> = None;
     let mut n = 0u64;
     while let Some(row) = rows.next().await {
         let row = row?;

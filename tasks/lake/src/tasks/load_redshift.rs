@@ -117,7 +117,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                 .collect::<Vec<_>>()
                 .join("; ");
             record_failed_run(&client, date, &run_id, started, &detail).await?;
-            return Err(LakeError::Invalid(format!(
+            return Err(LakeError::Quality(format!(
                 "data-quality check failed for {date}, nothing loaded: {detail}"
             )));
         }

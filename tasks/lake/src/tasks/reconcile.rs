@@ -17,9 +17,8 @@ use crate::contracts as c;
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::PartitionReader;
-use crate::rows::{batch_rows, format_money};
+use crate::rows::batch_rows;
 use crate::summary::{DatasetCounts, Summary};
-use crate::tasks::clean::parse_money;
 use crate::tasks::enrich::date_id;
 use crate::tasks::extract::{attribute_text, dynamo_client, query_day};
 use crate::warehouse::WarehouseArgs;
@@ -39,18 +38,40 @@ pub struct ReconcileArgs {
     pub table: String,
 }
 
-/// Count and sum (in cents) of a set of transactions.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Count and exact sum of a set of transactions, and the records whose total is not an amount.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tally {
     pub count: u64,
-    pub cents: i128,
+    pub sum: Decimal,
+    /// `(record key, total as stored)` of totals that are missing or not a decimal number.
+    pub unparseable: Vec<(String, Option<String>)>,
 }
 
 impl Tally {
-    fn add(&mut self, total: Option<&str>) {
+    /// Adds one record. Its total is read exactly, whatever its scale; one that is not a
+    /// decimal number is kept aside, never counted as zero.
+    pub fn add(&mut self, key: &str, total: Option<&str>) {
         self.count += 1;
-        self.cents += total.and_then(parse_money).unwrap_or(0);
+        match total.and_then(exact_amount) {
+            Some(amount) => self.sum += amount,
+            None => self
+                .unparseable
+                .push((key.to_string(), total.map(str::to_string))),
+        }
     }
+}
+
+/// A decimal amount as written (`12.5`, `-3`, `0.125`), exactly; nothing else.
+pub fn exact_amount(text: &str) -> Option<Decimal> {
+    let text = text.trim();
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !plain {
+        return None;
+    }
+    text.parse::<Decimal>().ok()
 }
 
 pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
@@ -70,27 +91,43 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
             &[&date_id(date)],
         )
         .await?;
-    let mut sum: Decimal = row.get(1);
-    sum.rescale(2);
     let warehouse = Tally {
         count: row.get::<_, i64>(0) as u64,
-        cents: sum.mantissa(),
+        sum: row.get(1),
+        unparseable: Vec::new(),
     };
 
-    let expected = Tally {
-        count: warehouse.count + quarantined.count,
-        cents: warehouse.cents + quarantined.cents,
-    };
-    let numbers = format!(
+    let expected_count = warehouse.count + quarantined.count;
+    let expected_sum = warehouse.sum + quarantined.sum;
+    let mut numbers = format!(
         "DynamoDB {} transactions totalling {}; warehouse {} totalling {}; quarantined {} totalling {}",
         source.count,
-        format_money(source.cents),
+        money(source.sum),
         warehouse.count,
-        format_money(warehouse.cents),
+        money(warehouse.sum),
         quarantined.count,
-        format_money(quarantined.cents)
+        money(quarantined.sum)
     );
-    let ok = source == expected;
+    let unparseable: Vec<String> = source
+        .unparseable
+        .iter()
+        .map(|(key, total)| format!("DynamoDB transaction {key} total {total:?}"))
+        .chain(
+            quarantined
+                .unparseable
+                .iter()
+                .map(|(key, total)| format!("quarantined transaction {key} total {total:?}")),
+        )
+        .collect();
+    if !unparseable.is_empty() {
+        // An amount that cannot be read cannot be reconciled: never count it as zero.
+        numbers.push_str(&format!(
+            "; {} totals are not decimal amounts: {}",
+            unparseable.len(),
+            unparseable[..unparseable.len().min(10)].join(", ")
+        ));
+    }
+    let ok = unparseable.is_empty() && source.count == expected_count && source.sum == expected_sum;
     let seconds = Decimal::from_f64_retain(started.elapsed().as_secs_f64())
         .unwrap_or_default()
         .round_dp(3);
@@ -112,7 +149,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
     drop(client);
     conn.abort();
     if !ok {
-        return Err(LakeError::Invalid(format!(
+        return Err(LakeError::Reconciliation(format!(
             "reconciliation failed for {date}: {numbers}"
         )));
     }
@@ -148,7 +185,8 @@ async fn dynamodb_tally(args: &LakeArgs, table: &str, date: NaiveDate) -> Result
     let mut tally = Tally::default();
     while let Some(page) = rx.recv().await {
         for item in page? {
-            tally.add(attribute_text(item.get("total_price")).as_deref());
+            let key = attribute_text(item.get("transaction_id")).unwrap_or_default();
+            tally.add(&key, attribute_text(item.get("total_price")).as_deref());
         }
     }
     Ok(tally)
@@ -168,8 +206,49 @@ async fn quarantine_tally(lake: &Lake, date: NaiveDate) -> Result<Tally> {
                 .as_str()
                 .and_then(|r| serde_json::from_str(r).ok())
                 .unwrap_or_default();
-            tally.add(record.get("total_price").and_then(|v| v.as_str()));
+            let key = row[0].as_str().unwrap_or_default();
+            tally.add(key, record.get("total_price").and_then(|v| v.as_str()));
         }
     }
     Ok(tally)
+}
+
+/// Two decimals for the message (sums of two-decimal amounts keep that scale anyway).
+fn money(d: Decimal) -> String {
+    let mut d = d;
+    if d.scale() < 2 {
+        d.rescale(2);
+    }
+    d.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_exactly_and_bad_ones_kept_aside() {
+        assert_eq!(exact_amount("12.50"), Some(Decimal::new(1250, 2)));
+        assert_eq!(
+            exact_amount("12.5000000000000001").map(|d| d.to_string()),
+            Some("12.5000000000000001".into())
+        );
+        for bad in ["", "abc", "1e3", "12,50", "NaN", " "] {
+            assert_eq!(exact_amount(bad), None, "{bad:?}");
+        }
+        let mut t = Tally::default();
+        t.add("a", Some("0.10"));
+        t.add("b", Some("0.20"));
+        t.add("c", Some("oops"));
+        t.add("d", None);
+        assert_eq!(t.count, 4);
+        assert_eq!(t.sum, Decimal::new(30, 2));
+        assert_eq!(
+            t.unparseable,
+            vec![
+                ("c".to_string(), Some("oops".to_string())),
+                ("d".to_string(), None)
+            ]
+        );
+    }
 }

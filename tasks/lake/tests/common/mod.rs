@@ -65,7 +65,6 @@ impl Env {
             lake: self.args(date),
             database_url: self.app.database_url.clone(),
             table: self.app.name.clone(),
-            mode: extract::Mode::Snapshot,
             ddb_page_size: None,
         }
     }
@@ -181,4 +180,20 @@ pub fn s(v: &str) -> Val {
 
 pub fn cents(v: i128) -> Val {
     Val::Money(v)
+}
+
+/// A task binary, where cargo put it: next to the test's own `deps/` folder.
+pub fn bin(task: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join(task);
+    assert!(
+        path.exists(),
+        "{} is missing: build the task binaries first (cargo build --workspace)",
+        path.display()
+    );
+    path
 }
