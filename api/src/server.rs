@@ -22,6 +22,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
@@ -32,6 +36,26 @@ pub fn router(state: AppState) -> Router {
                 ),
         )
         .with_state(state)
+}
+
+/// Answers 503 when a request outlives `request_timeout`. Each store call has its own timeout,
+/// but a PostgreSQL server that stops (SIGSTOP, a frozen VM) leaves a query on an open connection
+/// waiting forever, and a checkout makes several calls in a row: this bounds the whole request.
+/// A checkout cut off here may still complete in the store; retrying it with the same
+/// Idempotency-Key returns its receipt.
+async fn deadline(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(st.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(ApiError::unavailable(format!(
+            "a store did not answer within {} ms; retry later (a checkout with the same \
+             Idempotency-Key)",
+            st.request_timeout.as_millis()
+        ))),
+    }
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests. Paths answer with and

@@ -12,6 +12,9 @@ use crate::pg::{self, PgError};
 pub struct AppState {
     pub pg: Pool,
     pub ddb: DynamoStore,
+    /// Longest a request may take: past it the client gets a 503, never a hang (a store that
+    /// stopped answering, not only one that refuses connections).
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +48,11 @@ impl AppState {
             config.store_timeout(),
         )?;
         let ddb = DynamoStore::connect(config).await;
-        let state = Self { pg, ddb };
+        let state = Self {
+            pg,
+            ddb,
+            request_timeout: config.store_timeout(),
+        };
         let started = Instant::now();
         loop {
             match state.prepare(config).await {
