@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: every test, on real services. CI runs exactly this (.ci/run).
-#   1. local services up (PostgreSQL, moto), installing what is missing
+#   1. local services up (PostgreSQL without fsync unless a durable one runs, moto), installing
+#      what is missing; the patched moto server's own tests
 #   2. cargo fmt --check, cargo clippy -D warnings
 #   3. cargo test: unit tests and the API's HTTP integration tests (each on its own database/table)
 #   4. sqlfluff parses the warehouse SQL (Redshift and PostgreSQL dialects)
@@ -12,12 +13,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 cd "$ROOT"
 started=$SECONDS
+# The tests' PostgreSQL may skip fsync (it is rebuilt at will); a durable one already running
+# for the main command is used as it is.
+export MERCADO_PG_DURABLE="${MERCADO_PG_DURABLE:-0}"
 
 "$ROOT/scripts/services.sh" start
 
 # Databases left by earlier runs' tests (each test makes its own); the cluster is throwaway anyway.
 psql "$DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 't\_%' OR datname LIKE 'schemathesis\_%'" \
   | while read -r db; do [ -n "$db" ] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+
+log "moto's patched TransactWriteItems: cost independent of table size, atomic, serialised"
+"$LOCAL/venv/bin/python" -m pytest -q -p no:cacheprovider scripts/tests/test_moto_server.py 2>&1 | tee "$LOCAL/pytest-moto.log"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -57,6 +64,6 @@ rm -f "$LOCAL/backfill-timings.json"
 log "end-to-end wall time per runner (two dates, seconds): $(cat "$LOCAL/e2e-timings.json")"
 log "backfill of five dates through the scheduler (seconds): $(cat "$LOCAL/backfill-timings.json")"
 
-count() { grep -hEo "[0-9]+ $1" "$LOCAL/cargo-test.log" "$LOCAL/pytest-dags.log" "$LOCAL/pytest-e2e.log" | awk '{s+=$1} END {print s+0}'; }
+count() { grep -hEo "[0-9]+ $1" "$LOCAL/pytest-moto.log" "$LOCAL/cargo-test.log" "$LOCAL/pytest-dags.log" "$LOCAL/pytest-e2e.log" | awk '{s+=$1} END {print s+0}'; }
 log "all tests done in $((SECONDS - started)) s (cargo test, pytest; schemathesis and sqlfluff above)"
 echo "tests: $(count passed) passed, $(count failed) failed"
