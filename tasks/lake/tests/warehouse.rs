@@ -590,3 +590,49 @@ async fn a_failed_load_writes_its_audit_row() {
         "{stderr}"
     );
 }
+
+/// A checkout total that is not a decimal amount is never counted as zero: reconcile fails and
+/// names the record, in its error and in `audit.dq_failures`.
+#[tokio::test]
+async fn an_unreadable_total_fails_reconciliation_with_its_record() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    let bad = env
+        .txn(
+            "t-garbled",
+            1,
+            "2025-03-17T15:00:00Z",
+            &[(1, 1, 1, "12.50")],
+        )
+        .await;
+    let mut item = mercado_api::dynamo::transaction_item(&bad);
+    item.insert(
+        "total_price".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S("12,50 EUR".into()),
+    );
+    env.app
+        .state
+        .ddb
+        .client()
+        .put_item()
+        .table_name(&env.app.name)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("garble");
+    env.pipeline(day(D1)).await;
+    let wh = Warehouse::new(&env).await;
+    load_redshift::run(&wh.args(&env, D1)).await.expect("load");
+    let msg = reconcile::run(&wh.reconcile_args(&env, D1))
+        .await
+        .expect_err("an unreadable total does not reconcile")
+        .to_string();
+    assert!(
+        msg.contains("DynamoDB transaction t-garbled total Some(\"12,50 EUR\")"),
+        "{msg}"
+    );
+    let failures = wh
+        .text("SELECT detail LIKE '%t-garbled%' FROM audit.dq_failures WHERE check_name = 'reconcile'")
+        .await;
+    assert_eq!(failures, ["(t)"]);
+}
