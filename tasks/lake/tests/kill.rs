@@ -68,12 +68,14 @@ impl Run<'_> {
         started.elapsed()
     }
 
-    /// Starts a task and SIGKILLs it after `after`.
-    fn killed(&self, task: &str, after: Duration) {
+    /// Starts a task and SIGKILLs it after `after`; false when it had already finished.
+    fn killed(&self, task: &str, after: Duration) -> bool {
         let mut child = self.command(task).spawn().expect("task starts");
         std::thread::sleep(after);
-        let _ = child.kill(); // SIGKILL on Unix; it may have finished already
+        let running = matches!(child.try_wait(), Ok(None));
+        let _ = child.kill(); // SIGKILL on Unix
         let _ = child.wait();
+        running
     }
 
     fn args(&self) -> LakeArgs {
@@ -287,11 +289,16 @@ async fn tasks_killed_at_any_point_then_rerun_equal_an_uninterrupted_run() {
     );
 
     for (task, full) in TASKS.iter().zip(&took) {
+        let mut interrupted = 0;
         for fraction in KILL_AT {
-            b.killed(task, full.mul_f64(*fraction));
+            interrupted += usize::from(b.killed(task, full.mul_f64(*fraction)));
             // Whatever the kill interrupted, the published state is whole.
             b.check_published().await;
         }
+        assert!(
+            interrupted >= 2,
+            "{task}: only {interrupted} kills landed while it ran"
+        );
         b.complete(task);
         let left = b.check_published().await;
         assert!(
