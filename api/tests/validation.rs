@@ -305,8 +305,8 @@ async fn cart_errors() {
             "cart[0].vendor_id",
         ),
         (
-            json!({"user_id": user, "cart": [line(1), line(2)]}),
-            "cart[1].item_id",
+            json!({"user_id": user, "cart": [line(6000), line(4001)]}),
+            "cart[1].qty",
         ),
         (
             json!({"user_id": user, "cart": [{"qty": 1}]}),
@@ -333,6 +333,92 @@ async fn cart_errors() {
         .post("/cart", json!({"user_id": user, "cart": items}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Lines of one item are summed into one line, priced by the server; the sum obeys the per-line
+/// limit and every line's vendor_id must still be the item's vendor.
+#[tokio::test]
+async fn cart_merges_repeated_items() {
+    let app = TestApp::spawn().await;
+    let user = app.customer("merge@example.com").await;
+    let vendor = app.vendor("V").await;
+    let other = app.vendor("W").await;
+    let mug = app.item(vendor, "Mug", "2.50").await;
+    let pen = app.item(vendor, "Pen", "0.10").await;
+
+    let r = app
+        .post(
+            "/cart",
+            json!({"user_id": user, "cart": [
+                {"item_id": mug, "qty": 3},
+                {"item_id": pen, "qty": 1},
+                {"item_id": mug, "vendor_id": vendor, "qty": 4, "unit_price": 0.01},
+                {"item_id": mug.to_string(), "qty": 1},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let expected = json!([
+        {"item_id": mug, "vendor_id": vendor, "qty": 8, "unit_price": 2.5, "total_price": 20.0},
+        {"item_id": pen, "vendor_id": vendor, "qty": 1, "unit_price": 0.1, "total_price": 0.1},
+    ]);
+    assert_eq!(r.body["cart"], expected);
+    let r = app.get(&format!("/cart/{user}")).await;
+    assert_eq!(r.body["cart"], expected);
+
+    // Exactly the limit once merged is fine; one more unit is refused on the line that overflows.
+    let r = app
+        .post(
+            "/cart",
+            json!({"user_id": user, "cart": [
+                {"item_id": mug, "qty": 6000}, {"item_id": mug, "qty": 4000},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (
+            r.body["cart"][0]["qty"].as_i64(),
+            r.body["cart"][0]["total_price"].as_f64()
+        ),
+        (Some(10_000), Some(25_000.0))
+    );
+    let overflow = app
+        .post(
+            "/cart",
+            json!({"user_id": user, "cart": [
+                {"item_id": mug, "qty": 6000}, {"item_id": pen, "qty": 1}, {"item_id": mug, "qty": 4001},
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        (overflow.status, overflow.field()),
+        (UNPROCESSABLE, Some("cart[2].qty")),
+        "{}",
+        overflow.body
+    );
+    assert!(
+        overflow.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("10001")),
+        "{}",
+        overflow.body
+    );
+    expect(
+        &app,
+        Method::POST,
+        "/cart",
+        json!({"user_id": user, "cart": [
+            {"item_id": mug, "vendor_id": vendor, "qty": 1}, {"item_id": mug, "vendor_id": other, "qty": 1},
+        ]}),
+        UNPROCESSABLE,
+        Some("cart[1].vendor_id"),
+    )
+    .await;
+    // The refused carts left the last accepted one in place; checkout charges the merged line.
+    let r = app.checkout(user, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["total_price"].as_f64(), Some(25_000.0));
 }
 
 #[tokio::test]
