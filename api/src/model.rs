@@ -131,56 +131,135 @@ impl fmt::Display for Money {
     }
 }
 
-impl<'de> Deserialize<'de> for Money {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct MoneyVisitor;
-        impl Visitor<'_> for MoneyVisitor {
-            type Value = Money;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an amount of money (a number or a numeric string)")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Money, E> {
-                Ok(Money(Decimal::from(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Money, E> {
-                Ok(Money(Decimal::from(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Money, E> {
-                // f64's Display is the shortest text that reads back as the same f64, so 19.99
-                // becomes exactly 19.99 here, not 19.989999…
-                if !v.is_finite() {
-                    return Err(E::custom("amount must be a finite number"));
+impl Money {
+    /// Reads the text of a JSON number (`12.5`, `-3`, `1.25e2`) exactly, digit by digit: never
+    /// through binary floating point. Refuses what a [`Decimal`] cannot hold exactly, naming the
+    /// reason a price would be refused for anyway.
+    pub fn parse_number(text: &str) -> Result<Money, &'static str> {
+        const SYNTAX: &str = "amount must be a decimal number such as 12.50";
+        const DECIMALS: &str = "amount must have at most 2 decimal places";
+        const RANGE: &str = "amount must be at most 9999999999.99";
+        let bytes = text.as_bytes();
+        let (negative, rest) = match bytes.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, bytes),
+        };
+        let int_len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (int_part, rest) = rest.split_at(int_len);
+        let (frac_part, rest) = match rest.split_first() {
+            Some((b'.', after)) => {
+                let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
+                if n == 0 {
+                    return Err(SYNTAX);
                 }
-                Decimal::from_str(&v.to_string())
-                    .or_else(|_| Decimal::from_scientific(&format!("{v:e}")))
-                    .map(Money)
-                    .map_err(|_| E::custom("amount is out of range"))
+                after.split_at(n)
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Money, E> {
-                let v = v.trim();
-                if v.is_empty()
-                    || !v
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-                {
-                    return Err(E::custom("amount must be a decimal number such as 12.50"));
+            _ => (&rest[..0], rest),
+        };
+        let exponent: i64 = match rest.split_first() {
+            None => 0,
+            Some((b'e' | b'E', after)) => {
+                let (sign, digits) = match after.split_first() {
+                    Some((b'-', d)) => (-1, d),
+                    Some((b'+', d)) => (1, d),
+                    _ => (1, after),
+                };
+                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                    return Err(SYNTAX);
                 }
-                Decimal::from_str(v)
-                    .map(Money)
-                    .map_err(|_| E::custom("amount must be a decimal number such as 12.50"))
+                // Beyond a few digits the exponent only decides which refusal applies.
+                let digits = std::str::from_utf8(digits).map_err(|_| SYNTAX)?;
+                let value = digits.trim_start_matches('0');
+                let value: i64 = if value.len() > 6 {
+                    1_000_000
+                } else {
+                    value.parse().unwrap_or(0)
+                };
+                sign * value
             }
+            Some(_) => return Err(SYNTAX),
+        };
+        if int_part.is_empty() {
+            return Err(SYNTAX);
         }
-        d.deserialize_any(MoneyVisitor)
+        // value = significand × 10^(exponent - frac_len), significand without leading zeros.
+        let mut digits: Vec<u8> = int_part.iter().chain(frac_part).copied().collect();
+        let mut exponent = exponent - frac_part.len() as i64;
+        let lead = digits.iter().take_while(|d| **d == b'0').count();
+        digits.drain(..lead);
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+            exponent += 1;
+        }
+        if digits.is_empty() {
+            return Ok(Money(Decimal::ZERO));
+        }
+        // At most 28 significant digits and a scale of at most 28 fit a Decimal exactly; larger
+        // magnitudes or finer fractions are refused with the rule they break.
+        let magnitude = digits.len() as i64 + exponent; // digits before the decimal point
+        if exponent < -28 || (digits.len() > 28 && exponent < 0) {
+            return Err(DECIMALS);
+        }
+        if magnitude > 28 || digits.len() > 28 {
+            return Err(RANGE);
+        }
+        let mut mantissa: i128 = 0;
+        for d in &digits {
+            mantissa = mantissa * 10 + i128::from(d - b'0');
+        }
+        let (mantissa, scale) = if exponent >= 0 {
+            (mantissa * 10i128.pow(exponent as u32), 0)
+        } else {
+            (mantissa, (-exponent) as u32)
+        };
+        let mantissa = if negative { -mantissa } else { mantissa };
+        Decimal::try_from_i128_with_scale(mantissa, scale)
+            .map(Money)
+            .map_err(|_| RANGE)
+    }
+
+    /// Reads a string amount: a plain decimal number (`"12.50"`, no exponent), with the same
+    /// exactness as [`Money::parse_number`]; surrounding whitespace is ignored.
+    pub fn parse_text(text: &str) -> Result<Money, &'static str> {
+        let text = text.trim();
+        if text.bytes().any(|b| b == b'e' || b == b'E' || b == b'+') {
+            return Err("amount must be a decimal number such as 12.50");
+        }
+        Money::parse_number(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    /// From the JSON text of the value itself (a number or a string), never from an `f64`: a
+    /// number such as `12.5000000000000001` keeps every digit and is then refused as a price.
+    /// Needs serde_json's deserializer (which all request bodies use).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let text = raw.get();
+        let parsed = match text.as_bytes().first() {
+            Some(b'"') => {
+                let s: String = serde_json::from_str(text).map_err(de::Error::custom)?;
+                Money::parse_text(&s)
+            }
+            Some(b'-' | b'0'..=b'9') => Money::parse_number(text),
+            _ => Err("amount must be a number or a numeric string, such as 12.50"),
+        };
+        parsed.map_err(de::Error::custom)
     }
 }
 
 impl Serialize for Money {
+    /// A JSON number: the shortest `f64` text when it reads back as exactly this amount (`12.5`,
+    /// `37.5`, `1.0`), else the exact decimal digits (amounts of 16 digits and more).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Two-decimal amounts below 1e13 print exactly as their shortest f64 text.
-        match self.0.to_f64() {
-            Some(f) => s.serialize_f64(f),
-            None => s.serialize_str(&self.0.to_string()),
+        if let Some(f) = self.0.to_f64() {
+            if f.is_finite() && Decimal::from_str(&f.to_string()).is_ok_and(|d| d == self.0) {
+                return s.serialize_f64(f);
+            }
         }
+        serde_json::value::RawValue::from_string(self.0.normalize().to_string())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
@@ -431,5 +510,114 @@ mod tests {
             serde_json::to_string(&Money(Decimal::new(1250, 2))).ok(),
             Some("12.5".into())
         );
+    }
+
+    fn read(json: &str) -> Result<String, String> {
+        serde_json::from_str::<Money>(json)
+            .map(|m| m.0.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn money_never_goes_through_binary_floating_point() {
+        // Every digit is kept, so the price rule sees what was sent.
+        assert_eq!(
+            read("12.5000000000000001").as_deref(),
+            Ok("12.5000000000000001")
+        );
+        let m: Money = serde_json::from_str("12.5000000000000001").expect("number");
+        assert_eq!(
+            m.validate_price(),
+            Err("must have at most 2 decimal places")
+        );
+        assert_eq!(read("0.1").as_deref(), Ok("0.1"));
+        assert_eq!(read("\"12.50\"").as_deref(), Ok("12.5"));
+        assert_eq!(read("\" 12.50 \"").as_deref(), Ok("12.5"));
+        assert_eq!(read("-1").as_deref(), Ok("-1"));
+        assert_eq!(read("1e2").as_deref(), Ok("100"));
+        assert_eq!(read("1.25E+1").as_deref(), Ok("12.5"));
+        assert_eq!(read("125e-2").as_deref(), Ok("1.25"));
+        assert_eq!(read("0e400").as_deref(), Ok("0"));
+        assert_eq!(read("9999999999.99").as_deref(), Ok("9999999999.99"));
+        assert_eq!(
+            read("12345678901234567890123456.7").as_deref(),
+            Ok("12345678901234567890123456.7")
+        );
+        let refused = |json: &str, why: &str| {
+            let e = read(json).expect_err(json);
+            assert!(e.contains(why), "{json}: {e}");
+        };
+        refused("1e400", "at most 9999999999.99");
+        refused("1e-400", "at most 2 decimal places");
+        refused("123456789012345678901234567890", "at most 9999999999.99");
+        refused(
+            "0.12345678901234567890123456789",
+            "at most 2 decimal places",
+        );
+        refused("\"1e2\"", "decimal number");
+        refused("\"12,50\"", "decimal number");
+        refused("\"+1\"", "decimal number");
+        refused("\".5\"", "decimal number");
+        refused("\"5.\"", "decimal number");
+        refused("\"\"", "decimal number");
+        refused("true", "a number or a numeric string");
+        refused("null", "a number or a numeric string");
+        refused("[1]", "a number or a numeric string");
+    }
+
+    #[test]
+    fn money_is_written_exactly() {
+        let text = |d: &str| {
+            serde_json::to_string(&Money(Decimal::from_str(d).expect("decimal"))).expect("json")
+        };
+        assert_eq!(text("0.10"), "0.1");
+        assert_eq!(text("60.67"), "60.67");
+        assert_eq!(text("25000.00"), "25000.0");
+        assert_eq!(text("9999999999.99"), "9999999999.99");
+        // Beyond f64's 15 to 17 digits the decimal digits themselves are written.
+        assert_eq!(text("99999999999999.99"), "99999999999999.99");
+        for d in ["999999999999999900.00", "12345678901234.57", "0.01"] {
+            let back = Money::parse_number(&text(d)).map(|m| m.0);
+            assert_eq!(back, Decimal::from_str(d).map_err(|_| ""), "{d}");
+        }
+    }
+
+    #[test]
+    fn money_errors_name_the_field_through_the_body_parser() {
+        for (body, why) in [
+            (
+                r#"{"item_name": "a", "category": 1, "price": 12.5000000000000001}"#,
+                None,
+            ),
+            (
+                r#"{"item_name": "a", "category": 1, "price": 1e400}"#,
+                Some("at most 9999999999.99"),
+            ),
+            (
+                r#"{"item_name": "a", "category": 1, "price": "x"}"#,
+                Some("decimal number"),
+            ),
+        ] {
+            match crate::extract::parse_json::<NewItem>(body.as_bytes()) {
+                Ok(item) => {
+                    assert!(why.is_none(), "{body} accepted");
+                    assert_eq!(item.price.0.to_string(), "12.5000000000000001");
+                }
+                Err(e) => {
+                    assert_eq!(e.field.as_deref(), Some("price"), "{body}");
+                    assert!(
+                        why.is_some_and(|w| e.message.contains(w)),
+                        "{body}: {}",
+                        e.message
+                    );
+                }
+            }
+        }
+        let patch: ItemPatch =
+            crate::extract::parse_json(br#"{"price": null, "stock": 1}"#).expect("null price");
+        assert!(patch.price.is_none());
+        let patch: ItemPatch =
+            crate::extract::parse_json(br#"{"price": "0.1"}"#).expect("string price");
+        assert_eq!(patch.price.map(|m| m.0.to_string()).as_deref(), Some("0.1"));
     }
 }

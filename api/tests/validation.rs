@@ -516,3 +516,61 @@ async fn malformed_requests_are_4xx() {
     let r = app.send(Method::DELETE, "/customers", None).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// Money is read from the JSON text itself, never through an f64: digits an f64 would drop are
+/// seen and refused as a price.
+#[tokio::test]
+async fn money_is_read_exactly() {
+    let app = TestApp::spawn().await;
+    let vendor = app.vendor("V").await;
+    let item = app.item(vendor, "Mug", "2.50").await;
+    let inv = format!("/inventory?vendor_id={vendor}");
+    let cases: [(&str, StatusCode, Option<f64>, &str); 8] = [
+        (
+            "12.5000000000000001",
+            UNPROCESSABLE,
+            None,
+            "at most 2 decimal places",
+        ),
+        ("1e400", UNPROCESSABLE, None, "at most 9999999999.99"),
+        ("-1", UNPROCESSABLE, None, "greater than 0"),
+        ("0.0001e1", UNPROCESSABLE, None, "at most 2 decimal places"),
+        ("\"12.50\"", StatusCode::OK, Some(12.5), ""),
+        ("0.1", StatusCode::OK, Some(0.1), ""),
+        ("125e-2", StatusCode::OK, Some(1.25), ""),
+        ("9999999999.99", StatusCode::OK, Some(9_999_999_999.99), ""),
+    ];
+    for (price, status, value, message) in cases {
+        for (method, path, body) in [
+            (
+                Method::POST,
+                inv.as_str(),
+                format!(r#"{{"item_name": "Mug", "category": 1, "price": {price}}}"#),
+            ),
+            (
+                Method::PATCH,
+                &format!("/inventory/{item}"),
+                format!(r#"{{"price": {price}}}"#),
+            ),
+        ] {
+            let r = app.send_raw(method.clone(), path, body.into_bytes()).await;
+            let expected = match (status, &method) {
+                (StatusCode::OK, &Method::POST) => StatusCode::CREATED,
+                _ => status,
+            };
+            assert_eq!(r.status, expected, "{method} {price}: {}", r.body);
+            if r.status.is_success() {
+                assert_eq!(r.body["price"].as_f64(), value, "{method} {price}");
+            } else {
+                assert_eq!(r.field(), Some("price"), "{method} {price}: {}", r.body);
+                assert!(
+                    r.body["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(message)),
+                    "{method} {price}: {}",
+                    r.body
+                );
+            }
+        }
+    }
+}
