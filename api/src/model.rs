@@ -7,9 +7,10 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use serde::de::{self, Visitor};
+use serde::de;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
+use serde_json::value::RawValue;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
@@ -35,32 +36,70 @@ impl fmt::Display for FlexId {
 }
 
 impl<'de> Deserialize<'de> for FlexId {
+    /// From the JSON text: a number with an integer value (`7`, `7.0`, `7e0`, read exactly) or a
+    /// numeric string (`"7"`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct IdVisitor;
-        impl Visitor<'_> for IdVisitor {
-            type Value = FlexId;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a positive integer id (a number or a numeric string)")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<FlexId, E> {
-                i64::try_from(v)
-                    .ok()
-                    .filter(|v| *v > 0)
-                    .map(FlexId)
-                    .ok_or_else(|| E::custom("id must be a positive integer"))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<FlexId, E> {
-                if v > 0 {
-                    Ok(FlexId(v))
-                } else {
-                    Err(E::custom("id must be a positive integer"))
-                }
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<FlexId, E> {
-                FlexId::parse(v).ok_or_else(|| E::custom("id must be a positive integer"))
-            }
-        }
-        d.deserialize_any(IdVisitor)
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        let id = match text.as_bytes().first() {
+            Some(b'"') => serde_json::from_str::<String>(text)
+                .ok()
+                .and_then(|s| FlexId::parse(&s)),
+            _ => integer_from_json(text).filter(|v| *v > 0).map(FlexId),
+        };
+        id.ok_or_else(|| {
+            de::Error::custom(format!(
+                "invalid value: {}, expected a positive integer id (a number or a numeric string)",
+                excerpt(text)
+            ))
+        })
+    }
+}
+
+/// The integer value of a JSON number's text, read exactly: `3`, `3.0` and `3e0` are 3 (as JSON
+/// Schema's `integer` has it); `3.5`, strings and anything beyond `i64` are not integers.
+pub fn integer_from_json(text: &str) -> Option<i64> {
+    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return None;
+    }
+    let value = Money::parse_number(text).ok()?.0.normalize();
+    if value.scale() != 0 {
+        return None;
+    }
+    value.to_i64()
+}
+
+/// A JSON value's text, shortened for an error message.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// An `i64` field from a JSON number with an integer value (`3`, `3.0`), read exactly
+/// (`#[serde(deserialize_with = "int")]`).
+pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let raw = Box::<RawValue>::deserialize(d)?;
+    integer_from_json(raw.get()).ok_or_else(|| {
+        de::Error::custom(format!(
+            "invalid value: {}, expected an integer",
+            excerpt(raw.get())
+        ))
+    })
+}
+
+/// [`int`] for an optional field: absent or null is `None`
+/// (`#[serde(default, deserialize_with = "opt_int")]`).
+pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<Box<RawValue>>::deserialize(d)? {
+        None => Ok(None),
+        Some(raw) => integer_from_json(raw.get()).map(Some).ok_or_else(|| {
+            de::Error::custom(format!(
+                "invalid value: {}, expected an integer",
+                excerpt(raw.get())
+            ))
+        }),
     }
 }
 
@@ -72,24 +111,7 @@ impl Serialize for FlexId {
 
 impl PartialSchema for FlexId {
     fn schema() -> RefOr<Schema> {
-        OneOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::Type(Type::Integer))
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                        utoipa::openapi::KnownFormat::Int64,
-                    )))
-                    .minimum(Some(1)),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::Type(Type::String))
-                    .pattern(Some("^[1-9][0-9]{0,17}$")),
-            )
-            .description(Some(
-                "A positive integer id: a JSON number or a numeric string.",
-            ))
-            .into()
+        crate::schemas::id().into()
     }
 }
 impl ToSchema for FlexId {}
@@ -234,7 +256,7 @@ impl<'de> Deserialize<'de> for Money {
     /// number such as `12.5000000000000001` keeps every digit and is then refused as a price.
     /// Needs serde_json's deserializer (which all request bodies use).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let raw = Box::<RawValue>::deserialize(d)?;
         let text = raw.get();
         let parsed = match text.as_bytes().first() {
             Some(b'"') => {
@@ -257,32 +279,38 @@ impl Serialize for Money {
                 return s.serialize_f64(f);
             }
         }
-        serde_json::value::RawValue::from_string(self.0.normalize().to_string())
+        RawValue::from_string(self.0.normalize().to_string())
             .map_err(serde::ser::Error::custom)?
             .serialize(s)
     }
 }
 
 impl PartialSchema for Money {
+    /// As the API writes amounts; prices in requests have their own schema
+    /// ([`crate::schemas::price`]).
     fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Number))
-            .description(Some("Exact amount with at most 2 decimals."))
-            .into()
+        crate::schemas::amount().into()
     }
 }
 impl ToSchema for Money {}
 
-// ---- customers ----------------------------------------------------------------------------
+// ---- customers ---------------------------------------------------------------------------
+
+fn first_name_schema() -> Schema {
+    crate::schemas::text(100, "Given name.")
+}
+fn last_name_schema() -> Schema {
+    crate::schemas::text(100, "Family name.")
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(examples(json!({"first_name": "Ana", "last_name": "Silva", "email": "ana@example.com"})))]
 pub struct NewCustomer {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = first_name_schema)]
     pub first_name: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = last_name_schema)]
     pub last_name: String,
-    /// Stored lowercased; unique.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(schema_with = crate::schemas::email)]
     pub email: String,
 }
 
@@ -298,12 +326,16 @@ pub struct Customer {
 
 // ---- vendors ------------------------------------------------------------------------------
 
+fn vendor_name_schema() -> Schema {
+    crate::schemas::text(200, "The vendor's name.")
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(examples(json!({"vendor_name": "Loja do Porto", "region": "PT"})))]
 pub struct NewVendor {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = vendor_name_schema)]
     pub vendor_name: String,
-    /// ISO 3166-1 alpha-2 country code, e.g. `PT`; stored uppercase.
-    #[schema(min_length = 2, max_length = 2)]
+    #[schema(schema_with = crate::schemas::region)]
     pub region: String,
 }
 
@@ -312,6 +344,7 @@ pub struct Vendor {
     #[schema(value_type = i64)]
     pub id: FlexId,
     pub vendor_name: String,
+    #[schema(schema_with = crate::schemas::region_out)]
     pub region: String,
     pub joined_at: DateTime<Utc>,
 }
@@ -326,27 +359,41 @@ pub struct Category {
 
 // ---- inventory ----------------------------------------------------------------------------
 
+fn item_name_schema() -> Schema {
+    crate::schemas::text(200, "The item's name.")
+}
+fn item_name_or_null_schema() -> Schema {
+    crate::schemas::text_or_null(200, "The item's name.")
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(examples(json!({"item_name": "Mug", "category": 3, "price": 12.5, "stock": 10})))]
 pub struct NewItem {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = item_name_schema)]
     pub item_name: String,
-    /// Category id (see `GET /categories`).
+    /// Category id (see `GET /categories`); an unknown category is 422.
     pub category: FlexId,
-    /// Unit price, > 0, at most 2 decimals.
+    #[schema(schema_with = crate::schemas::price)]
     pub price: Money,
-    /// Units in stock; 0 when absent.
+    /// Units in stock; 0 when absent or null.
     #[schema(minimum = 0, maximum = 2147483647)]
+    #[serde(default, deserialize_with = "opt_int")]
     pub stock: Option<i64>,
 }
 
-/// A partial update of an item; at least one field.
+/// A partial update of an item: at least one of the fields, not null.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(examples(json!({"price": "14.90", "stock": 7})))]
 pub struct ItemPatch {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = item_name_or_null_schema)]
     pub item_name: Option<String>,
+    /// Category id (see `GET /categories`); an unknown category is 422.
     pub category: Option<FlexId>,
+    #[schema(schema_with = crate::schemas::price_or_null)]
     pub price: Option<Money>,
+    /// Units in stock.
     #[schema(minimum = 0, maximum = 2147483647)]
+    #[serde(default, deserialize_with = "opt_int")]
     pub stock: Option<i64>,
 }
 
@@ -374,20 +421,28 @@ pub struct ItemPage {
 
 // ---- cart ---------------------------------------------------------------------------------
 
+fn cart_lines_schema() -> Schema {
+    crate::schemas::cart_lines(crate::routes::cart::MAX_LINES)
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(examples(json!({"user_id": 1, "cart": [{"item_id": 1, "qty": 3}]})))]
 pub struct CartRequest {
+    /// The customer whose cart this is; an unknown customer is 422.
     pub user_id: FlexId,
-    /// 1 to 100 lines. Client-sent `unit_price` and `total_price` are ignored: prices come from inventory.
+    #[schema(schema_with = cart_lines_schema)]
     pub cart: Vec<CartLineRequest>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CartLineRequest {
+    /// An item in inventory; an unknown item is 422.
     pub item_id: FlexId,
     /// When given, must be the vendor selling the item.
     pub vendor_id: Option<FlexId>,
-    /// 1 to 10000.
+    /// 1 to 10000; lines of the same item are summed, and the sum is also at most 10000.
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "int")]
     pub qty: i64,
 }
 
@@ -413,10 +468,13 @@ pub struct Cart {
 // ---- checkout and transactions ------------------------------------------------------------
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(examples(json!({"user_id": 1, "number_of_installments": 3})))]
 pub struct CheckoutRequest {
+    /// The customer whose open cart is checked out; an unknown customer is 422.
     pub user_id: FlexId,
     /// 1 to 24; 1 when absent.
     #[schema(minimum = 1, maximum = 24)]
+    #[serde(default, deserialize_with = "opt_int")]
     pub number_of_installments: Option<i64>,
 }
 
@@ -424,8 +482,8 @@ pub struct CheckoutRequest {
 pub struct CheckoutReceipt {
     /// Always "Transaction completed".
     pub message: String,
+    #[schema(schema_with = crate::schemas::uuid)]
     pub transaction_id: String,
-    #[schema(value_type = f64)]
     pub total_price: Money,
     pub created_at: DateTime<Utc>,
 }
@@ -444,6 +502,7 @@ pub struct TransactionLine {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Transaction {
+    #[schema(schema_with = crate::schemas::uuid)]
     pub transaction_id: String,
     #[schema(value_type = i64)]
     pub user_id: FlexId,

@@ -574,3 +574,207 @@ async fn money_is_read_exactly() {
         }
     }
 }
+
+/// The rules the OpenAPI document states, at their edges: what is trimmed, what is counted as
+/// sent, which numbers are integers, which texts are ids.
+#[tokio::test]
+async fn inputs_at_the_edges_of_the_documented_rules() {
+    let app = TestApp::spawn().await;
+    let customer = |first: &str, email: &str| json!({"first_name": first, "last_name": "Silva", "email": email});
+    // E-mail: trimmed, lowercased, ASCII checked before lowercasing, local part ≤ 64, ≤ 254 in all.
+    let r = app
+        .post("/customers", customer("\tAna\n", " Ana@Example.COM "))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        (r.body["first_name"].as_str(), r.body["email"].as_str()),
+        (Some("Ana"), Some("ana@example.com"))
+    );
+    let local64 = format!("{}@example.com", "a".repeat(64));
+    let r = app.post("/customers", customer("Ana", &local64)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let long = format!("a@{}.com", vec!["b".repeat(60); 5].join("."));
+    for (body, field) in [
+        (customer("Ana", "\u{212a}@example.com"), "email"),
+        (
+            customer("Ana", &format!("{}@example.com", "a".repeat(65))),
+            "email",
+        ),
+        (customer("Ana", &long), "email"),
+        (customer("Ana", "ana@example.c0"), "email"),
+        (
+            customer(&format!(" {}", "x".repeat(100)), "x@example.com"),
+            "first_name",
+        ),
+        (customer("A\u{85}B", "y@example.com"), "first_name"),
+        (customer("\u{a0}\u{3000}", "z@example.com"), "first_name"),
+    ] {
+        expect(
+            &app,
+            Method::POST,
+            "/customers",
+            body,
+            UNPROCESSABLE,
+            Some(field),
+        )
+        .await;
+    }
+
+    // Region: the listed codes, any case, trimmed.
+    let r = app
+        .post("/vendors", json!({"vendor_name": " V ", "region": " gb "}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["region"], "GB");
+    let vendor = r.body["id"].as_i64().expect("id");
+    for (name, region, field) in [
+        ("V", "uk", "region"),
+        ("V", "P T", "region"),
+        ("V", "", "region"),
+        (&*"v".repeat(201), "PT", "vendor_name"),
+    ] {
+        expect(
+            &app,
+            Method::POST,
+            "/vendors",
+            json!({"vendor_name": name, "region": region}),
+            UNPROCESSABLE,
+            Some(field),
+        )
+        .await;
+    }
+
+    // Integers are JSON numbers with an integer value (5.0 is 5); ids may also be numeric text.
+    let inv = format!("/inventory?vendor_id=%20{vendor:03}%20");
+    let r = app
+        .post(
+            &inv,
+            json!({"item_name": "Mug", "category": " 3 ", "price": "2.50", "stock": 5.0}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        (r.body["stock"].as_i64(), r.body["category"].as_i64()),
+        (Some(5), Some(3))
+    );
+    let item = r.body["id"].as_i64().expect("id");
+    for (stock, field) in [
+        (json!(5.5), "stock"),
+        (json!("5"), "stock"),
+        (json!(-1), "stock"),
+    ] {
+        expect(
+            &app,
+            Method::POST,
+            &inv,
+            json!({"item_name": "Mug", "category": 1, "price": 1, "stock": stock}),
+            UNPROCESSABLE,
+            Some(field),
+        )
+        .await;
+    }
+    let path = format!("/inventory/{item}");
+    for body in [
+        json!({"price": null}),
+        json!({"item_name": null, "stock": null}),
+        json!({"x": 1}),
+    ] {
+        expect(
+            &app,
+            Method::PATCH,
+            &path,
+            body,
+            UNPROCESSABLE,
+            Some("body"),
+        )
+        .await;
+    }
+    for (query, status) in [
+        ("limit=%2B5", UNPROCESSABLE),
+        ("limit=501", UNPROCESSABLE),
+        ("limit=-0", UNPROCESSABLE),
+        ("after_id=-1", UNPROCESSABLE),
+        ("limit=0500&after_id=%200%20", StatusCode::OK),
+        ("limit=+5", StatusCode::OK), // `+` is a space in a query string
+    ] {
+        let r = app.get(&format!("/inventory?{query}")).await;
+        assert_eq!(r.status, status, "{query}: {}", r.body);
+    }
+
+    // Cart lines: qty 2.0 and 1e1 are integers; 2.5 is not; a null vendor_id is no vendor_id.
+    let user = app.customer("edges@example.com").await;
+    let r = app
+        .post(
+            "/cart",
+            json!({"user_id": format!("{user:04}"), "cart": [
+                {"item_id": item as f64, "qty": 2.0, "vendor_id": null},
+                {"item_id": format!(" {item} "), "qty": 1e1, "vendor_id": vendor},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["cart"][0]["qty"].as_i64(), Some(12));
+    expect(
+        &app,
+        Method::POST,
+        "/cart",
+        json!({"user_id": user, "cart": [{"item_id": item, "qty": 2.5}]}),
+        UNPROCESSABLE,
+        Some("cart[0].qty"),
+    )
+    .await;
+    expect(
+        &app,
+        Method::POST,
+        "/checkout",
+        json!({"user_id": user, "number_of_installments": 2.5}),
+        UNPROCESSABLE,
+        Some("number_of_installments"),
+    )
+    .await;
+    for key in ["a b", &"k".repeat(201), "é"] {
+        let r = app
+            .http
+            .post(format!("{}/checkout", app.base))
+            .header("Idempotency-Key", key.as_bytes())
+            .json(&json!({"user_id": user}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{key}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["field"], "Idempotency-Key", "{key}");
+    }
+    let r = app
+        .send(
+            Method::POST,
+            "/checkout",
+            Some(&json!({"user_id": user, "number_of_installments": 3.0})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Cursors: exactly the shape handed out; a well-formed one that matches nothing is a page.
+    let id = "0190a0a0-0000-7000-8000-000000000000";
+    for (cursor, status) in [
+        (format!("2026-04-30T00:00:00.000Z%23{id}"), StatusCode::OK),
+        (format!("2026-04-31T00:00:00.000Z%23{id}"), UNPROCESSABLE),
+        (format!("2026-04-30T00:00:00Z%23{id}"), UNPROCESSABLE),
+        (
+            format!("2026-04-30T00:00:00.000Z%23{}", id.to_uppercase()),
+            UNPROCESSABLE,
+        ),
+        (
+            format!("2026-04-30T00:00:00.000Z%23x%23{id}"),
+            UNPROCESSABLE,
+        ),
+    ] {
+        let r = app
+            .get(&format!("/customers/{user}/transactions?cursor={cursor}"))
+            .await;
+        assert_eq!(r.status, status, "{cursor}: {}", r.body);
+        if status != StatusCode::OK {
+            assert_eq!(r.field(), Some("cursor"));
+        }
+    }
+}

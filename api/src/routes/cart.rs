@@ -20,12 +20,13 @@ pub const MAX_QTY: i64 = 10_000;
 /// Lines naming the same item are merged into one line (at the item's first position) whose
 /// `qty` is their sum; the sum must still be at most 10000, else the line that takes it past the
 /// limit is refused (`cart[i].qty`). A `vendor_id` given on any line must be the item's vendor.
-#[utoipa::path(post, path = "/cart", tag = "cart", request_body = CartRequest,
+#[utoipa::path(post, path = "/cart", tag = "cart", operation_id = "replaceCart",
+    request_body = CartRequest,
     responses(
-        (status = 200, description = "The stored cart, priced by the server", body = Cart),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 200, description = "The stored cart, priced by the server; lines of one item merged", body = Cart),
+        (status = 400, description = "Malformed JSON or an unreadable body", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Unknown user or item, wrong vendor, bad qty, empty or oversized cart", body = ErrorBody),
+        (status = 422, description = "Unknown user or item, wrong vendor, bad qty (also over 10000 once an item's lines are summed), empty or oversized cart", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
 pub async fn replace(
@@ -145,10 +146,11 @@ pub fn line_total(unit_price: Money, qty: i64) -> Money {
 }
 
 /// The user's open cart.
-#[utoipa::path(get, path = "/cart/{user_id}", tag = "cart",
-    params(("user_id" = i64, Path, description = "Customer id")),
+#[utoipa::path(get, path = "/cart/{user_id}", tag = "cart", operation_id = "getCart",
+    params(("user_id" = String, Path, description = "Customer id")),
     responses(
         (status = 200, description = "The open cart", body = Cart),
+        (status = 400, description = "The path could not be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "The user has no open cart", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
