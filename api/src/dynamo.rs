@@ -455,14 +455,9 @@ impl DynamoStore {
         if let Some(cursor) = cursor {
             // The cursor is the index sort key of the last item returned; the rest of the key
             // follows from it.
-            let Some((_, txn_id)) = cursor.rsplit_once('#') else {
+            let Some(txn_id) = cursor_transaction(cursor) else {
                 return Ok(Err(CursorError));
             };
-            if txn_id.is_empty()
-                || DateTime::parse_from_rfc3339(&cursor[..cursor.len() - txn_id.len() - 1]).is_err()
-            {
-                return Ok(Err(CursorError));
-            }
             query = query
                 .exclusive_start_key(keys::PK, s(keys::txn_pk(txn_id)))
                 .exclusive_start_key(keys::SK, s(keys::TXN_SK))
@@ -482,6 +477,33 @@ impl DynamoStore {
             .cloned();
         Ok(Ok((txns, next)))
     }
+}
+
+/// The transaction id of a cursor shaped like the `next_cursor`s this API hands out:
+/// `<created_at>#<transaction_id>`, `created_at` as [`ts`] writes it (a real date and time, UTC,
+/// milliseconds), the id a lowercase hyphenated UUID. Anything else would reach DynamoDB as a
+/// start key it may refuse.
+pub fn cursor_transaction(cursor: &str) -> Option<&str> {
+    let (at, id) = cursor.split_once('#')?;
+    let id_ok = uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id);
+    let b = at.as_bytes();
+    let shape_ok = b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if !id_ok || !shape_ok {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| at.get(range).and_then(|t| t.parse::<u32>().ok());
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let date_ok = chrono::NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day).is_some();
+    (date_ok && hour < 24 && minute < 60 && second < 60).then_some(id)
 }
 
 /// A `cursor` that this API did not hand out.

@@ -160,14 +160,14 @@ impl QueryParams {
         }
     }
 
-    /// An optional integer parameter within `min..=max`, else `default`.
+    /// An optional integer parameter within `min..=max` (`min` ≥ 0), else `default`.
     pub fn int_in(&self, name: &str, min: i64, max: i64, default: i64) -> Result<i64, ApiError> {
         match self.0.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .ok()
+            // Decimal digits only (no sign), leading zeros and surrounding whitespace allowed.
+            Some(v) => Some(v.trim())
+                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|t| t.parse::<i64>().ok())
                 .filter(|n| (min..=max).contains(n))
                 .ok_or_else(|| {
                     ApiError::invalid(

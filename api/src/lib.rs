@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pg;
 pub mod regions;
 pub mod routes;
+pub mod schemas;
 pub mod server;
 pub mod state;
 pub mod traffic;

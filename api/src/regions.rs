@@ -8,6 +8,11 @@ MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA
 PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM \
 TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
+/// Every assigned code, uppercase.
+pub fn codes() -> impl Iterator<Item = &'static str> {
+    CODES.split(' ')
+}
+
 /// The upper-case code when `input` (any case, surrounding spaces allowed) is an assigned code.
 pub fn normalize(input: &str) -> Option<String> {
     let code = input.trim().to_ascii_uppercase();

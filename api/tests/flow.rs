@@ -211,6 +211,35 @@ async fn docs_and_openapi_are_served() {
             "{path} missing from OpenAPI"
         );
     }
+    // Links chain customer → cart → checkout → transaction for clients and stateful testers.
+    for (pointer, target) in [
+        (
+            "/paths/~1customers/post/responses/201/links/FillCart",
+            "replaceCart",
+        ),
+        (
+            "/paths/~1cart/post/responses/200/links/Checkout",
+            "checkout",
+        ),
+        (
+            "/paths/~1checkout/post/responses/200/links/GetTransaction",
+            "getTransaction",
+        ),
+        (
+            "/paths/~1vendors/post/responses/201/links/AddItem",
+            "createItem",
+        ),
+        (
+            "/paths/~1inventory/post/responses/201/links/UpdateItem",
+            "updateItem",
+        ),
+    ] {
+        assert_eq!(
+            r.body.pointer(&format!("{pointer}/operationId")),
+            Some(&json!(target)),
+            "{pointer}"
+        );
+    }
     let html = app
         .http
         .get(format!("{}/docs/", app.base))

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::validate;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IdPath, JsonBody};
-use crate::model::{Cart, CartLine, CartRequest, Money};
+use crate::model::{Cart, CartLine, CartLineRequest, CartRequest, FlexId, Money};
 use crate::pg;
 
 /// Most lines a cart may hold.
@@ -16,12 +16,17 @@ pub const MAX_LINES: usize = 100;
 pub const MAX_QTY: i64 = 10_000;
 
 /// Replace the user's cart. Prices come from inventory; client-sent prices are ignored.
-#[utoipa::path(post, path = "/cart", tag = "cart", request_body = CartRequest,
+///
+/// Lines naming the same item are merged into one line (at the item's first position) whose
+/// `qty` is their sum; the sum must still be at most 10000, else the line that takes it past the
+/// limit is refused (`cart[i].qty`). A `vendor_id` given on any line must be the item's vendor.
+#[utoipa::path(post, path = "/cart", tag = "cart", operation_id = "replaceCart",
+    request_body = CartRequest,
     responses(
-        (status = 200, description = "The stored cart, priced by the server", body = Cart),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 200, description = "The stored cart, priced by the server; lines of one item merged", body = Cart),
+        (status = 400, description = "Malformed JSON or an unreadable body", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Unknown user or item, wrong vendor, bad qty, empty or oversized cart", body = ErrorBody),
+        (status = 422, description = "Unknown user or item, wrong vendor, bad qty (also over 10000 once an item's lines are summed), empty or oversized cart", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
 pub async fn replace(
@@ -40,34 +45,22 @@ pub async fn replace(
             format!("cart must have at most {MAX_LINES} lines"),
         ));
     }
-    let mut seen = HashMap::new();
-    for (i, line) in req.cart.iter().enumerate() {
-        validate::int_in(&format!("cart[{i}].qty"), line.qty, 1, MAX_QTY)?;
-        if let Some(first) = seen.insert(line.item_id, i) {
-            return Err(ApiError::invalid(
-                format!("cart[{i}].item_id"),
-                format!(
-                    "item {} is already in cart[{first}]; put the total qty on one line",
-                    line.item_id
-                ),
-            ));
-        }
-    }
+    let merged = merge_lines(&req.cart)?;
     if !pg::customer_exists(&st.pg, req.user_id).await? {
         return Err(ApiError::invalid(
             "user_id",
             format!("customer {} does not exist", req.user_id),
         ));
     }
-    let ids: Vec<i64> = req.cart.iter().map(|l| l.item_id.0).collect();
+    let ids: Vec<i64> = merged.iter().map(|m| m.item_id.0).collect();
     let prices: HashMap<_, _> = pg::item_prices(&st.pg, &ids)
         .await?
         .into_iter()
         .map(|(id, vendor, price)| (id, (vendor, price)))
         .collect();
-    let mut lines = Vec::with_capacity(req.cart.len());
+    // Every request line is checked, so an error names the line the client sent.
     for (i, line) in req.cart.iter().enumerate() {
-        let Some(&(vendor_id, unit_price)) = prices.get(&line.item_id) else {
+        let Some(&(vendor_id, _)) = prices.get(&line.item_id) else {
             return Err(ApiError::invalid(
                 format!("cart[{i}].item_id"),
                 format!("item {} does not exist", line.item_id),
@@ -79,12 +72,19 @@ pub async fn replace(
                 format!("item {} is sold by vendor {vendor_id}", line.item_id),
             ));
         }
+    }
+    let mut lines = Vec::with_capacity(merged.len());
+    for m in merged {
+        let (vendor_id, unit_price) = prices
+            .get(&m.item_id)
+            .copied()
+            .ok_or_else(|| ApiError::internal(format!("item {} lost its price", m.item_id)))?;
         lines.push(CartLine {
-            item_id: line.item_id,
+            item_id: m.item_id,
             vendor_id,
-            qty: line.qty,
+            qty: m.qty,
             unit_price,
-            total_price: line_total(unit_price, line.qty),
+            total_price: line_total(unit_price, m.qty),
         });
     }
     let cart = Cart {
@@ -98,16 +98,59 @@ pub async fn replace(
     Ok(Json(cart))
 }
 
+/// One item of a cart and its total quantity over the request's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergedLine {
+    pub item_id: FlexId,
+    pub qty: i64,
+}
+
+/// Checks each line's qty and sums the lines of one item into one, in order of first appearance.
+/// A line whose qty takes its item past [`MAX_QTY`] is refused by its own field name.
+pub fn merge_lines(lines: &[CartLineRequest]) -> Result<Vec<MergedLine>, ApiError> {
+    let mut merged: Vec<MergedLine> = Vec::with_capacity(lines.len());
+    let mut index: HashMap<FlexId, usize> = HashMap::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let field = format!("cart[{i}].qty");
+        validate::int_in(&field, line.qty, 1, MAX_QTY)?;
+        match index.get(&line.item_id) {
+            Some(&at) => {
+                let total = merged[at].qty + line.qty;
+                if total > MAX_QTY {
+                    return Err(ApiError::invalid(
+                        field,
+                        format!(
+                            "cart[{i}].qty brings item {} to {total} units over the cart's lines; \
+                             at most {MAX_QTY} per item",
+                            line.item_id
+                        ),
+                    ));
+                }
+                merged[at].qty = total;
+            }
+            None => {
+                index.insert(line.item_id, merged.len());
+                merged.push(MergedLine {
+                    item_id: line.item_id,
+                    qty: line.qty,
+                });
+            }
+        }
+    }
+    Ok(merged)
+}
+
 /// `unit_price × qty`, exact.
 pub fn line_total(unit_price: Money, qty: i64) -> Money {
     Money::normalized(unit_price.0 * Decimal::from(qty))
 }
 
 /// The user's open cart.
-#[utoipa::path(get, path = "/cart/{user_id}", tag = "cart",
-    params(("user_id" = i64, Path, description = "Customer id")),
+#[utoipa::path(get, path = "/cart/{user_id}", tag = "cart", operation_id = "getCart",
+    params(("user_id" = String, Path, description = "Customer id")),
     responses(
         (status = 200, description = "The open cart", body = Cart),
+        (status = 400, description = "The path could not be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "The user has no open cart", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]

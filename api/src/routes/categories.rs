@@ -6,7 +6,7 @@ use crate::model::Category;
 use crate::pg;
 
 /// The item categories (seeded by the migrations; 1 = General).
-#[utoipa::path(get, path = "/categories", tag = "inventory",
+#[utoipa::path(get, path = "/categories", tag = "inventory", operation_id = "listCategories",
     responses(
         (status = 200, description = "All categories", body = [Category]),
         (status = 503, description = "Store unavailable", body = ErrorBody),

@@ -19,11 +19,12 @@ pub const MAX_INSTALLMENTS: i64 = 24;
 /// Check out the user's cart: one atomic DynamoDB transaction writes the order and deletes the
 /// cart. Lines are priced from inventory at this moment. With an `Idempotency-Key`, a repeated
 /// request returns the first result and writes nothing.
-#[utoipa::path(post, path = "/checkout", tag = "cart", request_body = CheckoutRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters; repeats return the first result")),
+#[utoipa::path(post, path = "/checkout", tag = "cart", operation_id = "checkout",
+    request_body = CheckoutRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters; a repeated key (per user, for a day) returns the first result and writes nothing")),
     responses(
-        (status = 200, description = "Transaction completed", body = CheckoutReceipt),
-        (status = 400, description = "Malformed JSON or Idempotency-Key", body = ErrorBody),
+        (status = 200, description = "Transaction completed (or the first result of a repeated Idempotency-Key)", body = CheckoutReceipt),
+        (status = 400, description = "Malformed JSON, an unreadable body or a bad Idempotency-Key (`field`: Idempotency-Key)", body = ErrorBody),
         (status = 409, description = "No open cart, or it changed or was checked out concurrently", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),

@@ -10,10 +10,11 @@ use crate::pg;
 use crate::state::AppState;
 
 /// Register a customer. The email is stored lowercased and must be unique.
-#[utoipa::path(post, path = "/customers", tag = "customers", request_body = NewCustomer,
+#[utoipa::path(post, path = "/customers", tag = "customers", operation_id = "createCustomer",
+    request_body = NewCustomer,
     responses(
         (status = 201, description = "Created", body = Customer),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON or an unreadable body", body = ErrorBody),
         (status = 409, description = "Email already registered", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
@@ -36,10 +37,11 @@ pub async fn create(
     }
 }
 
-#[utoipa::path(get, path = "/customers/{id}", tag = "customers",
-    params(("id" = i64, Path, description = "Customer id")),
+#[utoipa::path(get, path = "/customers/{id}", tag = "customers", operation_id = "getCustomer",
+    params(("id" = String, Path, description = "Customer id")),
     responses(
         (status = 200, description = "The customer", body = Customer),
+        (status = 400, description = "The path could not be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "No such customer", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
@@ -55,13 +57,15 @@ pub async fn read(
 
 /// A customer's transactions, newest first.
 #[utoipa::path(get, path = "/customers/{id}/transactions", tag = "transactions",
+    operation_id = "listCustomerTransactions",
     params(
-        ("id" = i64, Path, description = "Customer id"),
-        ("limit" = Option<i64>, Query, description = "Page size, 1 to 100 (default 20)"),
+        ("id" = String, Path, description = "Customer id"),
+        ("limit" = Option<String>, Query, description = "Page size, 1 to 100 (default 20)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "A page of transactions", body = TransactionPage),
+        (status = 400, description = "The path or query string could not be read", body = ErrorBody),
         (status = 404, description = "No such customer", body = ErrorBody),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),

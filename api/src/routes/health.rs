@@ -13,7 +13,8 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz",
+    responses((status = 200, description = "The process is up", body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -21,9 +22,9 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// PostgreSQL and DynamoDB both answer.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz",
     responses(
-        (status = 200, body = Health),
+        (status = 200, description = "Both stores answer", body = Health),
         (status = 503, description = "A store is unreachable", body = ErrorBody),
     ))]
 pub async fn readyz(State(st): State<crate::AppState>) -> Result<Json<Health>, ApiError> {

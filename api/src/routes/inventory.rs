@@ -29,12 +29,13 @@ fn stock(n: i64) -> Result<i32, ApiError> {
 }
 
 /// Add an item to a vendor's inventory.
-#[utoipa::path(post, path = "/inventory", tag = "inventory", request_body = NewItem,
-    params(("vendor_id" = i64, Query, description = "The vendor selling the item")),
+#[utoipa::path(post, path = "/inventory", tag = "inventory", operation_id = "createItem",
+    request_body = NewItem,
+    params(("vendor_id" = String, Query, description = "The vendor selling the item")),
     responses(
         (status = 201, description = "Created", body = Item),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 404, description = "No such vendor", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, an unreadable body or query string", body = ErrorBody),
+        (status = 404, description = "No such vendor (`field`: vendor_id)", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -64,14 +65,15 @@ pub async fn create(
 }
 
 /// Items ordered by id, optionally of one vendor; keyset-paginated.
-#[utoipa::path(get, path = "/inventory", tag = "inventory",
+#[utoipa::path(get, path = "/inventory", tag = "inventory", operation_id = "listItems",
     params(
-        ("vendor_id" = Option<i64>, Query, description = "Only this vendor's items"),
-        ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
-        ("after_id" = Option<i64>, Query, description = "`next_after_id` of the previous page"),
+        ("vendor_id" = Option<String>, Query, description = "Only this vendor's items"),
+        ("limit" = Option<String>, Query, description = "Page size, 1 to 500 (default 50)"),
+        ("after_id" = Option<String>, Query, description = "Items with a greater id: `next_after_id` of the previous page (default 0)"),
     ),
     responses(
         (status = 200, description = "A page of items", body = ItemPage),
+        (status = 400, description = "The query string could not be read", body = ErrorBody),
         (status = 404, description = "No such vendor", body = ErrorBody),
         (status = 422, description = "A parameter is invalid", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -102,10 +104,11 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/inventory/{id}", tag = "inventory",
-    params(("id" = i64, Path, description = "Item id")),
+#[utoipa::path(get, path = "/inventory/{id}", tag = "inventory", operation_id = "getItem",
+    params(("id" = String, Path, description = "Item id")),
     responses(
         (status = 200, description = "The item", body = Item),
+        (status = 400, description = "The path could not be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "No such item", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
@@ -120,12 +123,14 @@ pub async fn read(
 }
 
 /// Change an item's name, category, price or stock; `updated_at` moves.
-#[utoipa::path(patch, path = "/inventory/{id}", tag = "inventory", request_body = ItemPatch,
-    params(("id" = i64, Path, description = "Item id")),
+#[utoipa::path(patch, path = "/inventory/{id}", tag = "inventory", operation_id = "updateItem",
+    request_body = ItemPatch,
+    params(("id" = String, Path, description = "Item id")),
     responses(
         (status = 200, description = "The updated item", body = Item),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, an unreadable body or path", body = ErrorBody),
         (status = 404, description = "No such item", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]

@@ -5,10 +5,11 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::RawPath;
 use crate::model::Transaction;
 
-#[utoipa::path(get, path = "/transactions/{id}", tag = "transactions",
+#[utoipa::path(get, path = "/transactions/{id}", tag = "transactions", operation_id = "getTransaction",
     params(("id" = String, Path, description = "Transaction id (a UUID)")),
     responses(
         (status = 200, description = "The transaction", body = Transaction),
+        (status = 400, description = "The path could not be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "No such transaction", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]

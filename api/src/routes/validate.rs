@@ -2,19 +2,20 @@
 
 use crate::error::ApiError;
 
-/// Trimmed, non-empty, at most `max` characters, no control characters.
+/// At most `max` characters as sent; trimmed, non-empty, no control characters.
 pub fn text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, ApiError> {
+    // Counted as sent, as the OpenAPI `maxLength` counts.
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
     let value = value.trim();
     if value.is_empty() {
         return Err(ApiError::invalid(
             field,
             format!("{field} must not be empty"),
-        ));
-    }
-    if value.chars().count() > max {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must be at most {max} characters"),
         ));
     }
     if value.chars().any(char::is_control) {
@@ -26,16 +27,19 @@ pub fn text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, ApiE
     Ok(value)
 }
 
-/// A lowercased address of the form local@domain.tld (RFC 5321 sizes, common character set).
+/// A lowercased address of the form local@domain.tld (RFC 5321 sizes, common character set):
+/// at most 254 characters as sent, surrounding whitespace trimmed, ASCII only.
 pub fn email(value: &str) -> Result<String, ApiError> {
     let bad = || ApiError::invalid("email", "email must be an address like name@example.com");
-    let email = value.trim().to_lowercase();
-    if email.len() > 254 {
+    if value.chars().count() > 254 {
         return Err(ApiError::invalid(
             "email",
             "email must be at most 254 characters",
         ));
     }
+    // Checked before lowercasing: Unicode lowercasing turns some non-ASCII letters (the Kelvin
+    // sign) into ASCII ones.
+    let email = value.trim();
     let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
     let local_ok = !local.is_empty()
         && local.len() <= 64
@@ -58,7 +62,7 @@ pub fn email(value: &str) -> Result<String, ApiError> {
             .last()
             .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
     if local_ok && domain_ok {
-        Ok(email)
+        Ok(email.to_ascii_lowercase())
     } else {
         Err(bad())
     }
@@ -97,6 +101,7 @@ mod tests {
             "a..b@c.co",
             "a@b..co",
             "a@b.c0",
+            "\u{212a}@b.co",
         ] {
             assert!(email(bad).is_err(), "{bad} accepted");
         }
@@ -108,5 +113,7 @@ mod tests {
         assert!(text("n", "   ", 10).is_err());
         assert!(text("n", "a\u{0}b", 10).is_err());
         assert!(text("n", "abcdefghijk", 10).is_err());
+        assert!(text("n", " abcdefghij", 10).is_err());
+        assert_eq!(text("n", "\tAna\n", 10).ok(), Some("Ana"));
     }
 }

@@ -9,10 +9,11 @@ use crate::model::{NewVendor, Vendor};
 use crate::{pg, regions};
 
 /// Register a vendor. `region` is an ISO 3166-1 alpha-2 code, stored uppercase.
-#[utoipa::path(post, path = "/vendors", tag = "vendors", request_body = NewVendor,
+#[utoipa::path(post, path = "/vendors", tag = "vendors", operation_id = "createVendor",
+    request_body = NewVendor,
     responses(
         (status = 201, description = "Created", body = Vendor),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON or an unreadable body", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -32,10 +33,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(vendor)))
 }
 
-#[utoipa::path(get, path = "/vendors/{id}", tag = "vendors",
-    params(("id" = i64, Path, description = "Vendor id")),
+#[utoipa::path(get, path = "/vendors/{id}", tag = "vendors", operation_id = "getVendor",
+    params(("id" = String, Path, description = "Vendor id")),
     responses(
         (status = 200, description = "The vendor", body = Vendor),
+        (status = 400, description = "The path could not be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "No such vendor", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
