@@ -159,7 +159,7 @@ status() {
 }
 
 case "${1:-}" in
-  start)  pg_start; moto_start ;;
+  start)  venv; pg_start; moto_start ;;  # the venv also serves the tests, even when moto runs from elsewhere
   stop)   moto_stop; pg_stop ;;
   status) status ;;
   env)    env | grep -E '^(DATABASE_URL|AWS_|MOTO_PORT|MERCADO_)' | sed 's/^/export /' ;;
