@@ -9,17 +9,18 @@ pub mod config;
 pub mod dynamo;
 pub mod error;
 pub mod extract;
-pub mod keys;
 pub mod migrate;
 pub mod model;
 pub mod openapi;
 pub mod pg;
-pub mod regions;
 pub mod routes;
 pub mod schemas;
 pub mod server;
 pub mod state;
 pub mod traffic;
+
+/// The key design and regions are shared with the tasks: they live in `mercado-core`.
+pub use mercado_core::{keys, regions};
 
 pub use config::Config;
 pub use server::{router, serve, shutdown_signal};

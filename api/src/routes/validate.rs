@@ -27,45 +27,11 @@ pub fn text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, ApiE
     Ok(value)
 }
 
-/// A lowercased address of the form local@domain.tld (RFC 5321 sizes, common character set):
-/// at most 254 characters as sent, surrounding whitespace trimmed, ASCII only.
+/// A lowercased address of the form local@domain.tld (the rule is `mercado_core::email`, shared
+/// with the pipeline's `clean`): at most 254 characters as sent, surrounding whitespace trimmed,
+/// ASCII only.
 pub fn email(value: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::invalid("email", "email must be an address like name@example.com");
-    if value.chars().count() > 254 {
-        return Err(ApiError::invalid(
-            "email",
-            "email must be at most 254 characters",
-        ));
-    }
-    // Checked before lowercasing: Unicode lowercasing turns some non-ASCII letters (the Kelvin
-    // sign) into ASCII ones.
-    let email = value.trim();
-    let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
-    if local_ok && domain_ok {
-        Ok(email.to_ascii_lowercase())
-    } else {
-        Err(bad())
-    }
+    mercado_core::email::normalize(value).map_err(|e| ApiError::invalid("email", e.to_string()))
 }
 
 /// An integer within `min..=max`.

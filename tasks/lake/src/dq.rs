@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::lake::Lake;
 use crate::parquet_io::PartitionReader;
 use crate::rows::Columns;
-use crate::tasks::enrich::date_id;
+use mercado_core::calendar::date_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {

@@ -315,12 +315,7 @@ impl Val {
     }
 }
 
-/// `1250` → `"12.50"`.
-pub fn format_money(units: i128) -> String {
-    let sign = if units < 0 { "-" } else { "" };
-    let a = units.unsigned_abs();
-    format!("{sign}{}.{:02}", a / 100, a % 100)
-}
+pub use mercado_core::money::format_cents as format_money;
 
 /// Every row of a batch as owned values, in schema order.
 pub fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<Val>>> {

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
-use crate::tasks::enrich::date_id;
+use mercado_core::calendar::date_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {

@@ -11,7 +11,7 @@ const D1: &str = "2025-03-17";
 const D2: &str = "2025-03-18";
 
 fn days(d: &str) -> Val {
-    Val::Date(mercado_lake::tasks::gold::epoch_days(day(d)))
+    Val::Date(mercado_core::calendar::epoch_days(day(d)))
 }
 
 /// dim_inventory row: item, vendor, category, name, price, valid_from, valid_to, is_current.

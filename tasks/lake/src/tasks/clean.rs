@@ -5,10 +5,8 @@
 //! Transactions are exploded to one row per line.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
 use serde_json::Value as Json;
 
 use crate::cli::LakeArgs;
@@ -384,7 +382,7 @@ fn category_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
 fn vendor_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
     required_text(row, 1, "missing_name", "vendor_name")?;
     let region = row[2].as_str().unwrap_or_default();
-    match mercado_api::regions::normalize(region) {
+    match mercado_core::regions::normalize(region) {
         Some(code) => {
             row[2] = Val::Str(code);
             Ok(())
@@ -400,7 +398,7 @@ fn customer_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
     required_text(row, 1, "missing_name", "first_name")?;
     required_text(row, 2, "missing_name", "last_name")?;
     let email = row[3].as_str().unwrap_or_default();
-    match mercado_api::routes::validate::email(email) {
+    match mercado_core::email::normalize(email) {
         Ok(e) => {
             row[3] = Val::Str(e);
             Ok(())
@@ -474,15 +472,7 @@ struct Txn {
     lines: Vec<Line>,
 }
 
-/// Money text (`"12.5"`, `"12.50"`, a JSON number) → units of 0.01; None when not exact money.
-pub fn parse_money(text: &str) -> Option<i128> {
-    let mut d = Decimal::from_str(text.trim()).ok()?;
-    if d.normalize().scale() > 2 {
-        return None;
-    }
-    d.rescale(2);
-    Some(d.mantissa())
-}
+use mercado_core::money::parse_cents as parse_money;
 
 fn json_text(v: &Json) -> Option<String> {
     match v {
@@ -715,18 +705,4 @@ fn parse_cart(row: &[Val], known: &Known) -> Result<Cart, Reject> {
     })?;
     let lines = parse_lines(text(2), known)?;
     Ok((customer, updated_at.timestamp_micros(), lines))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_text() {
-        assert_eq!(parse_money("12.5"), Some(1250));
-        assert_eq!(parse_money("12.50"), Some(1250));
-        assert_eq!(parse_money("7"), Some(700));
-        assert_eq!(parse_money("1.005"), None);
-        assert_eq!(parse_money("x"), None);
-    }
 }

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
+use mercado_core::calendar::date_id;
 
 use crate::cli::LakeArgs;
 use crate::contracts as c;
@@ -15,11 +16,6 @@ use crate::rows::{batch_rows, Cell, Columns, Val};
 use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "enrich";
-
-/// `2025-03-17` → `20250317`.
-pub fn date_id(d: NaiveDate) -> i32 {
-    d.year() * 10_000 + d.month() as i32 * 100 + d.day() as i32
-}
 
 /// A dimension read whole into memory, keyed by its first column.
 async fn dimension(
@@ -141,13 +137,4 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
     counts.bytes = manifest.files.iter().map(|f| f.bytes).sum();
     summary.add(c::WORK_SALES_LINES.id.to_string(), counts);
     Ok(summary.finish(started))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn date_ids() {
-        let d = chrono::NaiveDate::from_ymd_opt(2025, 3, 7).expect("date");
-        assert_eq!(super::date_id(d), 20250307);
-    }
 }

@@ -7,7 +7,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use futures::{pin_mut, StreamExt};
-use mercado_api::keys::{self, DayKind};
+use mercado_core::keys::{self, DayKind};
 use rust_decimal::Decimal;
 use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
 use tokio_postgres::types::Type;

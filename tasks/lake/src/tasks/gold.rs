@@ -17,14 +17,11 @@ use crate::lake::Lake;
 use crate::parquet_io::{PartitionReader, PartitionWriter};
 use crate::rows::{batch_rows, cells, Cell, Columns, Val};
 use crate::summary::{DatasetCounts, Summary};
-use crate::tasks::enrich::date_id;
+use mercado_core::calendar::date_id;
 
 pub const TASK: &str = "gold";
 
-/// Days since 1970-01-01, Arrow's Date32.
-pub fn epoch_days(d: NaiveDate) -> i32 {
-    d.num_days_from_ce() - 719_163
-}
+use mercado_core::calendar::epoch_days;
 
 struct Ctx<'a> {
     lake: &'a Lake,
@@ -262,14 +259,4 @@ async fn cart_snapshot(ctx: &Ctx<'_>) -> Result<DatasetCounts> {
         }
     }
     ctx.publish(w, n).await
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn epoch_days() {
-        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).expect("date");
-        assert_eq!(super::epoch_days(d(1970, 1, 1)), 0);
-        assert_eq!(super::epoch_days(d(2025, 3, 17)), 20164);
-    }
 }

@@ -21,8 +21,8 @@ use crate::lake::Lake;
 use crate::parquet_io::PartitionReader;
 use crate::rows::{batch_rows, Val};
 use crate::summary::{DatasetCounts, Summary};
-use crate::tasks::enrich::date_id;
 use crate::warehouse::{self, LoadTable, Target, WarehouseArgs, TABLES};
+use mercado_core::calendar::date_id;
 
 pub const TASK: &str = "load_redshift";
 

@@ -7,9 +7,9 @@ use rust_decimal::Decimal;
 use crate::cli::LakeArgs;
 use crate::error::{LakeError, Result};
 use crate::summary::{DatasetCounts, Summary};
-use crate::tasks::enrich::date_id;
 use crate::tasks::load_redshift::MARTS;
 use crate::warehouse::{Target, WarehouseArgs};
+use mercado_core::calendar::date_id;
 
 pub const TASK: &str = "marts";
 

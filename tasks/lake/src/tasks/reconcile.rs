@@ -9,7 +9,7 @@
 //! writes its row in `audit.pipeline_runs`.
 
 use chrono::NaiveDate;
-use mercado_api::keys::DayKind;
+use mercado_core::keys::DayKind;
 use rust_decimal::Decimal;
 
 use crate::cli::LakeArgs;
@@ -19,9 +19,9 @@ use crate::lake::Lake;
 use crate::parquet_io::PartitionReader;
 use crate::rows::batch_rows;
 use crate::summary::{DatasetCounts, Summary};
-use crate::tasks::enrich::date_id;
 use crate::tasks::extract::{attribute_text, dynamo_client, query_day};
 use crate::warehouse::WarehouseArgs;
+use mercado_core::calendar::date_id;
 
 pub const TASK: &str = "reconcile";
 
@@ -52,26 +52,13 @@ impl Tally {
     /// decimal number is kept aside, never counted as zero.
     pub fn add(&mut self, key: &str, total: Option<&str>) {
         self.count += 1;
-        match total.and_then(exact_amount) {
+        match total.and_then(mercado_core::money::parse_exact) {
             Some(amount) => self.sum += amount,
             None => self
                 .unparseable
                 .push((key.to_string(), total.map(str::to_string))),
         }
     }
-}
-
-/// A decimal amount as written (`12.5`, `-3`, `0.125`), exactly; nothing else.
-pub fn exact_amount(text: &str) -> Option<Decimal> {
-    let text = text.trim();
-    let plain = !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
-    if !plain {
-        return None;
-    }
-    text.parse::<Decimal>().ok()
 }
 
 pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
@@ -102,11 +89,11 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
     let mut numbers = format!(
         "DynamoDB {} transactions totalling {}; warehouse {} totalling {}; quarantined {} totalling {}",
         source.count,
-        money(source.sum),
+        mercado_core::money::display(source.sum),
         warehouse.count,
-        money(warehouse.sum),
+        mercado_core::money::display(warehouse.sum),
         quarantined.count,
-        money(quarantined.sum)
+        mercado_core::money::display(quarantined.sum)
     );
     let unparseable: Vec<String> = source
         .unparseable
@@ -213,29 +200,12 @@ async fn quarantine_tally(lake: &Lake, date: NaiveDate) -> Result<Tally> {
     Ok(tally)
 }
 
-/// Two decimals for the message (sums of two-decimal amounts keep that scale anyway).
-fn money(d: Decimal) -> String {
-    let mut d = d;
-    if d.scale() < 2 {
-        d.rescale(2);
-    }
-    d.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn amounts_are_read_exactly_and_bad_ones_kept_aside() {
-        assert_eq!(exact_amount("12.50"), Some(Decimal::new(1250, 2)));
-        assert_eq!(
-            exact_amount("12.5000000000000001").map(|d| d.to_string()),
-            Some("12.5000000000000001".into())
-        );
-        for bad in ["", "abc", "1e3", "12,50", "NaN", " "] {
-            assert_eq!(exact_amount(bad), None, "{bad:?}");
-        }
+    fn bad_amounts_are_kept_aside() {
         let mut t = Tally::default();
         t.add("a", Some("0.10"));
         t.add("b", Some("0.20"));

@@ -1,0 +1,14 @@
+//! Shared meaning of Mercado: what the API writes and the tasks read must agree on, in one place.
+//! Depends on no service; the API and the tasks depend on it, never on each other.
+//!
+//! - [`keys`]: the DynamoDB key design (one table, its items and indexes, the day shards).
+//! - [`regions`]: a vendor's region, an ISO 3166-1 alpha-2 code.
+//! - [`email`]: what counts as a customer's e-mail address, and its stored form.
+//! - [`money`]: exact amounts of two decimals.
+//! - [`calendar`]: the warehouse's date keys.
+
+pub mod calendar;
+pub mod email;
+pub mod keys;
+pub mod money;
+pub mod regions;
