@@ -1,9 +1,9 @@
 """Mercado's daily pipeline: one run = one closed UTC day D.
 
-extract → clean → enrich → gold → load_redshift → reconcile → marts
-
-Each task is one Rust binary (tasks/<name>/), called with ``--date D``; its last stdout line is a JSON
-summary, which Airflow keeps as the task's XCom. The tasks come from ``TASKS`` below and one factory.
+The tasks, their order and how Airflow orders them across dates come from the task registry,
+``tasks/registry.toml`` (the one list of tasks; ``TASKS`` below is read from it), and one factory.
+Each task is one Rust binary of that name, called with ``--date D``; its last stdout line is a JSON
+summary, which Airflow keeps as the task's XCom.
 
 **Which day a run processes** (``run_date``, the one place that decides):
 
@@ -30,14 +30,17 @@ through DockerOperator.
 table…) from the worker's environment, or else from Airflow Variables of the same name. They are
 resolved when the task executes, after its templates were rendered, and passed to the process (or to
 the container as DockerOperator's ``private_environment``), so no value shows in the UI's rendered
-templates. Nothing here does I/O at import.
+templates. The only I/O at import is reading the registry, a small local file (``MERCADO_TASK_REGISTRY``,
+else ``tasks/registry.toml`` of the checkout, else ``registry.toml`` beside this file, as in the image).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import date, datetime, timedelta, timezone
 
 from airflow.providers.standard.operators.bash import BashOperator
@@ -64,18 +67,33 @@ class TaskSpec:
         return self.name
 
 
+def registry_path() -> Path:
+    """Where the task registry is: the environment's choice, the checkout's, or the image's copy."""
+    if os.environ.get("MERCADO_TASK_REGISTRY"):
+        return Path(os.environ["MERCADO_TASK_REGISTRY"])
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "tasks" / "registry.toml"
+    return checkout if checkout.exists() else here / "registry.toml"
+
+
+def load_tasks(path: Path) -> tuple[TaskSpec, ...]:
+    """The registry's tasks in run order, each after the one before it."""
+    with open(path, "rb") as f:
+        entries = tomllib.load(f)["task"]
+    names = [t["name"] for t in entries]
+    return tuple(
+        TaskSpec(
+            t["name"],
+            names[i - 1] if i else None,
+            depends_on_past=bool(t.get("depends_on_past", False)),
+            max_active_per_dag=t.get("max_active_per_dag"),
+        )
+        for i, t in enumerate(entries)
+    )
+
+
 # The pipeline, in order.
-TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec("extract", None),
-    TaskSpec("clean", "extract"),
-    TaskSpec("enrich", "clean"),
-    # SCD2 history comes from the latest earlier gold partition.
-    TaskSpec("gold", "enrich", depends_on_past=True),
-    # DDL and merges: one date at a time (the task also takes a database lock).
-    TaskSpec("load_redshift", "gold", max_active_per_dag=1),
-    TaskSpec("reconcile", "load_redshift"),
-    TaskSpec("marts", "reconcile"),
-)
+TASKS: tuple[TaskSpec, ...] = load_tasks(registry_path())
 
 # Settings the binaries read from their environment (see .env.example), resolved when the task
 # executes: from the worker's environment, else an Airflow Variable of the same name.

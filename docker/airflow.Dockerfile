@@ -7,3 +7,5 @@ RUN pip install --no-cache-dir \
       "apache-airflow-providers-docker==4.6.1" \
       "apache-airflow-providers-standard==1.21.0"
 COPY dags/mercado_daily.py /opt/airflow/dags/mercado_daily.py
+# The task registry the DAG reads its tasks from.
+COPY tasks/registry.toml /opt/airflow/dags/registry.toml

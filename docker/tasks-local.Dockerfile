@@ -1,9 +1,10 @@
 # The same runtime image built the local way, where no registry is reachable: a Debian base made
 # with debootstrap and `docker import` (scripts/docker-base.sh), and binaries built on the host.
-#   docker build -f docker/tasks-local.Dockerfile -t mercado-tasks target/release
+#   docker build -f docker/tasks-local.Dockerfile -t mercado-tasks CONTEXT   (CONTEXT/bin/: the task
+#   binaries of tasks/registry.toml; scripts/docker.sh image prepares it)
 ARG BASE=mercado-base:bookworm
 FROM ${BASE}
-COPY extract clean enrich gold load_redshift reconcile marts /usr/local/bin/
+COPY bin/ /usr/local/bin/
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mercado
 USER 10001
 WORKDIR /tmp

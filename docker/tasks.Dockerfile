@@ -1,14 +1,12 @@
-# The task binaries (extract, clean, enrich, gold, load_redshift, reconcile, marts) in one small image.
+# The task binaries (one per task of tasks/registry.toml, from tasks/bin/src/bin/) in one small image.
 # Production build, from source:  docker build -f docker/tasks.Dockerfile -t mercado-tasks .
 # Airflow's DockerOperator runs `<task> --date D`; the binaries are on PATH.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked \
-      -p extract -p clean -p enrich -p gold -p load_redshift -p reconcile -p marts \
+RUN cargo build --release --locked -p mercado-tasks \
  && mkdir /out \
- && cp target/release/extract target/release/clean target/release/enrich target/release/gold \
-       target/release/load_redshift target/release/reconcile target/release/marts /out/
+ && for src in tasks/bin/src/bin/*.rs; do cp "target/release/$(basename "$src" .rs)" /out/; done
 
 FROM debian:bookworm-slim
 # Unpinned on purpose: bookworm-security keeps moving, and a stale pin breaks the build.

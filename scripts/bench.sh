@@ -18,7 +18,7 @@ ADMIN_URL="${DATABASE_URL%/*}/postgres"
 "$ROOT/scripts/services.sh" start
 [ -x /usr/bin/time ] || { log "installing GNU time"; apt-get install -y -qq time >&2; }
 log "release build"
-cargo build --release --locked --bins --example synth_raw -p mercado-lake -p mercado-api -p extract -p clean -p enrich -p gold -p load_redshift
+cargo build --release --locked --bins --example synth_raw -p mercado-lake -p mercado-api -p mercado-tasks
 
 log "loading PostgreSQL: $ITEMS items, $CUSTOMERS customers, 1000 vendors"
 psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $NAME" -c "CREATE DATABASE $NAME" \

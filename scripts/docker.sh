@@ -15,7 +15,7 @@ DK="$LOCAL/docker"
 SOCK="$DK/docker.sock"
 export DOCKER_HOST="unix://$SOCK"
 IMAGE="${MERCADO_TASKS_IMAGE:-mercado-tasks:0.1.0}"
-TASKS=(extract clean enrich gold load_redshift reconcile marts)
+mapfile -t TASKS < <(python3 "$ROOT/scripts/registry.py" names)  # tasks/registry.toml
 
 ready() { docker version >/dev/null 2>&1; }
 
@@ -48,7 +48,8 @@ image() {
   fi
   local bin="${MERCADO_BIN_DIR:-$ROOT/target/debug}" ctx="$DK/context"
   rm -rf "$ctx" && mkdir -p "$ctx"
-  for t in "${TASKS[@]}"; do cp "$bin/$t" "$ctx/"; done
+  mkdir -p "$ctx/bin"
+  for t in "${TASKS[@]}"; do cp "$bin/$t" "$ctx/bin/"; done
   log "building $IMAGE from $bin"
   docker build -q -f "$ROOT/docker/tasks-local.Dockerfile" -t "$IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"

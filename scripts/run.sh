@@ -4,7 +4,7 @@
 #   2. a day of synthetic traffic (default: yesterday, UTC), with one bad record per kind
 #   3. Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1, metadata in PostgreSQL
 #   4. mercado_daily for that day, triggered through Airflow's REST API and followed task by task:
-#      extract → clean → enrich → gold → load_redshift → reconcile → marts
+#      the tasks of tasks/registry.toml, in order
 #   5. the day's KPIs from the warehouse marts, the Airflow UI's address and login, how to call the API
 #
 #   scripts/run.sh [YYYY-MM-DD]   run for that day (safe to repeat: running services are reused and

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import socket
 import struct
@@ -45,7 +46,9 @@ from airflow_api import Airflow  # noqa: E402
 DATES = ["2025-04-07", "2025-04-08", "2025-04-09", "2025-04-10", "2025-04-11"]
 # The day the scheduled run after unpausing processes.
 YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
-CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile", "marts"]
+# The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+CHAIN = [t["name"] for t in __import__("registry").tasks()]
 SECRET = "secret-" + os.urandom(6).hex()
 TIMINGS = ROOT / ".local" / "backfill-timings.json"
 SCREENSHOT = ROOT / ".local" / "airflow-ui-run.png"

@@ -12,6 +12,8 @@ Own database, warehouse, DynamoDB table and bucket, so it runs beside anything e
 
 import json
 import os
+import pathlib
+import sys
 import socket
 import subprocess
 import time
@@ -23,7 +25,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "target" / "debug"
 DATES = ["2025-03-17", "2025-03-18"]
-CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile", "marts"]
+# The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+CHAIN = [t["name"] for t in __import__("registry").tasks()]
 
 
 def free_port() -> int:

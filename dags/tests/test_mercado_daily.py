@@ -4,6 +4,8 @@ timetable API), backfill ordering is declared, and settings never reach a render
 
 import copy
 import os
+import pathlib
+import sys
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -12,7 +14,9 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.encoders import coerce_to_core_timetable
 from airflow.timetables.base import DataInterval, TimeRestriction
 
-CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift", "reconcile", "marts"]
+# The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+CHAIN = [t["name"] for t in __import__("registry").tasks()]
 UTC = timezone.utc
 
 

@@ -1,5 +1,5 @@
-//! What every task binary shares: its flags, logging, and how it ends (summary line or one-line
-//! error).
+//! The flags every task has, its logging, and how it ends (summary line or one-line error); the
+//! entry point that puts them together is [`crate::entry`].
 
 use std::process::ExitCode;
 
@@ -72,79 +72,6 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-}
-
-/// Ends a lake task like [`finish`], first recording the run in the warehouse's
-/// `audit.pipeline_runs` when `WAREHOUSE_URL` is set (with `MERCADO_WAREHOUSE_TARGET`). A warehouse
-/// that is unreachable or not yet created (no load has run) is logged, not fatal: the lake's own
-/// manifests are the record of truth.
-pub async fn record_and_finish<E: std::fmt::Display>(
-    task: &str,
-    lake: &LakeArgs,
-    started: std::time::Instant,
-    result: Result<Summary, E>,
-) -> ExitCode {
-    if let Ok(url) = std::env::var("WAREHOUSE_URL") {
-        let target = match std::env::var("MERCADO_WAREHOUSE_TARGET").as_deref() {
-            Ok("redshift") => crate::warehouse::Target::Redshift,
-            _ => crate::warehouse::Target::Postgres,
-        };
-        let warehouse = crate::warehouse::WarehouseArgs {
-            target,
-            warehouse_url: Some(url),
-        };
-        record_run(task, lake, &warehouse, started, &result).await;
-    }
-    finish(task, result)
-}
-
-/// Ends a warehouse task (`load_redshift`, `reconcile`), which writes its own audit row with its
-/// work when it succeeds or fails a check: any other failure (a missing input, a lost connection,
-/// a COPY that broke) is recorded here, so every run leaves its row.
-pub async fn record_failure_and_finish(
-    task: &str,
-    lake: &LakeArgs,
-    warehouse: &crate::warehouse::WarehouseArgs,
-    started: std::time::Instant,
-    result: Result<Summary, crate::LakeError>,
-) -> ExitCode {
-    if matches!(&result, Err(e) if !e.is_recorded()) {
-        record_run(task, lake, warehouse, started, &result).await;
-    }
-    finish(task, result)
-}
-
-/// One row in `audit.pipeline_runs`; a failure to write it is logged, not fatal.
-async fn record_run<E: std::fmt::Display>(
-    task: &str,
-    lake: &LakeArgs,
-    warehouse: &crate::warehouse::WarehouseArgs,
-    started: std::time::Instant,
-    result: &Result<Summary, E>,
-) {
-    let (rows, status, detail) = match result {
-        Ok(s) => (s.rows_out as i64, "ok", None),
-        Err(e) => (0, "failed", Some(e.to_string())),
-    };
-    let seconds = rust_decimal::Decimal::from_f64_retain(started.elapsed().as_secs_f64())
-        .unwrap_or_default()
-        .round_dp(3);
-    let recorded = async {
-        let (client, conn) = warehouse.connect().await?;
-        client
-            .execute(
-                "INSERT INTO audit.pipeline_runs (task, date, run_id, rows, status, duration_s, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&task, &lake.date, &lake.run_id(), &rows, &status, &seconds, &detail],
-            )
-            .await?;
-        drop(client);
-        conn.abort();
-        Ok::<_, crate::LakeError>(())
-    };
-    if let Err(e) = recorded.await {
-        tracing::warn!(error = %e, "run not recorded in audit.pipeline_runs");
-    }
 }
 
 /// Ends a task: the summary as the last stdout line and exit 0, or a one-line reason on stderr

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -47,12 +46,7 @@ impl Lake {
     /// A client for the lake bucket; path-style addressing when an endpoint override is set
     /// (local S3-compatible servers don't do virtual-host buckets).
     pub async fn connect(args: &LakeArgs) -> Result<Self> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(args.aws_region.clone()));
-        if let Some(endpoint) = &args.aws_endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let shared = loader.load().await;
+        let shared = crate::dynamo::aws_config(args).await;
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(args.aws_endpoint_url.is_some())
             .build();

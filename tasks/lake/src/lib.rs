@@ -1,4 +1,5 @@
-//! Mercado's lake: the logic behind the `extract`, `clean`, `enrich` and `gold` binaries.
+//! Mercado's pipeline: the logic behind every task binary (the tasks of `tasks/registry.toml`,
+//! one module each in [`tasks`], run through [`entry`]).
 //!
 //! Every task works on one logical date and one zone of the lake bucket:
 //! `raw/ → cleaned/ (+ quarantine/) → work/ → gold/`. A task writes its Parquet files under a
@@ -6,9 +7,12 @@
 //! manifest lists, so a run that dies midway never shows a half-written partition
 //! ([`lake::Lake::publish`]).
 
+pub mod audit;
 pub mod cli;
 pub mod contracts;
 pub mod dq;
+pub mod dynamo;
+pub mod entry;
 pub mod error;
 pub mod lake;
 pub mod manifest;

@@ -11,6 +11,11 @@ use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use mercado_core::calendar::date_id;
 
+/// The warehouse DDL for PostgreSQL and the marts, applied before each local load.
+pub const POSTGRES_DDL: &str = include_str!("../../../sql/warehouse/postgres.sql");
+pub const MARTS: &str = include_str!("../../../sql/warehouse/marts.sql");
+pub const GRANTS: &str = include_str!("../../../sql/warehouse/grants.sql");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
     /// PostgreSQL as the warehouse (local and CI).
@@ -32,6 +37,21 @@ pub struct WarehouseArgs {
 }
 
 impl WarehouseArgs {
+    /// The warehouse named by the environment (`WAREHOUSE_URL`, `MERCADO_WAREHOUSE_TARGET`), if any.
+    pub fn from_env() -> Option<WarehouseArgs> {
+        let url = std::env::var("WAREHOUSE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let target = match std::env::var("MERCADO_WAREHOUSE_TARGET").as_deref() {
+            Ok("redshift") => Target::Redshift,
+            _ => Target::Postgres,
+        };
+        Some(WarehouseArgs {
+            target,
+            warehouse_url: Some(url),
+        })
+    }
+
     /// A connection to the warehouse; the task drives the connection until the client drops.
     pub async fn connect(&self) -> Result<(Client, tokio::task::JoinHandle<()>)> {
         let url = self.warehouse_url.as_deref().ok_or_else(|| {
@@ -275,16 +295,6 @@ pub fn redshift_manifest(bucket: &str, manifest: &crate::manifest::Manifest) -> 
     })
 }
 
-/// The audit row of a load, written inside the load's transaction; `rows` and `seconds` are SQL
-/// expressions.
-pub fn audit_row(date: NaiveDate, run_id: &str, rows: &str, seconds: &str) -> String {
-    format!(
-        "INSERT INTO audit.pipeline_runs (task, date, run_id, rows, status, duration_s) \
-         VALUES ('load_redshift', '{date}', '{}', {rows}, 'ok', {seconds})",
-        run_id.replace('\'', "''")
-    )
-}
-
 /// The whole Redshift load of one date as a script: staging, COPY, one transaction of merges and
 /// the audit row, staging dropped. What `load_redshift --target redshift` runs, statement by
 /// statement, and what `--print-sql` prints.
@@ -305,7 +315,13 @@ pub fn redshift_script(date: NaiveDate, bucket: &str, iam_role: &str, run_id: &s
         "(SELECT COUNT(*) FROM core.fact_sales WHERE date_id = {})",
         date_id(date)
     );
-    sql.push(audit_row(date, run_id, &rows, "0"));
+    sql.push(crate::audit::record_sql(
+        "load_redshift",
+        date,
+        run_id,
+        &rows,
+        "0",
+    ));
     sql.push("COMMIT".to_string());
     for t in TABLES {
         sql.push(t.drop_staging(date));

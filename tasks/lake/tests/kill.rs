@@ -21,15 +21,6 @@ use mercado_lake::rows::{batch_rows, Val};
 use mercado_lake::Lake;
 use serde_json::json;
 
-const TASKS: &[&str] = &[
-    "extract",
-    "clean",
-    "enrich",
-    "gold",
-    "load_redshift",
-    "reconcile",
-    "marts",
-];
 const KILL_AT: &[f64] = &[0.15, 0.45, 0.8];
 const DATE: &str = "2025-06-02";
 

@@ -19,6 +19,9 @@ use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "clean";
 
+/// This task's flags: the ones every task has.
+pub type Args = LakeArgs;
+
 /// Most units of one line, as the API allows.
 const MAX_QTY: i64 = 10_000;
 

@@ -17,6 +17,9 @@ use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "enrich";
 
+/// This task's flags: the ones every task has.
+pub type Args = LakeArgs;
+
 /// A dimension read whole into memory, keyed by its first column.
 async fn dimension(
     lake: &Lake,

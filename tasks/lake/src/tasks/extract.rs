@@ -1,10 +1,8 @@
 //! `extract --date D`: PostgreSQL (binary COPY) and DynamoDB (Query on the day index, every shard
 //! in parallel) into `raw/`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use futures::{pin_mut, StreamExt};
 use mercado_core::keys::{self, DayKind};
@@ -14,8 +12,9 @@ use tokio_postgres::types::Type;
 use tokio_postgres::NoTls;
 
 use crate::cli::LakeArgs;
+use crate::dynamo;
 use crate::contracts::{self as c, Contract};
-use crate::error::{LakeError, Result};
+use crate::error::Result;
 use crate::lake::Lake;
 use crate::parquet_io::PartitionWriter;
 use crate::rows::Cell;
@@ -39,6 +38,18 @@ pub struct ExtractArgs {
     /// Items per DynamoDB Query page (default: DynamoDB's own 1 MB pages).
     #[arg(long, env = "MERCADO_DDB_PAGE_SIZE")]
     pub ddb_page_size: Option<i32>,
+}
+
+/// This task's flags.
+pub type Args = ExtractArgs;
+
+impl crate::entry::TaskArgs for ExtractArgs {
+    fn lake(&self) -> &LakeArgs {
+        &self.lake
+    }
+    fn lake_mut(&mut self) -> &mut LakeArgs {
+        &mut self.lake
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -137,7 +148,7 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     drop(client);
     conn.abort();
 
-    let ddb = dynamo_client(&args.lake).await;
+    let ddb = dynamo::client(&args.lake).await;
     for (contract, kind) in [
         (c::RAW_TRANSACTIONS, DayKind::Transactions),
         (c::RAW_CARTS, DayKind::Carts),
@@ -220,17 +231,6 @@ fn pg_cells<'a>(row: &'a BinaryCopyOutRow, columns: &[(&str, PgCol)]) -> Result<
         .collect()
 }
 
-pub async fn dynamo_client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(args.aws_region.clone()));
-    if let Some(endpoint) = &args.aws_endpoint_url {
-        loader = loader.endpoint_url(endpoint);
-    }
-    aws_sdk_dynamodb::Client::new(&loader.load().await)
-}
-
-pub type Item = HashMap<String, AttributeValue>;
-
 /// One day of one kind of item: a paginated Query per shard of the `by_day` index, all shards
 /// at once, pages handed to the single Parquet writer through a bounded channel.
 async fn extract_day(
@@ -242,7 +242,7 @@ async fn extract_day(
     run_id: &str,
 ) -> Result<DatasetCounts> {
     let date = args.lake.date;
-    let mut rx = query_day(ddb, &args.table, kind, date, args.ddb_page_size);
+    let mut rx = dynamo::query_day(ddb, &args.table, kind, date, args.ddb_page_size);
 
     let schema = contract.schema();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
@@ -256,7 +256,7 @@ async fn extract_day(
         for item in page? {
             let texts: Vec<Option<String>> = names
                 .iter()
-                .map(|name| attribute_text(item.get(name)))
+                .map(|name| dynamo::attribute_text(item.get(name)))
                 .collect();
             if let Some(Some(t)) = watermark_attr.map(|i| &texts[i]) {
                 if watermark.as_ref().is_none_or(|w| t > w) {
@@ -284,84 +284,3 @@ async fn extract_day(
     })
 }
 
-/// Every item of one day under the `by_day` index: one paginated Query per shard, all shards at
-/// once, pages arriving on the returned channel (bounded, so a slow consumer holds the readers
-/// back instead of buffering the day).
-pub fn query_day(
-    ddb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    kind: DayKind,
-    date: chrono::NaiveDate,
-    page_size: Option<i32>,
-) -> tokio::sync::mpsc::Receiver<Result<Vec<Item>>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<Item>>>(keys::DAY_SHARDS as usize * 2);
-    for shard in 0..keys::DAY_SHARDS {
-        let tx = tx.clone();
-        let query = ddb
-            .query()
-            .table_name(table)
-            .set_limit(page_size)
-            .index_name(keys::BY_DAY_INDEX)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", keys::BY_DAY_PK)
-            .expression_attribute_values(":p", AttributeValue::S(keys::day_pk(kind, date, shard)));
-        tokio::spawn(async move {
-            let mut pages = query.into_paginator().send();
-            while let Some(page) = pages.next().await {
-                let page = page
-                    .map(|p| p.items.unwrap_or_default())
-                    .map_err(|e| LakeError::Dynamo(sdk_message(&e)));
-                let failed = page.is_err();
-                if tx.send(page).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-    }
-    drop(tx);
-    rx
-}
-
-/// An AWS SDK error in one line: the service's code and message when it answered, else the
-/// transport error (DisplayErrorContext would dump the whole raw response).
-pub fn sdk_message<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match e.as_service_error() {
-        Some(se) => format!(
-            "{}: {}",
-            se.code().unwrap_or("error"),
-            se.message().unwrap_or_default()
-        ),
-        None => aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-    }
-}
-
-/// An attribute as raw text: strings as they are, numbers as DynamoDB's exact decimal text,
-/// lists and maps as JSON (numbers inside as strings, so nothing passes through a float).
-pub fn attribute_text(v: Option<&AttributeValue>) -> Option<String> {
-    match v? {
-        AttributeValue::S(s) => Some(s.clone()),
-        AttributeValue::N(n) => Some(n.clone()),
-        AttributeValue::Bool(b) => Some(b.to_string()),
-        AttributeValue::Null(_) => None,
-        other => Some(attribute_json(other).to_string()),
-    }
-}
-
-fn attribute_json(v: &AttributeValue) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        AttributeValue::S(s) | AttributeValue::N(s) => Value::String(s.clone()),
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::L(l) => Value::Array(l.iter().map(attribute_json).collect()),
-        AttributeValue::M(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), attribute_json(v)))
-                .collect(),
-        ),
-        _ => Value::Null,
-    }
-}

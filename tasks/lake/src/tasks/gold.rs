@@ -21,6 +21,9 @@ use mercado_core::calendar::date_id;
 
 pub const TASK: &str = "gold";
 
+/// This task's flags: the ones every task has.
+pub type Args = LakeArgs;
+
 use mercado_core::calendar::epoch_days;
 
 struct Ctx<'a> {

@@ -21,15 +21,10 @@ use crate::lake::Lake;
 use crate::parquet_io::PartitionReader;
 use crate::rows::{batch_rows, Val};
 use crate::summary::{DatasetCounts, Summary};
-use crate::warehouse::{self, LoadTable, Target, WarehouseArgs, TABLES};
+use crate::warehouse::{self, LoadTable, Target, WarehouseArgs, GRANTS, MARTS, POSTGRES_DDL, TABLES};
 use mercado_core::calendar::date_id;
 
 pub const TASK: &str = "load_redshift";
-
-/// The warehouse DDL for PostgreSQL and the marts, applied before each local load.
-pub const POSTGRES_DDL: &str = include_str!("../../../../sql/warehouse/postgres.sql");
-pub const MARTS: &str = include_str!("../../../../sql/warehouse/marts.sql");
-pub const GRANTS: &str = include_str!("../../../../sql/warehouse/grants.sql");
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
@@ -50,6 +45,25 @@ pub struct LoadArgs {
     /// Print the Redshift SQL of the date to stdout (before the summary) instead of running it.
     #[arg(long)]
     pub print_sql: bool,
+}
+
+/// This task's flags.
+pub type Args = LoadArgs;
+
+impl crate::entry::TaskArgs for LoadArgs {
+    fn lake(&self) -> &LakeArgs {
+        &self.lake
+    }
+    fn lake_mut(&mut self) -> &mut LakeArgs {
+        &mut self.lake
+    }
+    fn audit_warehouse(&self) -> Option<WarehouseArgs> {
+        self.warehouse
+            .warehouse_url
+            .is_some()
+            .then(|| self.warehouse.clone())
+    }
+    const RECORDS_ITS_OWN_RUN: bool = true;
 }
 
 pub async fn run(args: &LoadArgs) -> Result<Summary> {
@@ -116,7 +130,19 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                 .map(|f| format!("{}: {}", f.check, f.detail))
                 .collect::<Vec<_>>()
                 .join("; ");
-            record_failed_run(&client, date, &run_id, started, &detail).await?;
+            crate::audit::record(
+                &client,
+                &crate::audit::RunRecord {
+                    task: TASK,
+                    date,
+                    run_id: &run_id,
+                    rows: 0,
+                    status: "failed",
+                    started,
+                    detail: Some(&detail),
+                },
+            )
+            .await?;
             return Err(LakeError::Quality(format!(
                 "data-quality check failed for {date}, nothing loaded: {detail}"
             )));
@@ -145,7 +171,8 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                     sql.extend(t.merge(date));
                 }
                 let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
-                sql.push(warehouse::audit_row(
+                sql.push(crate::audit::record_sql(
+                    TASK,
                     date,
                     &run_id,
                     &fact_rows.to_string(),
@@ -215,26 +242,6 @@ async fn record_failures(
             )
             .await?;
     }
-    Ok(())
-}
-
-async fn record_failed_run(
-    client: &Client,
-    date: NaiveDate,
-    run_id: &str,
-    started: std::time::Instant,
-    detail: &str,
-) -> Result<()> {
-    let seconds = Decimal::from_f64_retain(started.elapsed().as_secs_f64())
-        .unwrap_or_default()
-        .round_dp(3);
-    client
-        .execute(
-            "INSERT INTO audit.pipeline_runs (task, date, run_id, rows, status, duration_s, detail) \
-             VALUES ('load_redshift', $1, $2, 0, 'failed', $3, $4)",
-            &[&date, &run_id, &seconds, &detail],
-        )
-        .await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use crate::cli::LakeArgs;
 use crate::error::{LakeError, Result};
 use crate::summary::{DatasetCounts, Summary};
-use crate::tasks::load_redshift::MARTS;
+use crate::warehouse::MARTS;
 use crate::warehouse::{Target, WarehouseArgs};
 use mercado_core::calendar::date_id;
 
@@ -30,6 +30,24 @@ pub struct MartsArgs {
 
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
+}
+
+/// This task's flags.
+pub type Args = MartsArgs;
+
+impl crate::entry::TaskArgs for MartsArgs {
+    fn lake(&self) -> &LakeArgs {
+        &self.lake
+    }
+    fn lake_mut(&mut self) -> &mut LakeArgs {
+        &mut self.lake
+    }
+    fn audit_warehouse(&self) -> Option<WarehouseArgs> {
+        self.warehouse
+            .warehouse_url
+            .is_some()
+            .then(|| self.warehouse.clone())
+    }
 }
 
 pub async fn run(args: &MartsArgs) -> Result<Summary> {

@@ -19,7 +19,7 @@ use crate::lake::Lake;
 use crate::parquet_io::PartitionReader;
 use crate::rows::batch_rows;
 use crate::summary::{DatasetCounts, Summary};
-use crate::tasks::extract::{attribute_text, dynamo_client, query_day};
+use crate::dynamo::{self, attribute_text, query_day};
 use crate::warehouse::WarehouseArgs;
 use mercado_core::calendar::date_id;
 
@@ -36,6 +36,25 @@ pub struct ReconcileArgs {
     /// DynamoDB table holding the transactions.
     #[arg(long = "table", env = "MERCADO_DDB_TABLE", default_value = "mercado")]
     pub table: String,
+}
+
+/// This task's flags.
+pub type Args = ReconcileArgs;
+
+impl crate::entry::TaskArgs for ReconcileArgs {
+    fn lake(&self) -> &LakeArgs {
+        &self.lake
+    }
+    fn lake_mut(&mut self) -> &mut LakeArgs {
+        &mut self.lake
+    }
+    fn audit_warehouse(&self) -> Option<WarehouseArgs> {
+        self.warehouse
+            .warehouse_url
+            .is_some()
+            .then(|| self.warehouse.clone())
+    }
+    const RECORDS_ITS_OWN_RUN: bool = true;
 }
 
 /// Count and exact sum of a set of transactions, and the records whose total is not an amount.
@@ -115,9 +134,6 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
         ));
     }
     let ok = unparseable.is_empty() && source.count == expected_count && source.sum == expected_sum;
-    let seconds = Decimal::from_f64_retain(started.elapsed().as_secs_f64())
-        .unwrap_or_default()
-        .round_dp(3);
     if !ok {
         client
             .execute(
@@ -126,13 +142,19 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
             )
             .await?;
     }
-    client
-        .execute(
-            "INSERT INTO audit.pipeline_runs (task, date, run_id, rows, status, duration_s, detail) \
-             VALUES ('reconcile', $1, $2, $3, $4, $5, $6)",
-            &[&date, &run_id, &(source.count as i64), &(if ok { "ok" } else { "failed" }), &seconds, &numbers],
-        )
-        .await?;
+    crate::audit::record(
+        &client,
+        &crate::audit::RunRecord {
+            task: TASK,
+            date,
+            run_id: &run_id,
+            rows: source.count as i64,
+            status: if ok { "ok" } else { "failed" },
+            started,
+            detail: Some(&numbers),
+        },
+    )
+    .await?;
     drop(client);
     conn.abort();
     if !ok {
@@ -167,7 +189,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
 
 /// Every transaction of the day in DynamoDB, by the same day-index Query as extract.
 async fn dynamodb_tally(args: &LakeArgs, table: &str, date: NaiveDate) -> Result<Tally> {
-    let ddb = dynamo_client(args).await;
+    let ddb = dynamo::client(args).await;
     let mut rx = query_day(&ddb, table, DayKind::Transactions, date, None);
     let mut tally = Tally::default();
     while let Some(page) = rx.recv().await {

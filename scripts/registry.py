@@ -1,0 +1,40 @@
+"""The task registry (tasks/registry.toml) for shell scripts and docs.
+
+    python3 scripts/registry.py names      the task names in run order, one per line
+    python3 scripts/registry.py chain      the same as `extract → clean → …`
+    python3 scripts/registry.py readme     the README's task table (a test checks the README has it)
+"""
+
+import pathlib
+import sys
+import tomllib
+
+REGISTRY = pathlib.Path(__file__).resolve().parent.parent / "tasks" / "registry.toml"
+
+
+def tasks(path: pathlib.Path = REGISTRY) -> list[dict]:
+    with open(path, "rb") as f:
+        return tomllib.load(f)["task"]
+
+
+def readme_table(entries: list[dict]) -> str:
+    rows = ["| task | reads | writes | what it does |", "|---|---|---|---|"]
+    rows += [f"| `{t['name']}` | {t['reads']} | {t['writes']} | {t['about']} |" for t in entries]
+    return "\n".join(rows)
+
+
+def main() -> None:
+    what = sys.argv[1] if len(sys.argv) > 1 else "names"
+    entries = tasks()
+    if what == "names":
+        print("\n".join(t["name"] for t in entries))
+    elif what == "chain":
+        print(" → ".join(t["name"] for t in entries))
+    elif what == "readme":
+        print(readme_table(entries))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

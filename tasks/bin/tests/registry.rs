@@ -1,0 +1,137 @@
+//! The task registry (`tasks/registry.toml`) is the one list of tasks: everything else reads it,
+//! or is checked against it here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mercado_lake::tasks::TASKS;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn names() -> Vec<&'static str> {
+    TASKS.iter().map(|t| t.name).collect()
+}
+
+/// The README's task table, as `scripts/registry.py readme` prints it.
+fn readme_table() -> String {
+    let mut rows = vec![
+        "| task | reads | writes | what it does |".to_string(),
+        "|---|---|---|---|".to_string(),
+    ];
+    for t in TASKS {
+        rows.push(format!(
+            "| `{}` | {} | {} | {} |",
+            t.name, t.reads, t.writes, t.about
+        ));
+    }
+    rows.join("\n")
+}
+
+#[test]
+fn the_readme_table_is_the_registry() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let table = readme_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's task table differs from tasks/registry.toml; replace it with the output of \
+         `python3 scripts/registry.py readme`:\n{table}"
+    );
+    let script = Command::new("python3")
+        .arg(root().join("scripts/registry.py"))
+        .arg("readme")
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&script.stdout).trim_end(),
+        table,
+        "Python and Rust read the registry alike"
+    );
+}
+
+#[test]
+fn every_task_has_its_binary_and_nothing_else_does() {
+    let bins: BTreeSet<String> = std::fs::read_dir(root().join("tasks/bin/src/bin"))
+        .expect("tasks/bin/src/bin")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+        })
+        .collect();
+    let tasks: BTreeSet<String> = names().into_iter().map(String::from).collect();
+    assert_eq!(
+        bins, tasks,
+        "tasks/bin/src/bin/<task>.rs, one per registry entry"
+    );
+    let script = Command::new("python3")
+        .arg(root().join("scripts/registry.py"))
+        .arg("names")
+        .output()
+        .expect("python3 runs");
+    let listed: Vec<String> = String::from_utf8_lossy(&script.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(listed, names(), "scripts/registry.py names");
+}
+
+/// Lines that name every task (or all but one) within a few lines of each other restate the
+/// registry: they would go stale when a task is added. It should read the registry instead (Rust: `mercado_lake::tasks::TASKS`;
+/// Python: `scripts/registry.py`; shell: `python3 scripts/registry.py names`).
+/// How many consecutive lines one restatement may span.
+const WINDOW: usize = 3;
+
+#[test]
+fn nothing_else_restates_the_task_list() {
+    let root = root();
+    let files = Command::new("git")
+        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+        .current_dir(&root)
+        .output()
+        .expect("git ls-files");
+    let table = readme_table();
+    let names = names();
+    let mut offenders = Vec::new();
+    for file in String::from_utf8_lossy(&files.stdout).lines() {
+        if file == "tasks/registry.toml" || file == "tasks/bin/tests/registry.rs" {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+            continue; // binary or unreadable
+        };
+        let lines: Vec<&str> = text
+            .lines()
+            .map(|l| {
+                if table.lines().any(|row| row == l) {
+                    ""
+                } else {
+                    l
+                }
+            }) // the table, checked above
+            .collect();
+        for (n, window) in lines.windows(WINDOW.min(lines.len())).enumerate() {
+            let words: BTreeSet<&str> = window
+                .iter()
+                .flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+                .filter(|w| names.contains(w))
+                .collect();
+            if words.len() + 1 >= names.len() {
+                offenders.push(format!("{file}:{}: {}", n + 1, window.join(" / ").trim()));
+                break;
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "these lines restate the task list; read tasks/registry.toml instead:\n{}",
+        offenders.join("\n")
+    );
+}

@@ -1,0 +1,127 @@
+//! The one entry point of every task binary: each `main` is
+//! `mercado_lake::entry::main(env!("CARGO_BIN_NAME"))`. This owns what every task shares: its
+//! flags and `--help` (the task's `Args` plus its `about` from the registry), logging, the run id,
+//! the timer, the audit row, and how the process ends (the JSON summary as the last stdout line and
+//! exit 0, or a one-line reason on stderr and exit 1).
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use futures::future::LocalBoxFuture;
+
+use crate::cli::LakeArgs;
+use crate::error::Result;
+use crate::summary::Summary;
+use crate::tasks::TaskInfo;
+use crate::warehouse::WarehouseArgs;
+
+/// What the entry point needs of a task's flags.
+pub trait TaskArgs: clap::Args + clap::FromArgMatches {
+    /// The flags every task has (date, bucket, run id…).
+    fn lake(&self) -> &LakeArgs;
+    fn lake_mut(&mut self) -> &mut LakeArgs;
+
+    /// The warehouse the run's audit row goes to: by default the one in the environment
+    /// (`WAREHOUSE_URL`, `MERCADO_WAREHOUSE_TARGET`), if set. A lake task that runs before any load
+    /// has no warehouse to write to; that is logged, not fatal (the manifests are the record).
+    fn audit_warehouse(&self) -> Option<WarehouseArgs> {
+        WarehouseArgs::from_env()
+    }
+
+    /// The task writes its own audit row when it succeeds or fails a check (inside its merge
+    /// transaction, with its numbers); the entry point then records only its other failures.
+    const RECORDS_ITS_OWN_RUN: bool = false;
+}
+
+impl TaskArgs for LakeArgs {
+    fn lake(&self) -> &LakeArgs {
+        self
+    }
+    fn lake_mut(&mut self) -> &mut LakeArgs {
+        self
+    }
+}
+
+/// Runs the task `name` (a binary's own name) with the process's arguments.
+pub fn main(name: &str) -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    crate::tasks::dispatch(name, argv).unwrap_or_else(|| {
+        eprintln!("{name} is not a task of tasks/registry.toml");
+        ExitCode::from(2)
+    })
+}
+
+/// Parses `argv` into the task's `A`, then runs it: called by the generated dispatch.
+pub(crate) fn execute<A: TaskArgs>(
+    info: &TaskInfo,
+    argv: Vec<OsString>,
+    run: for<'a> fn(&'a A) -> LocalBoxFuture<'a, Result<Summary>>,
+) -> ExitCode {
+    let command = A::augment_args(
+        clap::Command::new(info.name)
+            .version(env!("CARGO_PKG_VERSION"))
+            .about(format!(
+                "{}: {}. One logical date; safe to re-run. Prints a one-line JSON summary last on stdout.",
+                info.name, info.about
+            )),
+    );
+    let matches = command.get_matches_from(argv);
+    let mut args = match A::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    crate::cli::init_tracing();
+    args.lake_mut().fix_run_id();
+    let started = std::time::Instant::now();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{} failed: cannot start the async runtime: {e}", info.name);
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let result = run(&args).await;
+        let record = match &result {
+            Ok(_) => !A::RECORDS_ITS_OWN_RUN,
+            Err(e) => !e.is_recorded(),
+        };
+        if record {
+            if let Some(warehouse) = args.audit_warehouse() {
+                record_run(info.name, args.lake(), &warehouse, started, &result).await;
+            }
+        }
+        crate::cli::finish(info.name, result)
+    })
+}
+
+/// One row in `audit.pipeline_runs`; a failure to write it is logged, not fatal.
+async fn record_run(
+    task: &str,
+    lake: &LakeArgs,
+    warehouse: &WarehouseArgs,
+    started: std::time::Instant,
+    result: &Result<Summary>,
+) {
+    let detail = result.as_ref().err().map(ToString::to_string);
+    let run_id = lake.run_id();
+    let run = crate::audit::RunRecord {
+        task,
+        date: lake.date,
+        run_id: &run_id,
+        rows: result.as_ref().map_or(0, |s| s.rows_out as i64),
+        status: if result.is_ok() { "ok" } else { "failed" },
+        started,
+        detail: detail.as_deref(),
+    };
+    let recorded = async {
+        let (client, conn) = warehouse.connect().await?;
+        crate::audit::record(&client, &run).await?;
+        drop(client);
+        conn.abort();
+        Ok::<_, crate::LakeError>(())
+    };
+    if let Err(e) = recorded.await {
+        tracing::warn!(error = %e, "run not recorded in audit.pipeline_runs");
+    }
+}
