@@ -1,27 +1,21 @@
 use thiserror::Error;
 
+/// What went wrong in a task, and what to do about it. The binary prints it as its one-line
+/// failure reason (and the audit row keeps it).
 #[derive(Debug, Error)]
 pub enum LakeError {
-    #[error("S3 {op} {key}: {message}")]
-    S3 {
-        op: &'static str,
-        key: String,
-        message: String,
-    },
-    #[error("DynamoDB: {0}")]
-    Dynamo(String),
-    #[error("PostgreSQL: {}", postgres_message(.0))]
-    Postgres(#[from] tokio_postgres::Error),
-    #[error("Parquet: {0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
-    #[error("Arrow: {0}")]
-    Arrow(#[from] arrow_schema::ArrowError),
-    #[error("I/O: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("manifest {key}: {message}")]
-    Manifest { key: String, message: String },
+    /// A flag or setting is missing or wrong. Fix the command line or the environment (`--help`
+    /// names every flag and its variable).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// What the task reads is not there yet. The message names the task to run first for the date.
     #[error("missing input: {0}")]
     MissingInput(String),
+    /// Data does not fit its contract (a column missing, of another type, a row of another
+    /// width): the producer and `contracts.rs` disagree. Re-run the producing task with this
+    /// version for the date.
+    #[error("schema: {0}")]
+    Schema(String),
     /// A critical data-quality rule failed; the task recorded it in `audit.dq_failures` and
     /// `audit.pipeline_runs`. Fix the source data (see the detail) and re-run the date.
     #[error("{0}")]
@@ -30,8 +24,32 @@ pub enum LakeError {
     /// `audit.pipeline_runs`. Find the lost or extra records named in the detail, then re-run.
     #[error("{0}")]
     Reconciliation(String),
-    #[error("{0}")]
-    Invalid(String),
+    /// A task's own bookkeeping disagrees with itself (rows in ≠ rows out + refused): a bug.
+    /// Nothing was published; report it with the run id.
+    #[error("internal check failed: {0}")]
+    Invariant(String),
+    /// S3 refused or failed an operation (the service's code and message).
+    #[error("S3 {op} {key}: {message}")]
+    S3 {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
+    /// DynamoDB refused or failed a request (the service's code and message).
+    #[error("DynamoDB: {0}")]
+    Dynamo(String),
+    /// PostgreSQL (the source or the warehouse) refused or failed a statement.
+    #[error("PostgreSQL: {}", postgres_message(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("Arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A manifest could not be read or written.
+    #[error("manifest {key}: {message}")]
+    Manifest { key: String, message: String },
 }
 
 impl LakeError {

@@ -225,12 +225,20 @@ impl Lake {
                 .iter()
                 .map(|k| ObjectIdentifier::builder().key(k).build())
                 .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| LakeError::Invalid(e.to_string()))?;
+                .map_err(|e| LakeError::S3 {
+                    op: "DeleteObjects",
+                    key: chunk.first().cloned().unwrap_or_default(),
+                    message: e.to_string(),
+                })?;
             let delete = Delete::builder()
                 .set_objects(Some(objects))
                 .quiet(true)
                 .build()
-                .map_err(|e| LakeError::Invalid(e.to_string()))?;
+                .map_err(|e| LakeError::S3 {
+                    op: "DeleteObjects",
+                    key: chunk.first().cloned().unwrap_or_default(),
+                    message: e.to_string(),
+                })?;
             self.s3
                 .delete_objects()
                 .bucket(&self.bucket)

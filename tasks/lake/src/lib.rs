@@ -18,6 +18,7 @@ pub mod lake;
 pub mod manifest;
 pub mod parquet_io;
 pub mod partition;
+pub mod reason;
 pub mod rows;
 pub mod summary;
 pub mod tasks;

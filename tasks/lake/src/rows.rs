@@ -72,7 +72,7 @@ impl BatchBuilder {
                     DataType::Date32 => Col::Date(Date32Builder::with_capacity(BATCH_ROWS)),
                     DataType::Boolean => Col::Bool(BooleanBuilder::with_capacity(BATCH_ROWS)),
                     other => {
-                        return Err(LakeError::Invalid(format!(
+                        return Err(LakeError::Schema(format!(
                             "unsupported column type {other}"
                         )))
                     }
@@ -93,7 +93,7 @@ impl BatchBuilder {
     /// Appends one row; returns a full batch when one is ready.
     pub fn push(&mut self, row: &[Cell<'_>]) -> Result<Option<RecordBatch>> {
         if row.len() != self.cols.len() {
-            return Err(LakeError::Invalid(format!(
+            return Err(LakeError::Schema(format!(
                 "row has {} values, schema has {} columns",
                 row.len(),
                 self.cols.len()
@@ -116,7 +116,7 @@ impl BatchBuilder {
                 (Col::Date(b), Cell::Null) => b.append_null(),
                 (Col::Bool(b), Cell::Null) => b.append_null(),
                 (_, cell) => {
-                    return Err(LakeError::Invalid(format!(
+                    return Err(LakeError::Schema(format!(
                         "column {} ({}) cannot hold {cell:?}",
                         self.schema.field(i).name(),
                         self.schema.field(i).data_type()
@@ -178,14 +178,14 @@ impl<'a> Columns<'a> {
     fn col(&self, name: &str) -> Result<&'a ArrayRef> {
         self.batch
             .column_by_name(name)
-            .ok_or_else(|| LakeError::Invalid(format!("column {name} missing")))
+            .ok_or_else(|| LakeError::Schema(format!("column {name} missing")))
     }
 
     fn check(&self, name: &str, want: &str, ok: bool) -> Result<()> {
         if ok {
             Ok(())
         } else {
-            Err(LakeError::Invalid(format!("column {name} is not {want}")))
+            Err(LakeError::Schema(format!("column {name} is not {want}")))
         }
     }
 
@@ -396,7 +396,7 @@ pub fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<Val>>> {
                 })
             }
             other => {
-                return Err(LakeError::Invalid(format!(
+                return Err(LakeError::Schema(format!(
                     "unsupported column type {other}"
                 )))
             }

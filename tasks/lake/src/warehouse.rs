@@ -55,7 +55,7 @@ impl WarehouseArgs {
     /// A connection to the warehouse; the task drives the connection until the client drops.
     pub async fn connect(&self) -> Result<(Client, tokio::task::JoinHandle<()>)> {
         let url = self.warehouse_url.as_deref().ok_or_else(|| {
-            LakeError::Invalid("--warehouse-url (WAREHOUSE_URL) is required".into())
+            LakeError::Config("--warehouse-url (WAREHOUSE_URL) is required".into())
         })?;
         let (client, driver) = match self.target {
             Target::Postgres => {
@@ -70,7 +70,7 @@ impl WarehouseArgs {
                     rustls::crypto::aws_lc_rs::default_provider(),
                 ))
                 .with_safe_default_protocol_versions()
-                .map_err(|e| LakeError::Invalid(format!("TLS: {e}")))?
+                .map_err(|e| LakeError::Config(format!("TLS: {e}")))?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);

@@ -15,6 +15,7 @@ use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::{PartitionReader, PartitionWriter};
 use crate::rows::{batch_rows, cells, Cell, Val};
+use crate::reason::Reason;
 use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "clean";
@@ -28,11 +29,11 @@ const MAX_QTY: i64 = 10_000;
 /// Why a row was refused: a stable code for grouping, a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
-    pub code: &'static str,
+    pub code: Reason,
     pub message: String,
 }
 
-fn reject(code: &'static str, message: impl Into<String>) -> Reject {
+fn reject(code: Reason, message: impl Into<String>) -> Reject {
     Reject {
         code,
         message: message.into(),
@@ -124,7 +125,7 @@ impl Outputs {
     }
 
     async fn refuse(&mut self, key: Option<&str>, why: &Reject, record: &Json) -> Result<()> {
-        if why.code == "duplicate" {
+        if why.code == Reason::Duplicate {
             self.counts.duplicates += 1;
         } else {
             self.counts.quarantined += 1;
@@ -133,7 +134,7 @@ impl Outputs {
         self.quarantine
             .push(&[
                 key.map_or(Cell::Null, Cell::Str),
-                Cell::Str(why.code),
+                Cell::Str(why.code.as_str()),
                 Cell::Str(&why.message),
                 Cell::Str(&record),
             ])
@@ -143,7 +144,7 @@ impl Outputs {
     async fn publish(mut self, raw: Contract) -> Result<DatasetCounts> {
         let c = &mut self.counts;
         if c.rows_in != c.rows_out + c.quarantined + c.duplicates {
-            return Err(LakeError::Invalid(format!(
+            return Err(LakeError::Invariant(format!(
                 "{}: counts do not reconcile: {} in, {} out, {} quarantined, {} duplicates",
                 raw.id, c.rows_in, c.rows_out, c.quarantined, c.duplicates
             )));
@@ -200,9 +201,9 @@ impl Ctx<'_> {
                     let id = row[0].as_i64();
                     let key = id.map(|i| i.to_string());
                     let verdict = match id {
-                        None => Err(reject("missing_id", "id is null")),
+                        None => Err(reject(Reason::MissingId, "id is null")),
                         Some(i) if ids.contains(&i) => Err(reject(
-                            "duplicate",
+                            Reason::Duplicate,
                             format!("id {i} appears more than once"),
                         )),
                         Some(_) => rules(&mut row, known),
@@ -264,7 +265,7 @@ impl Ctx<'_> {
                     let text = |i: usize| row[i].as_str();
                     let id = text(0).map(str::trim).filter(|s| !s.is_empty());
                     let verdict = match id {
-                        None => Err(reject("missing_id", "transaction_id is missing")),
+                        None => Err(reject(Reason::MissingId, "transaction_id is missing")),
                         // Exact copies tie on rank: the first of them is kept.
                         Some(id)
                             if keep.get(&crate::rows::digest(id))
@@ -272,7 +273,7 @@ impl Ctx<'_> {
                                 || !seen.insert(crate::rows::digest(id)) =>
                         {
                             Err(reject(
-                                "duplicate",
+                                Reason::Duplicate,
                                 format!(
                                     "transaction {id} appears more than once; the copy with the \
                                      earliest created_at (then the smallest record) is kept"
@@ -331,7 +332,7 @@ impl Ctx<'_> {
                             Ok(cart)
                         } else {
                             Err(reject(
-                                "duplicate",
+                                Reason::Duplicate,
                                 format!("cart of customer {} appears more than once", cart.0),
                             ))
                         }
@@ -368,7 +369,7 @@ impl Ctx<'_> {
 // ---- entity rules (column order as in the contracts) --------------------------------------
 
 /// Trims a text column in place; `code` when it is null or blank.
-fn required_text(row: &mut [Val], i: usize, code: &'static str, what: &str) -> Result<(), Reject> {
+fn required_text(row: &mut [Val], i: usize, code: Reason, what: &str) -> Result<(), Reject> {
     match row[i].as_str().map(str::trim) {
         Some(t) if !t.is_empty() => {
             row[i] = Val::Str(t.to_string());
@@ -379,11 +380,11 @@ fn required_text(row: &mut [Val], i: usize, code: &'static str, what: &str) -> R
 }
 
 fn category_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
-    required_text(row, 1, "missing_name", "category name")
+    required_text(row, 1, Reason::MissingName, "category name")
 }
 
 fn vendor_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
-    required_text(row, 1, "missing_name", "vendor_name")?;
+    required_text(row, 1, Reason::MissingName, "vendor_name")?;
     let region = row[2].as_str().unwrap_or_default();
     match mercado_core::regions::normalize(region) {
         Some(code) => {
@@ -391,15 +392,15 @@ fn vendor_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
             Ok(())
         }
         None => Err(reject(
-            "bad_region",
+            Reason::BadRegion,
             format!("region {region:?} is not an ISO 3166-1 alpha-2 code"),
         )),
     }
 }
 
 fn customer_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
-    required_text(row, 1, "missing_name", "first_name")?;
-    required_text(row, 2, "missing_name", "last_name")?;
+    required_text(row, 1, Reason::MissingName, "first_name")?;
+    required_text(row, 2, Reason::MissingName, "last_name")?;
     let email = row[3].as_str().unwrap_or_default();
     match mercado_core::email::normalize(email) {
         Ok(e) => {
@@ -407,7 +408,7 @@ fn customer_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
             Ok(())
         }
         Err(_) => Err(reject(
-            "bad_email",
+            Reason::BadEmail,
             format!("email {email:?} is not a valid address"),
         )),
     }
@@ -418,7 +419,7 @@ fn inventory_rules(row: &mut [Val], known: &Known) -> Result<(), Reject> {
         Some(v) if known.vendors.contains(&v) => {}
         v => {
             return Err(reject(
-                "unknown_vendor",
+                Reason::UnknownVendor,
                 format!("vendor {v:?} is not a known vendor"),
             ))
         }
@@ -427,17 +428,17 @@ fn inventory_rules(row: &mut [Val], known: &Known) -> Result<(), Reject> {
         Some(cat) if known.categories.contains(&cat) => {}
         cat => {
             return Err(reject(
-                "unknown_category",
+                Reason::UnknownCategory,
                 format!("category {cat:?} is not a known category"),
             ))
         }
     }
-    required_text(row, 3, "missing_name", "item_name")?;
+    required_text(row, 3, Reason::MissingName, "item_name")?;
     match row[4].as_money() {
         Some(p) if p > 0 => {}
         p => {
             return Err(reject(
-                "bad_price",
+                Reason::BadPrice,
                 format!("price {p:?} must be greater than 0"),
             ))
         }
@@ -447,7 +448,7 @@ fn inventory_rules(row: &mut [Val], known: &Known) -> Result<(), Reject> {
         Val::I32(s) if s >= 0 => {}
         ref s => {
             return Err(reject(
-                "bad_stock",
+                Reason::BadStock,
                 format!("stock {s:?} must not be negative"),
             ))
         }
@@ -496,14 +497,14 @@ fn positive_id(text: Option<&str>) -> Option<i64> {
 fn parse_line(v: &Json, known: &Known, position: usize) -> Result<Line, Reject> {
     let at = format!("line {}", position + 1);
     let item_id = json_int(v, "item_id")
-        .ok_or_else(|| reject("bad_line", format!("{at}: item_id missing")))?;
+        .ok_or_else(|| reject(Reason::BadLine, format!("{at}: item_id missing")))?;
     let vendor_id = json_int(v, "vendor_id")
-        .ok_or_else(|| reject("bad_line", format!("{at}: vendor_id missing")))?;
+        .ok_or_else(|| reject(Reason::BadLine, format!("{at}: vendor_id missing")))?;
     let qty = json_int(v, "qty")
-        .ok_or_else(|| reject("bad_qty", format!("{at}: qty missing or not an integer")))?;
+        .ok_or_else(|| reject(Reason::BadQty, format!("{at}: qty missing or not an integer")))?;
     if !(1..=MAX_QTY).contains(&qty) {
         return Err(reject(
-            "bad_qty",
+            Reason::BadQty,
             format!("{at}: qty {qty} is outside 1..={MAX_QTY}"),
         ));
     }
@@ -514,7 +515,7 @@ fn parse_line(v: &Json, known: &Known, position: usize) -> Result<Line, Reject> 
         .filter(|p| *p > 0)
         .ok_or_else(|| {
             reject(
-                "bad_price",
+                Reason::BadPrice,
                 format!("{at}: unit_price missing or not a positive amount"),
             )
         })?;
@@ -524,26 +525,26 @@ fn parse_line(v: &Json, known: &Known, position: usize) -> Result<Line, Reject> 
         .and_then(|t| parse_money(&t))
         .ok_or_else(|| {
             reject(
-                "bad_price",
+                Reason::BadPrice,
                 format!("{at}: total_price missing or not an amount"),
             )
         })?;
     if total_price != unit_price * i128::from(qty) {
         return Err(reject(
-            "line_total_mismatch",
+            Reason::LineTotalMismatch,
             format!("{at}: total_price is not unit_price × qty"),
         ));
     }
     match known.items.get(&item_id) {
         None => {
             return Err(reject(
-                "unknown_item",
+                Reason::UnknownItem,
                 format!("{at}: item {item_id} is not in inventory"),
             ))
         }
         Some(v) if *v != vendor_id => {
             return Err(reject(
-                "vendor_mismatch",
+                Reason::VendorMismatch,
                 format!("{at}: item {item_id} is sold by vendor {v}, not {vendor_id}"),
             ))
         }
@@ -552,7 +553,7 @@ fn parse_line(v: &Json, known: &Known, position: usize) -> Result<Line, Reject> 
     let line_no = json_int(v, "line_no").unwrap_or(position as i64 + 1);
     Ok(Line {
         line_no: i32::try_from(line_no)
-            .map_err(|_| reject("bad_line", format!("{at}: line_no out of range")))?,
+            .map_err(|_| reject(Reason::BadLine, format!("{at}: line_no out of range")))?,
         item_id,
         vendor_id,
         qty,
@@ -564,11 +565,11 @@ fn parse_line(v: &Json, known: &Known, position: usize) -> Result<Line, Reject> 
 fn parse_lines(text: Option<&str>, known: &Known) -> Result<Vec<Line>, Reject> {
     let lines: Json = text
         .and_then(|t| serde_json::from_str(t).ok())
-        .ok_or_else(|| reject("bad_lines", "lines is missing or not JSON"))?;
+        .ok_or_else(|| reject(Reason::BadLines, "lines is missing or not JSON"))?;
     let lines = lines
         .as_array()
         .filter(|l| !l.is_empty())
-        .ok_or_else(|| reject("bad_lines", "lines is empty"))?;
+        .ok_or_else(|| reject(Reason::BadLines, "lines is empty"))?;
     lines
         .iter()
         .enumerate()
@@ -628,12 +629,12 @@ fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
 /// A raw `user_id` that is an id of an accepted customer.
 fn known_customer(text: Option<&str>, known: &Known) -> Result<i64, Reject> {
     let id = positive_id(text)
-        .ok_or_else(|| reject("bad_customer_id", format!("user_id {text:?} is not an id")))?;
+        .ok_or_else(|| reject(Reason::BadCustomerId, format!("user_id {text:?} is not an id")))?;
     if known.customers.contains(&id) {
         Ok(id)
     } else {
         Err(reject(
-            "unknown_customer",
+            Reason::UnknownCustomer,
             format!("customer {id} is not a known customer"),
         ))
     }
@@ -651,20 +652,20 @@ fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> R
             .filter(|n| *n >= 1)
             .ok_or_else(|| {
                 reject(
-                    "bad_installments",
+                    Reason::BadInstallments,
                     format!("installments {t:?} is not a positive integer"),
                 )
             })?,
     };
     let created_at = parse_time(text(4)).ok_or_else(|| {
         reject(
-            "bad_timestamp",
+            Reason::BadTimestamp,
             format!("created_at {:?} is not RFC 3339", text(4)),
         )
     })?;
     if created_at.date_naive() != date {
         return Err(reject(
-            "wrong_date",
+            Reason::WrongDate,
             format!("created_at {created_at} is not on {date}"),
         ));
     }
@@ -674,14 +675,14 @@ fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> R
         .filter(|t| *t > 0)
         .ok_or_else(|| {
             reject(
-                "bad_total",
+                Reason::BadTotal,
                 format!("total_price {:?} is not a positive amount", text(2)),
             )
         })?;
     let sum: i128 = lines.iter().map(|l| l.total_price).sum();
     if sum != total {
         return Err(reject(
-            "total_mismatch",
+            Reason::TotalMismatch,
             format!("lines add up to {sum} cents, total_price is {total} cents"),
         ));
     }
@@ -702,10 +703,173 @@ fn parse_cart(row: &[Val], known: &Known) -> Result<Cart, Reject> {
     let customer = known_customer(text(0), known)?;
     let updated_at = parse_time(text(1)).ok_or_else(|| {
         reject(
-            "bad_timestamp",
+            Reason::BadTimestamp,
             format!("updated_at {:?} is not RFC 3339", text(1)),
         )
     })?;
     let lines = parse_lines(text(2), known)?;
     Ok((customer, updated_at.timestamp_micros(), lines))
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per validation rule: a row that breaks it, and the reason it gets. Rows are built
+    //! by column name from the raw contracts.
+
+    use super::*;
+
+    /// A raw row of `contract` with the named values, null elsewhere.
+    fn row(contract: Contract, values: &[(&str, Val)]) -> Vec<Val> {
+        let schema = contract.schema();
+        for (name, _) in values {
+            assert!(schema.index_of(name).is_ok(), "{} has no column {name}", contract.id);
+        }
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                values
+                    .iter()
+                    .find(|(n, _)| n == f.name())
+                    .map_or(Val::Null, |(_, v)| v.clone())
+            })
+            .collect()
+    }
+
+    fn s(v: &str) -> Val {
+        Val::Str(v.to_string())
+    }
+
+    fn known() -> Known {
+        Known {
+            categories: HashSet::from([1]),
+            vendors: HashSet::from([1, 2]),
+            customers: HashSet::from([7]),
+            items: HashMap::from([(10, 1)]),
+        }
+    }
+
+    fn reason(result: Result<impl Sized, Reject>) -> Option<Reason> {
+        result.err().map(|r| r.code)
+    }
+
+    #[test]
+    fn entity_rules() {
+        let k = known();
+        let vendor = |name: &str, region: &str| {
+            row(c::RAW_VENDORS, &[("id", Val::I64(1)), ("vendor_name", s(name)), ("region", s(region))])
+        };
+        assert_eq!(reason(vendor_rules(&mut vendor("Loja", "pt"), &k)), None);
+        assert_eq!(reason(vendor_rules(&mut vendor(" ", "PT"), &k)), Some(Reason::MissingName));
+        assert_eq!(reason(vendor_rules(&mut vendor("Loja", "XX"), &k)), Some(Reason::BadRegion));
+
+        let customer = |first: &str, email: &str| {
+            row(
+                c::RAW_CUSTOMERS,
+                &[("id", Val::I64(7)), ("first_name", s(first)), ("last_name", s("Silva")), ("email", s(email))],
+            )
+        };
+        assert_eq!(reason(customer_rules(&mut customer("Ana", "a@b.co"), &k)), None);
+        assert_eq!(reason(customer_rules(&mut customer("", "a@b.co"), &k)), Some(Reason::MissingName));
+        assert_eq!(reason(customer_rules(&mut customer("Ana", "nope"), &k)), Some(Reason::BadEmail));
+
+        let category = row(c::RAW_CATEGORIES, &[("id", Val::I32(1))]);
+        assert_eq!(reason(category_rules(&mut category.clone(), &k)), Some(Reason::MissingName));
+
+        let item = |vendor: i64, category: i32, price: i128, stock: i32| {
+            row(
+                c::RAW_INVENTORY,
+                &[
+                    ("id", Val::I64(10)),
+                    ("vendor_id", Val::I64(vendor)),
+                    ("category_id", Val::I32(category)),
+                    ("item_name", s("Mug")),
+                    ("price", Val::Money(price)),
+                    ("stock", Val::I32(stock)),
+                ],
+            )
+        };
+        assert_eq!(reason(inventory_rules(&mut item(1, 1, 1250, 3), &k)), None);
+        assert_eq!(reason(inventory_rules(&mut item(9, 1, 1250, 3), &k)), Some(Reason::UnknownVendor));
+        assert_eq!(reason(inventory_rules(&mut item(1, 9, 1250, 3), &k)), Some(Reason::UnknownCategory));
+        assert_eq!(reason(inventory_rules(&mut item(1, 1, 0, 3), &k)), Some(Reason::BadPrice));
+        assert_eq!(reason(inventory_rules(&mut item(1, 1, 1250, -1), &k)), Some(Reason::BadStock));
+    }
+
+    /// A raw transaction of customer 7 on 2025-03-17; `lines` as JSON text.
+    fn txn(user: &str, total: &str, installments: &str, created_at: &str, lines: &str) -> Vec<Val> {
+        row(
+            c::RAW_TRANSACTIONS,
+            &[
+                ("transaction_id", s("t1")),
+                ("user_id", s(user)),
+                ("total_price", s(total)),
+                ("installments", s(installments)),
+                ("created_at", s(created_at)),
+                ("lines", s(lines)),
+            ],
+        )
+    }
+
+    #[test]
+    fn transaction_rules() {
+        let k = known();
+        let d = NaiveDate::from_ymd_opt(2025, 3, 17).expect("date");
+        let at = "2025-03-17T10:00:00Z";
+        let good = r#"[{"item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50"}]"#;
+        let check = |row: Vec<Val>| reason(parse_transaction("t1", &row, d, &k));
+        assert_eq!(check(txn("7", "2.50", "1", at, good)), None);
+        assert_eq!(check(txn("x", "2.50", "1", at, good)), Some(Reason::BadCustomerId));
+        assert_eq!(check(txn("8", "2.50", "1", at, good)), Some(Reason::UnknownCustomer));
+        assert_eq!(check(txn("7", "2.50", "0", at, good)), Some(Reason::BadInstallments));
+        assert_eq!(check(txn("7", "2.50", "1", "yesterday", good)), Some(Reason::BadTimestamp));
+        assert_eq!(check(txn("7", "2.50", "1", "2025-03-18T00:00:00Z", good)), Some(Reason::WrongDate));
+        assert_eq!(check(txn("7", "2.50", "1", at, "[]")), Some(Reason::BadLines));
+        assert_eq!(check(txn("7", "2.50", "1", at, "not json")), Some(Reason::BadLines));
+        assert_eq!(check(txn("7", "abc", "1", at, good)), Some(Reason::BadTotal));
+        assert_eq!(check(txn("7", "3.00", "1", at, good)), Some(Reason::TotalMismatch));
+        let line = |fields: &str| format!("[{{{fields}}}]");
+        for (fields, want) in [
+            (r#""vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::BadLine),
+            (r#""item_id":"10","vendor_id":"1","qty":"0","unit_price":"1.25","total_price":"0.00""#, Reason::BadQty),
+            (r#""item_id":"10","vendor_id":"1","qty":"2","unit_price":"-1","total_price":"-2""#, Reason::BadPrice),
+            (r#""item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.00""#, Reason::LineTotalMismatch),
+            (r#""item_id":"11","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::UnknownItem),
+            (r#""item_id":"10","vendor_id":"2","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::VendorMismatch),
+        ] {
+            assert_eq!(check(txn("7", "2.50", "1", at, &line(fields))), Some(want), "{fields}");
+        }
+    }
+
+    #[test]
+    fn cart_rules() {
+        let k = known();
+        let cart = |user: &str, at: &str| {
+            row(
+                c::RAW_CARTS,
+                &[("user_id", s(user)), ("updated_at", s(at)), ("lines", s(r#"[{"item_id":10,"vendor_id":1,"qty":1,"unit_price":"1.25","total_price":"1.25"}]"#))],
+            )
+        };
+        assert_eq!(reason(parse_cart(&cart("7", "2025-03-17T10:00:00Z"), &k)), None);
+        assert_eq!(reason(parse_cart(&cart("8", "2025-03-17T10:00:00Z"), &k)), Some(Reason::UnknownCustomer));
+        assert_eq!(reason(parse_cart(&cart("7", ""), &k)), Some(Reason::BadTimestamp));
+    }
+
+    /// `duplicate`: of several copies, the one with the earliest `created_at` ranks first, then
+    /// the smallest record; an unreadable time ranks last.
+    #[test]
+    fn the_earliest_copy_is_kept() {
+        let names: Vec<String> = c::RAW_TRANSACTIONS
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let late = txn("7", "2.50", "1", "2025-03-17T12:00:00Z", "[]");
+        let early = txn("7", "9.99", "1", "2025-03-17T09:00:00Z", "[]");
+        let broken = txn("7", "1.00", "1", "noon", "[]");
+        assert!(copy_rank(&names, &early) < copy_rank(&names, &late));
+        assert!(copy_rank(&names, &late) < copy_rank(&names, &broken));
+        assert_eq!(copy_rank(&names, &late), copy_rank(&names, &late.clone()));
+    }
 }

@@ -64,7 +64,7 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
     let mut writer = PartitionWriter::new(&lake, TASK, c::WORK_SALES_LINES, date, &run_id)?;
     let mut counts = DatasetCounts::default();
     let missing = |what: &str, id: i64| {
-        LakeError::Invalid(format!(
+        LakeError::MissingInput(format!(
             "{what} {id} is not in the cleaned partition of {date}; re-run clean for {date}"
         ))
     };

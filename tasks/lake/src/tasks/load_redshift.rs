@@ -81,13 +81,16 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
     let bucket = lake.bucket().to_string();
     if args.warehouse.target == Target::Redshift {
         let role = args.iam_role.as_deref().ok_or_else(|| {
-            LakeError::Invalid(
+            LakeError::Config(
                 "--iam-role (MERCADO_REDSHIFT_IAM_ROLE) is required for --target redshift".into(),
             )
         })?;
         for (t, m) in TABLES.iter().zip(&manifests) {
             let body = serde_json::to_vec_pretty(&warehouse::redshift_manifest(&bucket, m))
-                .map_err(|e| LakeError::Invalid(e.to_string()))?;
+                .map_err(|e| LakeError::Manifest {
+                    key: warehouse::redshift_manifest_key(t.contract, date),
+                    message: e.to_string(),
+                })?;
             lake.put_bytes(
                 &warehouse::redshift_manifest_key(t.contract, date),
                 body,
