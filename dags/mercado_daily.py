@@ -232,7 +232,7 @@ with DAG(
         "max_retry_delay": timedelta(minutes=10),
     },
     tags=["mercado", "lake", "warehouse"],
-    doc_md=__doc__,
+    doc_md=f"{__doc__}\n**Tasks** (from the registry): {' → '.join(spec.name for spec in TASKS)}\n",
 ) as dag:
     runner = setting("MERCADO_RUNNER", "local")
     built = {spec.name: make_task(spec, runner) for spec in TASKS}
