@@ -2,8 +2,8 @@
 
 The tasks, their order and how Airflow orders them across dates come from the task registry,
 ``tasks/registry.toml`` (the one list of tasks; ``TASKS`` below is read from it), and one factory.
-Each task is one Rust binary of that name, called with ``--date D``; its last stdout line is a JSON
-summary, which Airflow keeps as the task's XCom.
+Each task runs as ``mercado-task <task> --date D`` (one Rust binary for every task); its last stdout
+line is a JSON summary, which Airflow keeps as the task's XCom.
 
 **Which day a run processes** (``run_date``, the one place that decides):
 
@@ -47,12 +47,14 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 DAG_ID = "mercado_daily"
+# The binary that runs every task: ``mercado-task <task> --date D`` (tasks/bin).
+BINARY = "mercado-task"
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One pipeline task: its name (= binary = task_id), upstream task, extra arguments, and how
-    Airflow must order it across dates."""
+    """One pipeline task: its name (= the ``mercado-task`` subcommand = task_id), upstream task,
+    extra arguments, and how Airflow must order it across dates."""
 
     name: str
     upstream: str | None
@@ -63,8 +65,9 @@ class TaskSpec:
     max_active_per_dag: int | None = None
 
     @property
-    def binary(self) -> str:
-        return self.name
+    def argv(self) -> list[str]:
+        """``mercado-task <name>``: every task is a subcommand of the one binary."""
+        return [BINARY, self.name]
 
 
 def registry_path() -> Path:
@@ -135,8 +138,8 @@ RUN_DATE = "{{ run_date(params, dag_run, data_interval_start) }}"
 
 
 def command(spec: TaskSpec) -> list[str]:
-    """The task's command line (templated): ``<binary> --date D <args…>``."""
-    return [spec.binary, "--date", RUN_DATE, *spec.args]
+    """The task's command line (templated): ``mercado-task <name> --date D <args…>``."""
+    return [*spec.argv, "--date", RUN_DATE, *spec.args]
 
 
 def task_environment() -> dict[str, str]:
@@ -192,7 +195,7 @@ def make_task(spec: TaskSpec, runner: str):
         )
     if runner == "local":
         bin_dir = setting("MERCADO_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "target", "debug"))
-        argv = [os.path.join(bin_dir, spec.binary), *command(spec)[1:]]
+        argv = [os.path.join(bin_dir, BINARY), *command(spec)[1:]]
         return MercadoLocalOperator(
             task_id=spec.name,
             # BashOperator keeps the last stdout line as the XCom: the task's JSON summary.

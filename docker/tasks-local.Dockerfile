@@ -1,7 +1,7 @@
 # The same runtime image built the local way, where no registry is reachable: a Debian base made
-# with debootstrap and `docker import` (scripts/docker-base.sh), and binaries built on the host.
-#   docker build -f docker/tasks-local.Dockerfile -t mercado-tasks CONTEXT   (CONTEXT/bin/: the task
-#   binaries of tasks/registry.toml; scripts/docker.sh image prepares it)
+# with debootstrap and `docker import` (`scripts/docker.sh image`), and binaries built on the host.
+#   docker build -f docker/tasks-local.Dockerfile -t mercado-tasks CONTEXT   (CONTEXT/bin/mercado-task;
+#   scripts/docker.sh image prepares it)
 ARG BASE=mercado-base:bookworm
 FROM ${BASE}
 COPY bin/ /usr/local/bin/
@@ -9,4 +9,4 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin merc
 USER 10001
 WORKDIR /tmp
 ENV RUST_LOG=info
-CMD ["extract", "--help"]
+CMD ["mercado-task", "--help"]

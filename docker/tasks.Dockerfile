@@ -1,12 +1,12 @@
-# The task binaries (one per task of tasks/registry.toml, from tasks/bin/src/bin/) in one small image.
+# mercado-task, the binary of every task of tasks/registry.toml, in one small image.
 # Production build, from source:  docker build -f docker/tasks.Dockerfile -t mercado-tasks .
-# Airflow's DockerOperator runs `<task> --date D`; the binaries are on PATH.
+# Airflow's DockerOperator runs `mercado-task <task> --date D`; the binary is on PATH.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p mercado-tasks \
  && mkdir /out \
- && for src in tasks/bin/src/bin/*.rs; do cp "target/release/$(basename "$src" .rs)" /out/; done
+ && cp target/release/mercado-task /out/
 
 FROM debian:bookworm-slim
 # Unpinned on purpose: bookworm-security keeps moving, and a stale pin breaks the build.
@@ -19,4 +19,4 @@ COPY --from=build /out/ /usr/local/bin/
 USER 10001
 WORKDIR /tmp
 ENV RUST_LOG=info
-CMD ["extract", "--help"]
+CMD ["mercado-task", "--help"]

@@ -46,7 +46,7 @@ run psql_text psql "$DATABASE_URL" -qc "\\copy ($SELECT) TO '/dev/null'"
 PSQL_TEXT=$SECS
 run psql_binary psql "$DATABASE_URL" -qc "\\copy ($SELECT) TO '/dev/null' (FORMAT binary)"
 PSQL_BINARY=$SECS
-run extract target/release/extract --date $DAY
+run extract target/release/mercado-task extract --date $DAY
 EXTRACT_RSS=$RSS
 INV_SECS=$(tail -n1 "$LOCAL/bench.extract.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["datasets"]["raw/postgres/inventory"]["seconds"])')
 log "synthesising $LINES raw transaction lines"
@@ -55,12 +55,12 @@ cat "$LOCAL/bench.synth.out"
 
 total=0
 for task in clean enrich gold; do
-  run $task target/release/$task --date $DAY
+  run $task target/release/mercado-task $task --date $DAY
   eval "${task^^}_SECS=$SECS; ${task^^}_RSS=$RSS"
   total=$(python3 -c "print($total + $SECS)")
 done
 
-run load_redshift target/release/load_redshift --date $DAY
+run load_redshift target/release/mercado-task load_redshift --date $DAY
 LOAD_SECS=$SECS; LOAD_RSS=$RSS
 LOAD_COPY_SECS=$(tail -n1 "$LOCAL/bench.load_redshift.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["datasets"]["core.fact_sales"]["seconds"])')
 FACT_ROWS=$(psql "$WAREHOUSE_URL" -tAc "SELECT COUNT(*) FROM core.fact_sales")

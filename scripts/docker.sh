@@ -15,7 +15,6 @@ DK="$LOCAL/docker"
 SOCK="$DK/docker.sock"
 export DOCKER_HOST="unix://$SOCK"
 IMAGE="${MERCADO_TASKS_IMAGE:-mercado-tasks:0.1.0}"
-mapfile -t TASKS < <(python3 "$ROOT/scripts/registry.py" names)  # tasks/registry.toml
 
 ready() { docker version >/dev/null 2>&1; }
 
@@ -49,7 +48,7 @@ image() {
   local bin="${MERCADO_BIN_DIR:-$ROOT/target/debug}" ctx="$DK/context"
   rm -rf "$ctx" && mkdir -p "$ctx"
   mkdir -p "$ctx/bin"
-  for t in "${TASKS[@]}"; do cp "$bin/$t" "$ctx/bin/"; done
+  cp "$bin/mercado-task" "$ctx/bin/"
   log "building $IMAGE from $bin"
   docker build -q -f "$ROOT/docker/tasks-local.Dockerfile" -t "$IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"

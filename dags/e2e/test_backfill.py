@@ -249,7 +249,7 @@ def test_backfill_in_parallel_equals_dates_one_by_one(stack, backfill):
     seq = dict(env, WAREHOUSE_URL=env["WAREHOUSE_URL"] + "_seq", MERCADO_LAKE_BUCKET=env["MERCADO_LAKE_BUCKET"] + "-seq")
     for day in [*DATES, YESTERDAY]:
         for task in CHAIN:
-            out = subprocess.run([BIN / task, "--date", day], env=seq, capture_output=True, text=True, timeout=300)
+            out = subprocess.run([BIN / "mercado-task", task, "--date", day], env=seq, capture_output=True, text=True, timeout=300)
             assert out.returncode == 0, f"{task} {day}: {out.stderr[-2000:]}"
 
     tables = warehouse_tables(env["WAREHOUSE_URL"])

@@ -119,9 +119,9 @@ def test_local_commands_carry_the_run_date(load_dag):
                "data_interval_start": datetime(2025, 3, 17, tzinfo=UTC)}
     for task_id in CHAIN:
         task = dag.get_task(task_id)
-        assert task.bash_command == f"/opt/mercado/bin/{task_id} --date '{module.RUN_DATE}'"
+        assert task.bash_command == f"/opt/mercado/bin/mercado-task {task_id} --date '{module.RUN_DATE}'"
         rendered = task.render_template(task.bash_command, context)
-        assert rendered == f"/opt/mercado/bin/{task_id} --date '2025-03-17'"
+        assert rendered == f"/opt/mercado/bin/mercado-task {task_id} --date '2025-03-17'"
 
 
 SECRET = "s3cr3t-" + os.urandom(4).hex()
@@ -146,7 +146,7 @@ def test_docker_runner_fields(load_dag):
         task = dag.get_task(task_id)
         assert type(task).__name__ == "MercadoDockerOperator"
         assert task.image == "mercado-tasks:test"
-        assert task.command == [task_id, "--date", module.RUN_DATE]
+        assert task.command == ["mercado-task", task_id, "--date", module.RUN_DATE]
         assert not task.environment
         assert task.auto_remove == "success"
         assert task.mount_tmp_dir is False

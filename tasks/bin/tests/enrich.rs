@@ -5,18 +5,18 @@ mod common;
 
 use mercado_lake::tasks;
 
-const BIN: &str = env!("CARGO_BIN_EXE_enrich");
+const TASK: &str = "enrich";
 
 #[test]
 fn help_and_date_errors() {
-    cli_contract::help_and_date_errors(BIN, "enrich");
+    cli_contract::help_and_date_errors(TASK);
 }
 
 #[tokio::test]
 async fn prints_its_summary_last_or_one_line_of_failure() {
     let env = common::Env::new().await;
     let date = common::day("2025-03-17");
-    let reason = cli_contract::one_line_failure(&cli_contract::run(BIN, &env, date), "enrich");
+    let reason = cli_contract::one_line_failure(&cli_contract::run(TASK, &env, date), "enrich");
     assert!(
         reason.contains("run `clean --date 2025-03-17` first"),
         "{reason}"
@@ -27,6 +27,6 @@ async fn prints_its_summary_last_or_one_line_of_failure() {
         .await
         .expect("extract");
     tasks::clean::run(&env.args(date)).await.expect("clean");
-    let v = cli_contract::summary(&cli_contract::run(BIN, &env, date), "enrich", date);
+    let v = cli_contract::summary(&cli_contract::run(TASK, &env, date), "enrich", date);
     assert_eq!(v["rows_out"], 0);
 }

@@ -5,18 +5,18 @@ mod common;
 
 use mercado_lake::tasks;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gold");
+const TASK: &str = "gold";
 
 #[test]
 fn help_and_date_errors() {
-    cli_contract::help_and_date_errors(BIN, "gold");
+    cli_contract::help_and_date_errors(TASK);
 }
 
 #[tokio::test]
 async fn prints_its_summary_last_or_one_line_of_failure() {
     let env = common::Env::new().await;
     let date = common::day("2025-03-17");
-    let reason = cli_contract::one_line_failure(&cli_contract::run(BIN, &env, date), "gold");
+    let reason = cli_contract::one_line_failure(&cli_contract::run(TASK, &env, date), "gold");
     assert!(
         reason.contains("run `clean --date 2025-03-17` first"),
         "{reason}"
@@ -28,7 +28,7 @@ async fn prints_its_summary_last_or_one_line_of_failure() {
         .expect("extract");
     tasks::clean::run(&env.args(date)).await.expect("clean");
     tasks::enrich::run(&env.args(date)).await.expect("enrich");
-    let v = cli_contract::summary(&cli_contract::run(BIN, &env, date), "gold", date);
+    let v = cli_contract::summary(&cli_contract::run(TASK, &env, date), "gold", date);
     assert_eq!(v["datasets"]["gold/mercado/dim_customer"]["rows_out"], 1);
     assert_eq!(v["datasets"]["gold/mercado/dim_category"]["rows_out"], 9);
 
@@ -38,7 +38,7 @@ async fn prints_its_summary_last_or_one_line_of_failure() {
     tasks::load_redshift::run(&load)
         .await
         .expect("load creates the audit schema");
-    let out = std::process::Command::new(BIN)
+    let out = common::task(TASK)
         .args(["--date", "2025-03-17", "--run-id", "gold-audited"])
         .env("MERCADO_LAKE_BUCKET", &env.bucket)
         .env("WAREHOUSE_URL", &warehouse)

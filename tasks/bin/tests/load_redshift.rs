@@ -3,14 +3,12 @@ mod cli_contract;
 #[path = "../../lake/tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_load_redshift");
+const TASK: &str = "load_redshift";
 
 #[test]
 fn help_and_date_errors() {
-    cli_contract::help_and_date_errors(BIN, "load_redshift");
-    let help = Command::new(BIN).arg("--help").output().expect("help");
+    cli_contract::help_and_date_errors(TASK);
+    let help = common::task(TASK).arg("--help").output().expect("help");
     let text = String::from_utf8_lossy(&help.stdout);
     for needle in [
         "--target <TARGET>",
@@ -29,7 +27,7 @@ async fn loads_a_date_and_prints_its_summary_last() {
     let date = common::day("2025-03-17");
     let warehouse = env.warehouse().await;
     let run = || {
-        Command::new(BIN)
+        common::task(TASK)
             .args(["--date", "2025-03-17"])
             .env("MERCADO_LAKE_BUCKET", &env.bucket)
             .env("WAREHOUSE_URL", &warehouse)

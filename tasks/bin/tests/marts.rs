@@ -3,13 +3,11 @@ mod cli_contract;
 #[path = "../../lake/tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_marts");
+const TASK: &str = "marts";
 
 #[test]
 fn help_and_date_errors() {
-    cli_contract::help_and_date_errors(BIN, "marts");
+    cli_contract::help_and_date_errors(TASK);
 }
 
 #[tokio::test]
@@ -29,7 +27,7 @@ async fn reports_the_days_kpis_last() {
     env.pipeline(date).await;
     let warehouse = env.warehouse().await;
     let run = || {
-        Command::new(BIN)
+        common::task(TASK)
             .args(["--date", "2025-03-17"])
             .env("WAREHOUSE_URL", &warehouse)
             .env("MERCADO_LAKE_BUCKET", &env.bucket)

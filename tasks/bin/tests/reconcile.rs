@@ -3,13 +3,11 @@ mod cli_contract;
 #[path = "../../lake/tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_reconcile");
+const TASK: &str = "reconcile";
 
 #[test]
 fn help_and_date_errors() {
-    cli_contract::help_and_date_errors(BIN, "reconcile");
+    cli_contract::help_and_date_errors(TASK);
 }
 
 #[tokio::test]
@@ -32,7 +30,7 @@ async fn reconciles_a_loaded_date_and_prints_its_summary_last() {
     mercado_lake::tasks::load_redshift::run(&load)
         .await
         .expect("load");
-    let out = Command::new(BIN)
+    let out = common::task(TASK)
         .args(["--date", "2025-03-17"])
         .env("MERCADO_LAKE_BUCKET", &env.bucket)
         .env("MERCADO_DDB_TABLE", &env.app.name)

@@ -56,31 +56,53 @@ fn the_readme_table_is_the_registry() {
 }
 
 #[test]
-fn every_task_has_its_binary_and_nothing_else_does() {
-    let bins: BTreeSet<String> = std::fs::read_dir(root().join("tasks/bin/src/bin"))
-        .expect("tasks/bin/src/bin")
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.path()
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-        })
+fn the_binary_runs_every_task_and_nothing_else() {
+    let bin = env!("CARGO_BIN_EXE_mercado-task");
+    let overview = Command::new(bin)
+        .arg("--help")
+        .output()
+        .expect("mercado-task --help");
+    assert!(overview.status.success());
+    let text = String::from_utf8_lossy(&overview.stdout);
+    let listed: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Tasks:"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
         .collect();
-    let tasks: BTreeSet<String> = names().into_iter().map(String::from).collect();
     assert_eq!(
-        bins, tasks,
-        "tasks/bin/src/bin/<task>.rs, one per registry entry"
+        listed,
+        names(),
+        "mercado-task --help lists the registry, in order:\n{text}"
     );
+    for task in names() {
+        let help = Command::new(bin)
+            .args([task, "--help"])
+            .output()
+            .expect("help");
+        assert!(help.status.success(), "{task} --help");
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            text.contains(&format!("Usage: mercado-task {task}")),
+            "{text}"
+        );
+    }
+    let unknown = Command::new(bin)
+        .args(["nope", "--date", "2025-03-17"])
+        .output()
+        .expect("run");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no task named \"nope\""));
     let script = Command::new("python3")
         .arg(root().join("scripts/registry.py"))
         .arg("names")
         .output()
         .expect("python3 runs");
-    let listed: Vec<String> = String::from_utf8_lossy(&script.stdout)
+    let from_python: Vec<String> = String::from_utf8_lossy(&script.stdout)
         .lines()
         .map(String::from)
         .collect();
-    assert_eq!(listed, names(), "scripts/registry.py names");
+    assert_eq!(from_python, names(), "scripts/registry.py names");
 }
 
 /// Lines that name every task (or all but one) within a few lines of each other restate the

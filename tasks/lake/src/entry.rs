@@ -1,8 +1,9 @@
-//! The one entry point of every task binary: each `main` is
-//! `mercado_lake::entry::main(env!("CARGO_BIN_NAME"))`. This owns what every task shares: its
-//! flags and `--help` (the task's `Args` plus its `about` from the registry), logging, the run id,
-//! the timer, the audit row, and how the process ends (the JSON summary as the last stdout line and
-//! exit 0, or a one-line reason on stderr and exit 1).
+//! The one entry point of every task: `mercado-task <task> --date D …` (the binary in `tasks/bin`,
+//! whose `main` only calls [`main`]). This owns what every task shares: its flags and `--help` (the
+//! task's `Args` plus its `about` from the registry), logging, the run id, the timer, the audit row,
+//! and how the process ends (the JSON summary as the last stdout line and exit 0, or a one-line
+//! reason on stderr and exit 1). Invoked through a link named after a task (`extract -> mercado-task`),
+//! it runs that task.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -42,13 +43,61 @@ impl TaskArgs for LakeArgs {
     }
 }
 
-/// Runs the task `name` (a binary's own name) with the process's arguments.
-pub fn main(name: &str) -> ExitCode {
-    let argv: Vec<OsString> = std::env::args_os().collect();
-    crate::tasks::dispatch(name, argv).unwrap_or_else(|| {
-        eprintln!("{name} is not a task of tasks/registry.toml");
-        ExitCode::from(2)
-    })
+/// The binary's name.
+pub const BINARY: &str = "mercado-task";
+
+/// Runs the task named by the first argument (or by the name the binary was invoked as).
+pub fn main() -> ExitCode {
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = argv
+        .first()
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let name = if crate::tasks::TASKS.iter().any(|t| t.name == invoked_as) {
+        invoked_as
+    } else {
+        match argv.get(1).map(|a| a.to_string_lossy().to_string()) {
+            Some(first) if crate::tasks::TASKS.iter().any(|t| t.name == first) => {
+                argv.remove(0);
+                first
+            }
+            Some(first) if first != "--help" && first != "-h" && first != "help" => {
+                eprintln!("{BINARY}: no task named {first:?}\n\n{}", overview());
+                return ExitCode::from(2);
+            }
+            Some(_) => {
+                println!("{}", overview());
+                return ExitCode::SUCCESS;
+            }
+            None => {
+                eprintln!("{}", overview());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    crate::tasks::dispatch(&name, argv).unwrap_or_else(|| ExitCode::from(2))
+}
+
+/// `mercado-task --help`: the tasks of the registry, in run order.
+fn overview() -> String {
+    let mut text = format!(
+        "Mercado's pipeline tasks (tasks/registry.toml), in run order. One logical date per run.\n\n\
+         Usage: {BINARY} <TASK> --date <YYYY-MM-DD> [OPTIONS]\n       {BINARY} <TASK> --help\n\nTasks:\n"
+    );
+    let width = crate::tasks::TASKS
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(0);
+    for t in crate::tasks::TASKS {
+        text.push_str(&format!(
+            "  {:width$}  reads {}; writes {}\n",
+            t.name, t.reads, t.writes
+        ));
+    }
+    text
 }
 
 /// Parses `argv` into the task's `A`, then runs it: called by the generated dispatch.
@@ -57,14 +106,16 @@ pub(crate) fn execute<A: TaskArgs>(
     argv: Vec<OsString>,
     run: for<'a> fn(&'a A) -> LocalBoxFuture<'a, Result<Summary>>,
 ) -> ExitCode {
+    // The task's own description, set after its flags (whose struct doc would take its place).
     let command = A::augment_args(
         clap::Command::new(info.name)
-            .version(env!("CARGO_PKG_VERSION"))
-            .about(format!(
-                "{}: {}. One logical date; safe to re-run. Prints a one-line JSON summary last on stdout.",
-                info.name, info.about
-            )),
-    );
+            .bin_name(format!("{BINARY} {}", info.name))
+            .version(env!("CARGO_PKG_VERSION")),
+    )
+    .about(format!(
+        "{}: {}. One logical date; safe to re-run. Prints a one-line JSON summary last on stdout.",
+        info.name, info.about
+    ));
     let matches = command.get_matches_from(argv);
     let mut args = match A::from_arg_matches(&matches) {
         Ok(args) => args,

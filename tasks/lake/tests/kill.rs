@@ -32,7 +32,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn command(&self, task: &str) -> Command {
-        let mut cmd = Command::new(bin(task));
+        let mut cmd = common::task(task);
         cmd.env("MERCADO_DATE", DATE)
             .env("MERCADO_LAKE_BUCKET", &self.bucket)
             .env("DATABASE_URL", &self.env.app.database_url)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{at, bin, day, money, Env};
+use common::{at, day, money, Env};
 use mercado_api::model::{Cart, CartLine, FlexId};
 use mercado_lake::contracts as c;
 use mercado_lake::parquet_io::PartitionWriter;
@@ -570,7 +570,7 @@ async fn a_failed_load_writes_its_audit_row() {
     two_days(&env).await;
     let wh = Warehouse::new(&env).await;
     load_redshift::run(&wh.args(&env, D1)).await.expect("load");
-    let out = std::process::Command::new(bin("load_redshift"))
+    let out = common::task("load_redshift")
         .env("MERCADO_DATE", "2025-03-25")
         .env("MERCADO_LAKE_BUCKET", &env.bucket)
         .env("WAREHOUSE_URL", &wh.url)

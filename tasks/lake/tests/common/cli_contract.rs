@@ -1,17 +1,17 @@
 //! The task binaries' shared contract (design.md, "A task's contract"), checked by each task
-//! crate's `tests/cli.rs`: documented `--help`, a clear refusal of a missing or malformed date,
+//! task's test in `tasks/bin/tests/`: documented `--help`, a clear refusal of a missing or malformed date,
 //! and one JSON summary as the last stdout line.
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::NaiveDate;
 
 use crate::common::Env;
 
-pub fn help_and_date_errors(bin: &str, task: &str) {
-    let help = Command::new(bin)
+pub fn help_and_date_errors(task: &str) {
+    let help = crate::common::task(task)
         .arg("--help")
         .output()
         .expect("run --help");
@@ -32,7 +32,7 @@ pub fn help_and_date_errors(bin: &str, task: &str) {
     }
     assert!(text.contains(task), "{text}");
 
-    let missing = Command::new(bin)
+    let missing = crate::common::task(task)
         .env_remove("MERCADO_DATE")
         .output()
         .expect("run");
@@ -41,7 +41,7 @@ pub fn help_and_date_errors(bin: &str, task: &str) {
     assert!(err.contains("--date"), "{err}");
     assert!(missing.stdout.is_empty());
 
-    let bad = Command::new(bin)
+    let bad = crate::common::task(task)
         .args(["--date", "2025-02-30"])
         .output()
         .expect("run");
@@ -50,15 +50,15 @@ pub fn help_and_date_errors(bin: &str, task: &str) {
     assert!(err.contains("expected a date as YYYY-MM-DD"), "{err}");
 }
 
-/// Runs a task binary against the test environment.
-pub fn run(bin: &str, env: &Env, date: NaiveDate) -> Output {
-    Command::new(bin)
+/// Runs a task against the test environment.
+pub fn run(task: &str, env: &Env, date: NaiveDate) -> Output {
+    crate::common::task(task)
         .args(["--date", &date.format("%Y-%m-%d").to_string()])
         .env("MERCADO_LAKE_BUCKET", &env.bucket)
         .env("DATABASE_URL", &env.app.database_url)
         .env("MERCADO_DDB_TABLE", &env.app.name)
         .env("RUST_LOG", "info")
-        // Audit rows only where a test asks for them (see record_and_finish).
+        // Audit rows only where a test asks for them (see entry::TaskArgs::audit_warehouse).
         .env_remove("WAREHOUSE_URL")
         .output()
         .expect("run task binary")

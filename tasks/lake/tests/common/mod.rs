@@ -182,7 +182,14 @@ pub fn cents(v: i128) -> Val {
     Val::Money(v)
 }
 
-/// A task binary, where cargo put it: next to the test's own `deps/` folder.
+/// `mercado-task <task>`, the built binary.
+pub fn task(task: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin("mercado-task"));
+    cmd.arg(task);
+    cmd
+}
+
+/// A built binary, where cargo put it: next to the test's own `deps/` folder.
 pub fn bin(task: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test path");
     let dir = exe
