@@ -14,7 +14,7 @@ use tokio_postgres::NoTls;
 use crate::cli::LakeArgs;
 use crate::dynamo;
 use crate::contracts::{self as c, Contract};
-use crate::error::Result;
+use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::PartitionWriter;
 use crate::rows::Cell;
@@ -52,7 +52,7 @@ impl crate::entry::TaskArgs for ExtractArgs {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PgCol {
     I64,
     I32,
@@ -62,6 +62,24 @@ enum PgCol {
 }
 
 impl PgCol {
+    /// How a contract column's Arrow type is read from PostgreSQL's binary COPY.
+    fn of(field: &arrow_schema::Field) -> Result<PgCol> {
+        use arrow_schema::DataType;
+        Ok(match field.data_type() {
+            DataType::Int64 => PgCol::I64,
+            DataType::Int32 => PgCol::I32,
+            DataType::Utf8 => PgCol::Text,
+            DataType::Timestamp(..) => PgCol::Ts,
+            DataType::Decimal128(..) => PgCol::Money,
+            other => {
+                return Err(LakeError::Schema(format!(
+                    "column {} of type {other} has no PostgreSQL reading",
+                    field.name()
+                )))
+            }
+        })
+    }
+
     fn pg_type(self) -> Type {
         match self {
             PgCol::I64 => Type::INT8,
@@ -71,60 +89,54 @@ impl PgCol {
             PgCol::Money => Type::NUMERIC,
         }
     }
+
+    /// The SELECT expression of column `name`: a cast where the OLTP type is not the one COPY
+    /// reads (a text domain or enum as text, a narrower integer widened).
+    fn select(self, name: &str) -> String {
+        match self {
+            PgCol::Text => format!("{name}::text"),
+            PgCol::I64 => format!("{name}::int8"),
+            PgCol::I32 => format!("{name}::int4"),
+            PgCol::Ts => format!("{name}::timestamptz"),
+            PgCol::Money => format!("{name}::numeric"),
+        }
+    }
 }
 
-/// A PostgreSQL table and the SQL expression of each contract column, in contract order.
+/// A PostgreSQL table and the raw contract it is extracted into: the columns, their order and
+/// types are the contract's, read by name.
 struct PgTable {
     contract: Contract,
     table: &'static str,
-    columns: &'static [(&'static str, PgCol)],
+}
+
+impl PgTable {
+    fn columns(&self) -> Result<Vec<(String, PgCol)>> {
+        self.contract
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| Ok((f.name().clone(), PgCol::of(f)?)))
+            .collect()
+    }
 }
 
 const PG_TABLES: &[PgTable] = &[
     PgTable {
         contract: c::RAW_CATEGORIES,
         table: "categories",
-        columns: &[
-            ("id", PgCol::I32),
-            ("name", PgCol::Text),
-            ("updated_at", PgCol::Ts),
-        ],
     },
     PgTable {
         contract: c::RAW_CUSTOMERS,
         table: "customers",
-        columns: &[
-            ("id", PgCol::I64),
-            ("first_name", PgCol::Text),
-            ("last_name", PgCol::Text),
-            ("email", PgCol::Text),
-            ("joined_at", PgCol::Ts),
-            ("updated_at", PgCol::Ts),
-        ],
     },
     PgTable {
         contract: c::RAW_VENDORS,
         table: "vendors",
-        columns: &[
-            ("id", PgCol::I64),
-            ("vendor_name", PgCol::Text),
-            ("region::text", PgCol::Text),
-            ("joined_at", PgCol::Ts),
-            ("updated_at", PgCol::Ts),
-        ],
     },
     PgTable {
         contract: c::RAW_INVENTORY,
         table: "inventory",
-        columns: &[
-            ("id", PgCol::I64),
-            ("vendor_id", PgCol::I64),
-            ("category_id", PgCol::I32),
-            ("item_name", PgCol::Text),
-            ("price", PgCol::Money),
-            ("stock", PgCol::I32),
-            ("updated_at", PgCol::Ts),
-        ],
     },
 ];
 
@@ -167,13 +179,14 @@ async fn extract_pg(
     date: chrono::NaiveDate,
     run_id: &str,
 ) -> Result<DatasetCounts> {
-    let select: Vec<&str> = table.columns.iter().map(|(expr, _)| *expr).collect();
+    let columns = table.columns()?;
+    let select: Vec<String> = columns.iter().map(|(name, kind)| kind.select(name)).collect();
     let sql = format!(
         "COPY (SELECT {} FROM {} ORDER BY id) TO STDOUT (FORMAT binary)",
         select.join(", "),
         table.table
     );
-    let types: Vec<Type> = table.columns.iter().map(|(_, t)| t.pg_type()).collect();
+    let types: Vec<Type> = columns.iter().map(|(_, t)| t.pg_type()).collect();
     let stream = client.copy_out(&sql).await?;
     let rows = BinaryCopyOutStream::new(stream, &types);
     pin_mut!(rows);
@@ -183,7 +196,7 @@ async fn extract_pg(
     let mut n = 0u64;
     while let Some(row) = rows.next().await {
         let row = row?;
-        let cells = pg_cells(&row, table.columns)?;
+        let cells = pg_cells(&row, &columns)?;
         if let Some(Cell::Ts(t)) = cells.last() {
             watermark = Some(watermark.map_or(*t, |w| w.max(*t)));
         }
@@ -207,7 +220,7 @@ async fn extract_pg(
     })
 }
 
-fn pg_cells<'a>(row: &'a BinaryCopyOutRow, columns: &[(&str, PgCol)]) -> Result<Vec<Cell<'a>>> {
+fn pg_cells<'a>(row: &'a BinaryCopyOutRow, columns: &[(String, PgCol)]) -> Result<Vec<Cell<'a>>> {
     columns
         .iter()
         .enumerate()
