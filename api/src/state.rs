@@ -51,7 +51,8 @@ impl AppState {
         let state = Self {
             pg,
             ddb,
-            request_timeout: config.store_timeout(),
+            // Each store call is bounded by the store timeout; a request makes several.
+            request_timeout: config.store_timeout() * 3 / 2,
         };
         let started = Instant::now();
         loop {

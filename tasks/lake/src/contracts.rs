@@ -31,6 +31,25 @@ impl Contract {
     pub fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new((self.fields)()))
     }
+
+    /// Its column names, in order.
+    pub fn column_names(&self) -> Vec<String> {
+        (self.fields)().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// Checks, once before writing, that a writer's cells (named `names`, in its order) are this
+    /// contract's columns in the contract's order; rows are then pushed in that order.
+    pub fn check_columns(&self, names: &[&str]) -> crate::error::Result<()> {
+        let want = self.column_names();
+        if want.iter().map(String::as_str).eq(names.iter().copied()) {
+            Ok(())
+        } else {
+            Err(crate::error::LakeError::Schema(format!(
+                "{}: the writer's columns {names:?} are not the contract's {want:?}",
+                self.id
+            )))
+        }
+    }
 }
 
 /// A stable digest of a schema's column names, types and nullability, recorded in manifests so a

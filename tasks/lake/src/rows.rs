@@ -243,6 +243,50 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// Where a contract's columns are in its rows, read by name: [`Layout::get`] gives a column's
+/// value, null when the row has no such column (a misspelt name then fails the task's tests, never
+/// reads another column).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    names: Vec<String>,
+}
+
+static NULL: Val = Val::Null;
+
+impl Layout {
+    pub fn of(contract: crate::contracts::Contract) -> Layout {
+        Layout {
+            names: contract.column_names(),
+        }
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The position of column `name`.
+    pub fn pos(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// Column `name` of `row`.
+    pub fn get<'r>(&self, row: &'r [Val], name: &str) -> &'r Val {
+        self.pos(name).and_then(|i| row.get(i)).unwrap_or(&NULL)
+    }
+
+    /// Replaces column `name` of `row`.
+    pub fn set(&self, row: &mut [Val], name: &str, value: Val) {
+        if let Some(slot) = self.pos(name).and_then(|i| row.get_mut(i)) {
+            *slot = value;
+        }
+    }
+
+    /// The named columns of `row`, in the order asked.
+    pub fn project(&self, row: &[Val], names: &[&str]) -> Vec<Val> {
+        names.iter().map(|n| self.get(row, n).clone()).collect()
+    }
+}
+
 /// An owned [`Cell`], for rows kept beyond their batch (dimensions, SCD2 history).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Val {

@@ -14,7 +14,7 @@ use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::{PartitionReader, PartitionWriter};
-use crate::rows::{batch_rows, cells, Cell, Val};
+use crate::rows::{batch_rows, cells, Cell, Layout, Val};
 use crate::reason::Reason;
 use crate::summary::{DatasetCounts, Summary};
 
@@ -183,7 +183,7 @@ impl Ctx<'_> {
         raw: Contract,
         clean: Contract,
         known: &Known,
-        rules: fn(&mut [Val], &Known) -> Result<(), Reject>,
+        rules: fn(&mut [Val], &Layout, &Known) -> Result<(), Reject>,
     ) -> Result<(DatasetCounts, HashSet<i64>)> {
         let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
         let names: Vec<String> = raw
@@ -192,13 +192,14 @@ impl Ctx<'_> {
             .iter()
             .map(|f| f.name().clone())
             .collect();
+        let layout = Layout::of(raw);
         let mut out = Outputs::new(self, raw, clean)?;
         let mut ids = HashSet::new();
         while let Some(file) = reader.next_file().await? {
             for batch in file {
                 for mut row in batch_rows(&batch?)? {
                     out.counts.rows_in += 1;
-                    let id = row[0].as_i64();
+                    let id = layout.get(&row, "id").as_i64();
                     let key = id.map(|i| i.to_string());
                     let verdict = match id {
                         None => Err(reject(Reason::MissingId, "id is null")),
@@ -206,7 +207,7 @@ impl Ctx<'_> {
                             Reason::Duplicate,
                             format!("id {i} appears more than once"),
                         )),
-                        Some(_) => rules(&mut row, known),
+                        Some(_) => rules(&mut row, &layout, known),
                     };
                     match verdict {
                         Ok(()) => {
@@ -229,6 +230,7 @@ impl Ctx<'_> {
         let (counts, ids) = self
             .entities(c::RAW_INVENTORY, c::CLEAN_INVENTORY, known, inventory_rules)
             .await?;
+        let cleaned = Layout::of(c::CLEAN_INVENTORY);
         // Item → vendor, read back from what was just accepted (a dimension-sized map).
         let mut items = HashMap::with_capacity(ids.len());
         for batch in PartitionReader::open(self.lake, c::CLEAN_INVENTORY, self.date)
@@ -237,7 +239,10 @@ impl Ctx<'_> {
             .await?
         {
             for row in batch_rows(&batch)? {
-                if let (Some(id), Some(vendor)) = (row[0].as_i64(), row[1].as_i64()) {
+                if let (Some(id), Some(vendor)) = (
+                    cleaned.get(&row, "id").as_i64(),
+                    cleaned.get(&row, "vendor_id").as_i64(),
+                ) {
                     items.insert(id, vendor);
                 }
             }
@@ -254,6 +259,7 @@ impl Ctx<'_> {
             .iter()
             .map(|f| f.name().clone())
             .collect();
+        let layout = Layout::of(raw);
         let mut out = Outputs::new(self, raw, c::CLEAN_TRANSACTION_LINES)?;
         let keep = kept_copies(self.lake, raw, self.date, &names).await?;
         // 128-bit digests, not the ids: memory per transaction stays small.
@@ -262,8 +268,11 @@ impl Ctx<'_> {
             for batch in file {
                 for row in batch_rows(&batch?)? {
                     out.counts.rows_in += 1;
-                    let text = |i: usize| row[i].as_str();
-                    let id = text(0).map(str::trim).filter(|s| !s.is_empty());
+                    let id = layout
+                        .get(&row, "transaction_id")
+                        .as_str()
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty());
                     let verdict = match id {
                         None => Err(reject(Reason::MissingId, "transaction_id is missing")),
                         // Exact copies tie on rank: the first of them is kept.
@@ -280,7 +289,7 @@ impl Ctx<'_> {
                                 ),
                             ))
                         }
-                        Some(id) => parse_transaction(id, &row, self.date, known),
+                        Some(id) => parse_transaction(id, &row, &layout, self.date, known),
                     };
                     match verdict {
                         Ok(txn) => {
@@ -320,14 +329,15 @@ impl Ctx<'_> {
             .iter()
             .map(|f| f.name().clone())
             .collect();
+        let layout = Layout::of(raw);
         let mut out = Outputs::new(self, raw, c::CLEAN_CART_LINES)?;
         let mut seen = HashSet::new();
         while let Some(file) = reader.next_file().await? {
             for batch in file {
                 for row in batch_rows(&batch?)? {
                     out.counts.rows_in += 1;
-                    let key = row[0].as_str().map(str::to_string);
-                    let verdict = parse_cart(&row, known).and_then(|cart| {
+                    let key = layout.get(&row, "user_id").as_str().map(str::to_string);
+                    let verdict = parse_cart(&row, &layout, known).and_then(|cart| {
                         if seen.insert(cart.0) {
                             Ok(cart)
                         } else {
@@ -366,29 +376,30 @@ impl Ctx<'_> {
     }
 }
 
-// ---- entity rules (column order as in the contracts) --------------------------------------
+// ---- entity rules (columns by name) -------------------------------------------------------
 
-/// Trims a text column in place; `code` when it is null or blank.
-fn required_text(row: &mut [Val], i: usize, code: Reason, what: &str) -> Result<(), Reject> {
-    match row[i].as_str().map(str::trim) {
+/// Trims text column `name` in place; `code` when it is null or blank.
+fn required_text(row: &mut [Val], layout: &Layout, name: &str, code: Reason) -> Result<(), Reject> {
+    match layout.get(row, name).as_str().map(str::trim) {
         Some(t) if !t.is_empty() => {
-            row[i] = Val::Str(t.to_string());
+            let t = t.to_string();
+            layout.set(row, name, Val::Str(t));
             Ok(())
         }
-        _ => Err(reject(code, format!("{what} is missing"))),
+        _ => Err(reject(code, format!("{name} is missing"))),
     }
 }
 
-fn category_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
-    required_text(row, 1, Reason::MissingName, "category name")
+fn category_rules(row: &mut [Val], layout: &Layout, _: &Known) -> Result<(), Reject> {
+    required_text(row, layout, "name", Reason::MissingName)
 }
 
-fn vendor_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
-    required_text(row, 1, Reason::MissingName, "vendor_name")?;
-    let region = row[2].as_str().unwrap_or_default();
-    match mercado_core::regions::normalize(region) {
+fn vendor_rules(row: &mut [Val], layout: &Layout, _: &Known) -> Result<(), Reject> {
+    required_text(row, layout, "vendor_name", Reason::MissingName)?;
+    let region = layout.get(row, "region").as_str().unwrap_or_default().to_string();
+    match mercado_core::regions::normalize(&region) {
         Some(code) => {
-            row[2] = Val::Str(code);
+            layout.set(row, "region", Val::Str(code));
             Ok(())
         }
         None => Err(reject(
@@ -398,13 +409,13 @@ fn vendor_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
     }
 }
 
-fn customer_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
-    required_text(row, 1, Reason::MissingName, "first_name")?;
-    required_text(row, 2, Reason::MissingName, "last_name")?;
-    let email = row[3].as_str().unwrap_or_default();
-    match mercado_core::email::normalize(email) {
+fn customer_rules(row: &mut [Val], layout: &Layout, _: &Known) -> Result<(), Reject> {
+    required_text(row, layout, "first_name", Reason::MissingName)?;
+    required_text(row, layout, "last_name", Reason::MissingName)?;
+    let email = layout.get(row, "email").as_str().unwrap_or_default().to_string();
+    match mercado_core::email::normalize(&email) {
         Ok(e) => {
-            row[3] = Val::Str(e);
+            layout.set(row, "email", Val::Str(e));
             Ok(())
         }
         Err(_) => Err(reject(
@@ -414,8 +425,8 @@ fn customer_rules(row: &mut [Val], _: &Known) -> Result<(), Reject> {
     }
 }
 
-fn inventory_rules(row: &mut [Val], known: &Known) -> Result<(), Reject> {
-    match row[1].as_i64() {
+fn inventory_rules(row: &mut [Val], layout: &Layout, known: &Known) -> Result<(), Reject> {
+    match layout.get(row, "vendor_id").as_i64() {
         Some(v) if known.vendors.contains(&v) => {}
         v => {
             return Err(reject(
@@ -424,7 +435,7 @@ fn inventory_rules(row: &mut [Val], known: &Known) -> Result<(), Reject> {
             ))
         }
     }
-    match row[2].as_i64() {
+    match layout.get(row, "category_id").as_i64() {
         Some(cat) if known.categories.contains(&cat) => {}
         cat => {
             return Err(reject(
@@ -433,8 +444,8 @@ fn inventory_rules(row: &mut [Val], known: &Known) -> Result<(), Reject> {
             ))
         }
     }
-    required_text(row, 3, Reason::MissingName, "item_name")?;
-    match row[4].as_money() {
+    required_text(row, layout, "item_name", Reason::MissingName)?;
+    match layout.get(row, "price").as_money() {
         Some(p) if p > 0 => {}
         p => {
             return Err(reject(
@@ -443,10 +454,10 @@ fn inventory_rules(row: &mut [Val], known: &Known) -> Result<(), Reject> {
             ))
         }
     }
-    match row[5] {
-        Val::Null => row[5] = Val::I32(0),
-        Val::I32(s) if s >= 0 => {}
-        ref s => {
+    match layout.get(row, "stock") {
+        Val::Null => layout.set(row, "stock", Val::I32(0)),
+        Val::I32(s) if *s >= 0 => {}
+        s => {
             return Err(reject(
                 Reason::BadStock,
                 format!("stock {s:?} must not be negative"),
@@ -603,11 +614,13 @@ async fn kept_copies(
     names: &[String],
 ) -> Result<HashMap<u128, CopyRank>> {
     let mut keep: HashMap<u128, CopyRank> = HashMap::new();
+    let layout = Layout::of(raw);
     let mut reader = PartitionReader::open(lake, raw, date).await?;
     while let Some(file) = reader.next_file().await? {
         for batch in file {
             for row in batch_rows(&batch?)? {
-                let Some(id) = row[0].as_str().map(str::trim).filter(|s| !s.is_empty()) else {
+                let id = layout.get(&row, "transaction_id").as_str().map(str::trim);
+                let Some(id) = id.filter(|s| !s.is_empty()) else {
                     continue;
                 };
                 let rank = copy_rank(names, &row);
@@ -640,10 +653,16 @@ fn known_customer(text: Option<&str>, known: &Known) -> Result<i64, Reject> {
     }
 }
 
-fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> Result<Txn, Reject> {
-    let text = |i: usize| row[i].as_str();
-    let customer_id = known_customer(text(1), known)?;
-    let installments = match text(3) {
+fn parse_transaction(
+    id: &str,
+    row: &[Val],
+    layout: &Layout,
+    date: NaiveDate,
+    known: &Known,
+) -> Result<Txn, Reject> {
+    let text = |name: &str| layout.get(row, name).as_str();
+    let customer_id = known_customer(text("user_id"), known)?;
+    let installments = match text("installments") {
         None => 1,
         Some(t) => t
             .trim()
@@ -657,10 +676,10 @@ fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> R
                 )
             })?,
     };
-    let created_at = parse_time(text(4)).ok_or_else(|| {
+    let created_at = parse_time(text("created_at")).ok_or_else(|| {
         reject(
             Reason::BadTimestamp,
-            format!("created_at {:?} is not RFC 3339", text(4)),
+            format!("created_at {:?} is not RFC 3339", text("created_at")),
         )
     })?;
     if created_at.date_naive() != date {
@@ -669,14 +688,14 @@ fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> R
             format!("created_at {created_at} is not on {date}"),
         ));
     }
-    let lines = parse_lines(text(5), known)?;
-    let total = text(2)
+    let lines = parse_lines(text("lines"), known)?;
+    let total = text("total_price")
         .and_then(parse_money)
         .filter(|t| *t > 0)
         .ok_or_else(|| {
             reject(
                 Reason::BadTotal,
-                format!("total_price {:?} is not a positive amount", text(2)),
+                format!("total_price {:?} is not a positive amount", text("total_price")),
             )
         })?;
     let sum: i128 = lines.iter().map(|l| l.total_price).sum();
@@ -698,16 +717,16 @@ fn parse_transaction(id: &str, row: &[Val], date: NaiveDate, known: &Known) -> R
 
 type Cart = (i64, i64, Vec<Line>);
 
-fn parse_cart(row: &[Val], known: &Known) -> Result<Cart, Reject> {
-    let text = |i: usize| row[i].as_str();
-    let customer = known_customer(text(0), known)?;
-    let updated_at = parse_time(text(1)).ok_or_else(|| {
+fn parse_cart(row: &[Val], layout: &Layout, known: &Known) -> Result<Cart, Reject> {
+    let text = |name: &str| layout.get(row, name).as_str();
+    let customer = known_customer(text("user_id"), known)?;
+    let updated_at = parse_time(text("updated_at")).ok_or_else(|| {
         reject(
             Reason::BadTimestamp,
-            format!("updated_at {:?} is not RFC 3339", text(1)),
+            format!("updated_at {:?} is not RFC 3339", text("updated_at")),
         )
     })?;
-    let lines = parse_lines(text(2), known)?;
+    let lines = parse_lines(text("lines"), known)?;
     Ok((customer, updated_at.timestamp_micros(), lines))
 }
 
@@ -759,9 +778,9 @@ mod tests {
         let vendor = |name: &str, region: &str| {
             row(c::RAW_VENDORS, &[("id", Val::I64(1)), ("vendor_name", s(name)), ("region", s(region))])
         };
-        assert_eq!(reason(vendor_rules(&mut vendor("Loja", "pt"), &k)), None);
-        assert_eq!(reason(vendor_rules(&mut vendor(" ", "PT"), &k)), Some(Reason::MissingName));
-        assert_eq!(reason(vendor_rules(&mut vendor("Loja", "XX"), &k)), Some(Reason::BadRegion));
+        assert_eq!(reason(vendor_rules(&mut vendor("Loja", "pt"), &Layout::of(c::RAW_VENDORS), &k)), None);
+        assert_eq!(reason(vendor_rules(&mut vendor(" ", "PT"), &Layout::of(c::RAW_VENDORS), &k)), Some(Reason::MissingName));
+        assert_eq!(reason(vendor_rules(&mut vendor("Loja", "XX"), &Layout::of(c::RAW_VENDORS), &k)), Some(Reason::BadRegion));
 
         let customer = |first: &str, email: &str| {
             row(
@@ -769,12 +788,12 @@ mod tests {
                 &[("id", Val::I64(7)), ("first_name", s(first)), ("last_name", s("Silva")), ("email", s(email))],
             )
         };
-        assert_eq!(reason(customer_rules(&mut customer("Ana", "a@b.co"), &k)), None);
-        assert_eq!(reason(customer_rules(&mut customer("", "a@b.co"), &k)), Some(Reason::MissingName));
-        assert_eq!(reason(customer_rules(&mut customer("Ana", "nope"), &k)), Some(Reason::BadEmail));
+        assert_eq!(reason(customer_rules(&mut customer("Ana", "a@b.co"), &Layout::of(c::RAW_CUSTOMERS), &k)), None);
+        assert_eq!(reason(customer_rules(&mut customer("", "a@b.co"), &Layout::of(c::RAW_CUSTOMERS), &k)), Some(Reason::MissingName));
+        assert_eq!(reason(customer_rules(&mut customer("Ana", "nope"), &Layout::of(c::RAW_CUSTOMERS), &k)), Some(Reason::BadEmail));
 
         let category = row(c::RAW_CATEGORIES, &[("id", Val::I32(1))]);
-        assert_eq!(reason(category_rules(&mut category.clone(), &k)), Some(Reason::MissingName));
+        assert_eq!(reason(category_rules(&mut category.clone(), &Layout::of(c::RAW_CATEGORIES), &k)), Some(Reason::MissingName));
 
         let item = |vendor: i64, category: i32, price: i128, stock: i32| {
             row(
@@ -789,11 +808,11 @@ mod tests {
                 ],
             )
         };
-        assert_eq!(reason(inventory_rules(&mut item(1, 1, 1250, 3), &k)), None);
-        assert_eq!(reason(inventory_rules(&mut item(9, 1, 1250, 3), &k)), Some(Reason::UnknownVendor));
-        assert_eq!(reason(inventory_rules(&mut item(1, 9, 1250, 3), &k)), Some(Reason::UnknownCategory));
-        assert_eq!(reason(inventory_rules(&mut item(1, 1, 0, 3), &k)), Some(Reason::BadPrice));
-        assert_eq!(reason(inventory_rules(&mut item(1, 1, 1250, -1), &k)), Some(Reason::BadStock));
+        assert_eq!(reason(inventory_rules(&mut item(1, 1, 1250, 3), &Layout::of(c::RAW_INVENTORY), &k)), None);
+        assert_eq!(reason(inventory_rules(&mut item(9, 1, 1250, 3), &Layout::of(c::RAW_INVENTORY), &k)), Some(Reason::UnknownVendor));
+        assert_eq!(reason(inventory_rules(&mut item(1, 9, 1250, 3), &Layout::of(c::RAW_INVENTORY), &k)), Some(Reason::UnknownCategory));
+        assert_eq!(reason(inventory_rules(&mut item(1, 1, 0, 3), &Layout::of(c::RAW_INVENTORY), &k)), Some(Reason::BadPrice));
+        assert_eq!(reason(inventory_rules(&mut item(1, 1, 1250, -1), &Layout::of(c::RAW_INVENTORY), &k)), Some(Reason::BadStock));
     }
 
     /// A raw transaction of customer 7 on 2025-03-17; `lines` as JSON text.
@@ -817,7 +836,8 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2025, 3, 17).expect("date");
         let at = "2025-03-17T10:00:00Z";
         let good = r#"[{"item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50"}]"#;
-        let check = |row: Vec<Val>| reason(parse_transaction("t1", &row, d, &k));
+        let layout = Layout::of(c::RAW_TRANSACTIONS);
+        let check = |row: Vec<Val>| reason(parse_transaction("t1", &row, &layout, d, &k));
         assert_eq!(check(txn("7", "2.50", "1", at, good)), None);
         assert_eq!(check(txn("x", "2.50", "1", at, good)), Some(Reason::BadCustomerId));
         assert_eq!(check(txn("8", "2.50", "1", at, good)), Some(Reason::UnknownCustomer));
@@ -850,9 +870,9 @@ mod tests {
                 &[("user_id", s(user)), ("updated_at", s(at)), ("lines", s(r#"[{"item_id":10,"vendor_id":1,"qty":1,"unit_price":"1.25","total_price":"1.25"}]"#))],
             )
         };
-        assert_eq!(reason(parse_cart(&cart("7", "2025-03-17T10:00:00Z"), &k)), None);
-        assert_eq!(reason(parse_cart(&cart("8", "2025-03-17T10:00:00Z"), &k)), Some(Reason::UnknownCustomer));
-        assert_eq!(reason(parse_cart(&cart("7", ""), &k)), Some(Reason::BadTimestamp));
+        assert_eq!(reason(parse_cart(&cart("7", "2025-03-17T10:00:00Z"), &Layout::of(c::RAW_CARTS), &k)), None);
+        assert_eq!(reason(parse_cart(&cart("8", "2025-03-17T10:00:00Z"), &Layout::of(c::RAW_CARTS), &k)), Some(Reason::UnknownCustomer));
+        assert_eq!(reason(parse_cart(&cart("7", ""), &Layout::of(c::RAW_CARTS), &k)), Some(Reason::BadTimestamp));
     }
 
     /// `duplicate`: of several copies, the one with the earliest `created_at` ranks first, then

@@ -12,7 +12,7 @@ use crate::contracts as c;
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::{PartitionReader, PartitionWriter};
-use crate::rows::{batch_rows, Cell, Columns, Val};
+use crate::rows::{Layout, batch_rows, Cell, Columns, Val};
 use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "enrich";
@@ -20,12 +20,13 @@ pub const TASK: &str = "enrich";
 /// This task's flags: the ones every task has.
 pub type Args = LakeArgs;
 
-/// A dimension read whole into memory, keyed by its first column.
+/// A dimension read whole into memory, keyed by its `id` column.
 async fn dimension(
     lake: &Lake,
     contract: c::Contract,
     date: NaiveDate,
 ) -> Result<HashMap<i64, Vec<Val>>> {
+    let layout = Layout::of(contract);
     let mut out = HashMap::new();
     for batch in PartitionReader::open(lake, contract, date)
         .await?
@@ -33,7 +34,7 @@ async fn dimension(
         .await?
     {
         for row in batch_rows(&batch)? {
-            if let Some(id) = row[0].as_i64() {
+            if let Some(id) = layout.get(&row, "id").as_i64() {
                 out.insert(id, row);
             }
         }
@@ -41,10 +42,36 @@ async fn dimension(
     Ok(out)
 }
 
-fn text(row: Option<&Vec<Val>>, col: usize) -> Cell<'_> {
-    row.and_then(|r| r[col].as_str())
+/// Text column `name` of a dimension row, null when there is no row.
+fn text<'r>(layout: &Layout, row: Option<&'r Vec<Val>>, name: &str) -> Cell<'r> {
+    row.and_then(|r| layout.get(r, name).as_str())
         .map_or(Cell::Null, Cell::Str)
 }
+
+/// The columns of `work/sales_lines`, in the order `run` pushes its cells (checked against the
+/// contract before the first row).
+const SALES_LINE_COLUMNS: &[&str] = &[
+    "transaction_id",
+    "line_no",
+    "customer_id",
+    "item_id",
+    "vendor_id",
+    "qty",
+    "unit_price",
+    "total_price",
+    "order_total",
+    "installments",
+    "created_at",
+    "date_id",
+    "category_id",
+    "item_name",
+    "category_name",
+    "vendor_name",
+    "vendor_region",
+    "customer_email",
+    "inventory_price",
+    "price_differs",
+];
 
 pub async fn run(args: &LakeArgs) -> Result<Summary> {
     let started = std::time::Instant::now();
@@ -61,6 +88,13 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
     let day = date_id(date);
 
     let mut reader = PartitionReader::open(&lake, c::CLEAN_TRANSACTION_LINES, date).await?;
+    c::WORK_SALES_LINES.check_columns(SALES_LINE_COLUMNS)?;
+    let (inventory, category_cols, vendor_cols, customer_cols) = (
+        Layout::of(c::CLEAN_INVENTORY),
+        Layout::of(c::CLEAN_CATEGORIES),
+        Layout::of(c::CLEAN_VENDORS),
+        Layout::of(c::CLEAN_CUSTOMERS),
+    );
     let mut writer = PartitionWriter::new(&lake, TASK, c::WORK_SALES_LINES, date, &run_id)?;
     let mut counts = DatasetCounts::default();
     let missing = |what: &str, id: i64| {
@@ -92,9 +126,9 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
                 let item_row = items
                     .get(&item.value(i))
                     .ok_or_else(|| missing("item", item.value(i)))?;
-                // inventory: id, vendor_id, category_id, item_name, price, stock, updated_at
-                let category_id = item_row[2].as_i64().unwrap_or_default() as i32;
-                let inventory_price = item_row[4].as_money().unwrap_or_default();
+                let category_id =
+                    inventory.get(item_row, "category_id").as_i64().unwrap_or_default() as i32;
+                let inventory_price = inventory.get(item_row, "price").as_money().unwrap_or_default();
                 let category = categories.get(&i64::from(category_id));
                 let vendor_row = vendors
                     .get(&vendor.value(i))
@@ -117,11 +151,11 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
                         Cell::Ts(created.value(i)),
                         Cell::I32(day),
                         Cell::I32(category_id),
-                        text(Some(item_row), 3),
-                        text(category, 1),
-                        text(Some(vendor_row), 1),
-                        text(Some(vendor_row), 2),
-                        text(Some(customer_row), 3),
+                        text(&inventory, Some(item_row), "item_name"),
+                        text(&category_cols, category, "name"),
+                        text(&vendor_cols, Some(vendor_row), "vendor_name"),
+                        text(&vendor_cols, Some(vendor_row), "region"),
+                        text(&customer_cols, Some(customer_row), "email"),
                         Cell::Money(inventory_price),
                         Cell::Bool(inventory_price != unit.value(i)),
                     ])

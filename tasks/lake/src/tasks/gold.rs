@@ -12,14 +12,17 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::cli::LakeArgs;
 use crate::contracts::{self as c, Contract};
-use crate::error::Result;
+use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::{PartitionReader, PartitionWriter};
-use crate::rows::{batch_rows, cells, Cell, Columns, Val};
+use crate::rows::{Layout, batch_rows, cells, Cell, Columns, Val};
 use crate::summary::{DatasetCounts, Summary};
 use mercado_core::calendar::date_id;
 
 pub const TASK: &str = "gold";
+
+/// The last columns of an SCD2 dimension, in this order.
+const SCD2_COLUMNS: [&str; 3] = ["valid_from", "valid_to", "is_current"];
 
 /// This task's flags: the ones every task has.
 pub type Args = LakeArgs;
@@ -50,16 +53,43 @@ impl Ctx<'_> {
         })
     }
 
-    /// Rows of a cleaned dimension, projected to `columns` (by index) in order.
-    async fn rows(&self, contract: Contract, columns: &[usize]) -> Result<Vec<Vec<Val>>> {
+    /// A writer for `contract` whose cells come in the order of `names` (checked once).
+    fn writer_of(&self, contract: Contract, names: &[&str]) -> Result<PartitionWriter> {
+        contract.check_columns(names)?;
+        self.writer(contract)
+    }
+
+    /// Rows of cleaned `source` as the leading columns of gold `target`: `pairs` maps each target
+    /// column to the source column it comes from, by name.
+    async fn rows(
+        &self,
+        source: Contract,
+        target: Contract,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<Vec<Val>>> {
+        let target_names = target.column_names();
+        if !target_names
+            .iter()
+            .map(String::as_str)
+            .take(pairs.len())
+            .eq(pairs.iter().map(|(t, _)| *t))
+        {
+            return Err(LakeError::Schema(format!(
+                "{}: its leading columns are not {:?}",
+                target.id,
+                pairs.iter().map(|(t, _)| *t).collect::<Vec<_>>()
+            )));
+        }
+        let layout = Layout::of(source);
+        let from: Vec<&str> = pairs.iter().map(|(_, s)| *s).collect();
         let mut out = Vec::new();
-        for batch in PartitionReader::open(self.lake, contract, self.date)
+        for batch in PartitionReader::open(self.lake, source, self.date)
             .await?
             .read_all()
             .await?
         {
             for row in batch_rows(&batch)? {
-                out.push(columns.iter().map(|i| row[*i].clone()).collect());
+                out.push(layout.project(&row, &from));
             }
         }
         Ok(out)
@@ -78,6 +108,14 @@ impl Ctx<'_> {
     /// latest gold partition before today. A changed key gets its open version closed today and a
     /// new one opened; an unchanged key keeps its version.
     async fn scd2(&self, target: Contract, current: Vec<Vec<Val>>) -> Result<DatasetCounts> {
+        // The positions below: the key first, the validity columns last.
+        let names = target.column_names();
+        if !names.ends_with(&SCD2_COLUMNS.map(String::from)) {
+            return Err(LakeError::Schema(format!(
+                "{}: an SCD2 dimension ends with {SCD2_COLUMNS:?}, not {names:?}",
+                target.id
+            )));
+        }
         let today = epoch_days(self.date);
         let mut history: Vec<Vec<Val>> = Vec::new();
         if let Some(prev) = self.lake.latest_before(target.id, self.date).await? {
@@ -152,32 +190,72 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
         run_id: &run_id,
     };
 
-    // categories: id, name, updated_at
-    let rows = ctx.rows(c::CLEAN_CATEGORIES, &[0, 1]).await?;
+    let rows = ctx
+        .rows(
+            c::CLEAN_CATEGORIES,
+            c::GOLD_DIM_CATEGORY,
+            &[("category_id", "id"), ("category_name", "name")],
+        )
+        .await?;
     summary.add(
         c::GOLD_DIM_CATEGORY.id.to_string(),
         ctx.type1(c::GOLD_DIM_CATEGORY, rows).await?,
     );
-    // vendors: id, vendor_name, region, joined_at, updated_at
-    let rows = ctx.rows(c::CLEAN_VENDORS, &[0, 1, 2, 3]).await?;
+    let rows = ctx
+        .rows(
+            c::CLEAN_VENDORS,
+            c::GOLD_DIM_VENDOR,
+            &[
+                ("vendor_id", "id"),
+                ("vendor_name", "vendor_name"),
+                ("region", "region"),
+                ("joined_at", "joined_at"),
+            ],
+        )
+        .await?;
     summary.add(
         c::GOLD_DIM_VENDOR.id.to_string(),
         ctx.type1(c::GOLD_DIM_VENDOR, rows).await?,
     );
-    // customers: id, first_name, last_name, email, joined_at, updated_at
-    let rows = ctx.rows(c::CLEAN_CUSTOMERS, &[0, 1, 2, 3, 4]).await?;
+    let rows = ctx
+        .rows(
+            c::CLEAN_CUSTOMERS,
+            c::GOLD_DIM_CUSTOMER,
+            &[
+                ("customer_id", "id"),
+                ("first_name", "first_name"),
+                ("last_name", "last_name"),
+                ("email", "email"),
+                ("joined_at", "joined_at"),
+            ],
+        )
+        .await?;
     summary.add(
         c::GOLD_DIM_CUSTOMER.id.to_string(),
         ctx.scd2(c::GOLD_DIM_CUSTOMER, rows).await?,
     );
-    // inventory: id, vendor_id, category_id, item_name, price, stock, updated_at
-    let rows = ctx.rows(c::CLEAN_INVENTORY, &[0, 1, 2, 3, 4]).await?;
+    let rows = ctx
+        .rows(
+            c::CLEAN_INVENTORY,
+            c::GOLD_DIM_INVENTORY,
+            &[
+                ("item_id", "id"),
+                ("vendor_id", "vendor_id"),
+                ("category_id", "category_id"),
+                ("item_name", "item_name"),
+                ("price", "price"),
+            ],
+        )
+        .await?;
     summary.add(
         c::GOLD_DIM_INVENTORY.id.to_string(),
         ctx.scd2(c::GOLD_DIM_INVENTORY, rows).await?,
     );
 
-    let mut w = ctx.writer(c::GOLD_DIM_DATE)?;
+    let mut w = ctx.writer_of(
+        c::GOLD_DIM_DATE,
+        &["date_id", "date", "year", "quarter", "month", "day", "day_of_week", "is_weekend"],
+    )?;
     w.push(&[
         Cell::I32(date_id(date)),
         Cell::Date(epoch_days(date)),
@@ -201,7 +279,23 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
 
 async fn fact_sales(ctx: &Ctx<'_>) -> Result<DatasetCounts> {
     let mut reader = PartitionReader::open(ctx.lake, c::WORK_SALES_LINES, ctx.date).await?;
-    let mut w = ctx.writer(c::GOLD_FACT_SALES)?;
+    let mut w = ctx.writer_of(
+        c::GOLD_FACT_SALES,
+        &[
+            "transaction_id",
+            "line_no",
+            "item_id",
+            "customer_id",
+            "vendor_id",
+            "category_id",
+            "date_id",
+            "unit_price",
+            "qty",
+            "total_price",
+            "installments",
+            "created_at",
+        ],
+    )?;
     let mut n = 0u64;
     while let Some(file) = reader.next_file().await? {
         for batch in file {
@@ -249,7 +343,11 @@ async fn fact_sales(ctx: &Ctx<'_>) -> Result<DatasetCounts> {
 async fn cart_snapshot(ctx: &Ctx<'_>) -> Result<DatasetCounts> {
     let day = date_id(ctx.date);
     let mut reader = PartitionReader::open(ctx.lake, c::CLEAN_CART_LINES, ctx.date).await?;
-    let mut w = ctx.writer(c::GOLD_FACT_CART_SNAPSHOT)?;
+    // The snapshot is the day's key followed by the cleaned cart line, column for column.
+    let mut names = vec!["date_id".to_string()];
+    names.extend(c::CLEAN_CART_LINES.column_names());
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut w = ctx.writer_of(c::GOLD_FACT_CART_SNAPSHOT, &names)?;
     let mut n = 0u64;
     while let Some(file) = reader.next_file().await? {
         for batch in file {

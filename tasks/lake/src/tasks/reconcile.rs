@@ -205,17 +205,19 @@ async fn dynamodb_tally(args: &LakeArgs, table: &str, date: NaiveDate) -> Result
 async fn quarantine_tally(lake: &Lake, date: NaiveDate) -> Result<Tally> {
     let mut tally = Tally::default();
     let q = c::quarantine_of(c::RAW_TRANSACTIONS.id);
+    let layout = crate::rows::Layout::of(q);
     for batch in PartitionReader::open(lake, q, date)
         .await?
         .read_all()
         .await?
     {
         for row in batch_rows(&batch)? {
-            let record: serde_json::Value = row[3]
+            let record: serde_json::Value = layout
+                .get(&row, "record")
                 .as_str()
                 .and_then(|r| serde_json::from_str(r).ok())
                 .unwrap_or_default();
-            let key = row[0].as_str().unwrap_or_default();
+            let key = layout.get(&row, "record_key").as_str().unwrap_or_default();
             tally.add(key, record.get("total_price").and_then(|v| v.as_str()));
         }
     }
