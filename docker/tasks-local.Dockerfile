@@ -1,6 +1,6 @@
 # The same runtime image built the local way, where no registry is reachable: a Debian base made
 # with debootstrap and `docker import` (`scripts/docker.sh image`), and binaries built on the host.
-#   docker build -f docker/tasks-local.Dockerfile -t mercado-tasks CONTEXT   (CONTEXT/bin/mercado-task;
+#   docker build -f docker/tasks-local.Dockerfile -t mercado-tasks:0.1.0 CONTEXT   (CONTEXT/bin/mercado-task;
 #   scripts/docker.sh image prepares it)
 ARG BASE=mercado-base:bookworm
 FROM ${BASE}

@@ -1,5 +1,5 @@
 # mercado-task, the binary of every task of tasks/registry.toml, in one small image.
-# Production build, from source:  docker build -f docker/tasks.Dockerfile -t mercado-tasks .
+# Production build, from source:  docker build -f docker/tasks.Dockerfile -t mercado-tasks:0.1.0 .
 # Airflow's DockerOperator runs `mercado-task <task> --date D`; the binary is on PATH.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
