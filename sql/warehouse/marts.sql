@@ -89,3 +89,52 @@ SELECT b.date_id,
 FROM buyers b
 JOIN first_order f ON f.customer_id = b.customer_id
 GROUP BY b.date_id;
+
+-- Fraud signals: one row per (transaction, rule that fired). Rules, on each customer's completed
+-- checkouts (created_at, total of the transaction) and their account's age:
+--   velocity                5 or more checkouts of the customer within 10 minutes (this one and
+--                           the ones in the 10 minutes before it)
+--   new_account_high_value  a checkout of 1,000.00 or more within 24 hours of the account's creation
+--   small_orders_burst      3 or more checkouts under 10.00 of the customer within 1 minute
+CREATE OR REPLACE VIEW marts.flagged_transactions AS
+WITH txn AS (
+    SELECT transaction_id, customer_id, date_id,
+           MIN(created_at)  AS created_at,
+           SUM(total_price) AS total_price
+    FROM core.fact_sales
+    GROUP BY transaction_id, customer_id, date_id
+), velocity AS (
+    SELECT t.transaction_id, COUNT(*) AS recent
+    FROM txn t
+    JOIN txn p ON p.customer_id = t.customer_id
+              AND p.created_at <= t.created_at
+              AND p.created_at > t.created_at - INTERVAL '10 minutes'
+    GROUP BY t.transaction_id
+), small_burst AS (
+    SELECT t.transaction_id, COUNT(*) AS small_recent
+    FROM txn t
+    JOIN txn p ON p.customer_id = t.customer_id
+              AND p.total_price < 10
+              AND p.created_at <= t.created_at
+              AND p.created_at > t.created_at - INTERVAL '1 minute'
+    WHERE t.total_price < 10
+    GROUP BY t.transaction_id
+), accounts AS (
+    SELECT customer_id, MIN(joined_at) AS joined_at FROM core.dim_customer GROUP BY customer_id
+)
+SELECT t.date_id, t.transaction_id, t.customer_id, t.created_at, t.total_price,
+       'velocity' AS rule, CAST(v.recent AS VARCHAR(20)) || ' checkouts within 10 minutes' AS detail
+FROM txn t JOIN velocity v ON v.transaction_id = t.transaction_id
+WHERE v.recent >= 5
+UNION ALL
+SELECT t.date_id, t.transaction_id, t.customer_id, t.created_at, t.total_price,
+       'new_account_high_value' AS rule, 'account created ' || CAST(a.joined_at AS VARCHAR(40)) AS detail
+FROM txn t JOIN accounts a ON a.customer_id = t.customer_id
+WHERE t.total_price >= 1000
+  AND a.joined_at IS NOT NULL
+  AND t.created_at < a.joined_at + INTERVAL '24 hours'
+UNION ALL
+SELECT t.date_id, t.transaction_id, t.customer_id, t.created_at, t.total_price,
+       'small_orders_burst' AS rule, CAST(s.small_recent AS VARCHAR(20)) || ' checkouts under 10.00 within 1 minute' AS detail
+FROM txn t JOIN small_burst s ON s.transaction_id = t.transaction_id
+WHERE s.small_recent >= 3;

@@ -14,13 +14,14 @@ use mercado_core::calendar::date_id;
 pub const TASK: &str = "marts";
 
 /// The marts, each with the number of rows it has for the date.
-const MARTS_BY_DATE: [&str; 6] = [
+const MARTS_BY_DATE: [&str; 7] = [
     "daily_sales",
     "vendor_daily_sales",
     "category_sales",
     "top_items",
     "cart_abandonment",
     "repeat_customer_rate",
+    "flagged_transactions",
 ];
 
 #[derive(Debug, Clone, clap::Args)]
