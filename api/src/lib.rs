@@ -14,10 +14,12 @@ pub mod model;
 pub mod openapi;
 pub mod pg;
 pub mod routes;
+pub mod scenarios;
 pub mod schemas;
 pub mod server;
 pub mod state;
 pub mod traffic;
+pub mod traffic_scenario;
 
 /// The key design and regions are shared with the tasks: they live in `mercado-core`.
 pub use mercado_core::{keys, regions};

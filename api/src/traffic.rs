@@ -43,11 +43,29 @@ pub struct TrafficArgs {
     /// Seed of the pseudo-random choices (same seed and catalogue, same orders).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Scenario mode: the catalogue lives in this state file across days (new customers and
+    /// items, price changes, renames) and each day follows its scenario (see `scenarios`). A day
+    /// already in the file is not written again. Without it, one standalone day as before.
+    #[arg(long, env = "MERCADO_TRAFFIC_STATE")]
+    pub state: Option<std::path::PathBuf>,
+    /// The day's scenario in scenario mode (default: the week's cycle for the seed).
+    #[arg(long, value_enum)]
+    pub scenario: Option<crate::scenarios::Scenario>,
+    /// Ground truth, one JSON line per generated day appended here: the scenario and the ids of
+    /// the fraud scenario's transactions.
+    #[arg(long, env = "MERCADO_TRAFFIC_LABELS")]
+    pub labels: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct TrafficSummary {
     pub task: &'static str,
+    /// In scenario mode, the day's scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<crate::scenarios::Scenario>,
+    /// In scenario mode, the fraud scenario's transactions (the labels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraud_orders: Option<usize>,
     pub date: String,
     pub status: &'static str,
     pub customers: usize,
@@ -86,7 +104,11 @@ impl Rng {
     }
 }
 
-async fn post(http: &reqwest::Client, url: String, body: Value) -> Result<Value, TrafficError> {
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    url: String,
+    body: Value,
+) -> Result<Value, TrafficError> {
     let fail = |e: String| TrafficError::Api(url.clone(), e);
     let resp = http
         .post(&url)
@@ -109,6 +131,9 @@ struct Listed {
 }
 
 pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSummary, TrafficError> {
+    if let Some(state) = &args.state {
+        return crate::traffic_scenario::run(args, state, store).await;
+    }
     let http = reqwest::Client::new();
     let base = args.api_url.trim_end_matches('/');
     if args.customers == 0 || args.vendors == 0 || args.items == 0 {
@@ -243,6 +268,8 @@ pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSumma
 
     Ok(TrafficSummary {
         task: "traffic",
+        scenario: None,
+        fraud_orders: None,
         date: args.date.to_string(),
         status: "ok",
         customers: customers.len(),
