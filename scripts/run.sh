@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # README command 1: the main job on this machine.
 #   1. local services (PostgreSQL, moto) and the API on 127.0.0.1
-#   2. a day of synthetic traffic (default: yesterday, UTC), with one bad record per kind
+#   2. a week of synthetic traffic ending on the day (default: yesterday, UTC): a marketplace whose
+#      catalogue lives from day to day, each day a scenario (normal, flash sale, promotion, fraud)
 #   3. Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1, metadata in PostgreSQL
-#   4. mercado_daily for that day, triggered through Airflow's REST API and followed task by task:
-#      the tasks of tasks/registry.toml, in order
-#   5. the day's KPIs from the warehouse marts, the Airflow UI's address and login, how to call the API
+#   4. mercado_daily for each day of the week in order, triggered through Airflow's REST API and
+#      followed task by task (the tasks of tasks/registry.toml)
+#   5. the week's KPIs from the warehouse marts, the fraud rules' precision and recall against the
+#      generator's labels, the Airflow UI's address and login, how to call the API
 #
-#   scripts/run.sh [YYYY-MM-DD]   run for that day (safe to repeat: running services are reused and
-#                                 the day's run is cleared and run again)
+#   scripts/run.sh [YYYY-MM-DD]   the week ending that day (safe to repeat: running services are
+#                                 reused, days already generated are not generated again, and each
+#                                 day's run is cleared and run again)
+#   MERCADO_DAYS=7 MERCADO_SEED=7 the week's length and the generator's seed
+#   (.local/traffic/ holds the generator's state and labels; remove it to start a new marketplace)
 #   scripts/run.sh stop           stop Airflow, the API and the services
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
@@ -42,26 +47,57 @@ else
   wait_for API 60 api_ready || { tail -n 30 "$API_LOG" >&2; die "API did not become ready"; }
 fi
 
-log "traffic for $DAY"
-"$ROOT/target/debug/mercado-traffic" --date "$DAY" --api-url "$BASE" --bad-records | tail -n 1
-
+DAYS="${MERCADO_DAYS:-7}"
+FIRST=$(date -u -d "$DAY - $((DAYS - 1)) days" +%F)
+TRAFFIC="$LOCAL/traffic"
+mkdir -p "$TRAFFIC"
 "$ROOT/scripts/airflow.sh" start >/dev/null
-log "mercado_daily for $DAY through Airflow (task logs: Airflow UI, or $LOCAL/airflow/logs)"
-"$ROOT/scripts/airflow.sh" python "$ROOT/scripts/airflow_api.py" run --date "$DAY" \
-  || die "mercado_daily failed for $DAY (see above; re-run with: scripts/run.sh $DAY)"
-log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$DAY/"
+log "a week of marketplace, $FIRST … $DAY: each day's traffic, then mercado_daily for it through Airflow"
+for ((i = DAYS - 1; i >= 0; i--)); do
+  d=$(date -u -d "$DAY - $i days" +%F)
+  log "[$((DAYS - i))/$DAYS] traffic for $d"
+  "$ROOT/target/debug/mercado-traffic" --date "$d" --api-url "$BASE" --seed "${MERCADO_SEED:-7}" \
+    --customers 60 --vendors 8 --items 80 --orders 150 --carts 15 \
+    --state "$TRAFFIC/state.json" --labels "$TRAFFIC/labels.jsonl" | tail -n 1
+  log "[$((DAYS - i))/$DAYS] mercado_daily for $d (task logs: Airflow UI, or $LOCAL/airflow/logs)"
+  "$ROOT/scripts/airflow.sh" python "$ROOT/scripts/airflow_api.py" run --date "$d" \
+    || die "mercado_daily failed for $d (see above; re-run with: scripts/run.sh $DAY)"
+done
+log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$FIRST … dt=$DAY/"
 
+FIRST_ID="${FIRST//-/}"
 DAY_ID="${DAY//-/}"
 echo
-echo "KPIs for $DAY (warehouse marts, $WAREHOUSE_URL):"
+echo "The week's KPIs (warehouse marts, $WAREHOUSE_URL):"
 psql "$WAREHOUSE_URL" -P pager=off -c "
   SELECT s.date, s.gmv, s.orders, s.aov, s.items_sold, s.customers,
-         a.open_carts, a.abandonment_rate, r.repeat_rate
+         a.open_carts, a.abandonment_rate, r.repeat_rate,
+         (SELECT COUNT(DISTINCT f.transaction_id) FROM marts.flagged_transactions f WHERE f.date_id = s.date_id) AS flagged
   FROM marts.daily_sales s
   JOIN marts.cart_abandonment a USING (date_id)
   LEFT JOIN marts.repeat_customer_rate r USING (date_id)
-  WHERE s.date_id = $DAY_ID" \
-  -c "SELECT vendor_name, region, gmv, orders FROM marts.vendor_daily_sales WHERE date_id = $DAY_ID ORDER BY gmv DESC LIMIT 5"
+  WHERE s.date_id BETWEEN $FIRST_ID AND $DAY_ID ORDER BY s.date" \
+  -c "SELECT vendor_name, region, SUM(gmv) AS gmv, SUM(orders) AS orders FROM marts.vendor_daily_sales
+      WHERE date_id BETWEEN $FIRST_ID AND $DAY_ID GROUP BY vendor_name, region ORDER BY gmv DESC LIMIT 5"
+
+echo
+echo "Fraud rules against the generator's labels ($TRAFFIC/labels.jsonl), $FIRST … $DAY:"
+psql "$WAREHOUSE_URL" -tA -c "SELECT DISTINCT transaction_id FROM marts.flagged_transactions
+  WHERE date_id BETWEEN $FIRST_ID AND $DAY_ID" > "$TRAFFIC/flagged.txt"
+python3 - "$TRAFFIC/labels.jsonl" "$TRAFFIC/flagged.txt" "$FIRST" "$DAY" <<'PY'
+import json, sys
+labels, flagged_path, first, last = sys.argv[1:5]
+days = [json.loads(l) for l in open(labels) if l.strip()]
+days = [d for d in days if first <= d["date"] <= last]
+fraud = {t for d in days for t in d["fraud_transactions"]}
+flagged = {l.strip() for l in open(flagged_path) if l.strip()}
+tp = len(fraud & flagged)
+precision = tp / len(flagged) if flagged else 0.0
+recall = tp / len(fraud) if fraud else 0.0
+for d in days:
+    print(f"  {d['date']}  {d['scenario']:<10}  {d['orders']:>4} orders  {len(d['fraud_transactions']):>3} fraud")
+print(f"  flagged {len(flagged)}, labelled fraud {len(fraud)}, both {tp}: precision {precision:.2f}, recall {recall:.2f}")
+PY
 
 echo
 "$ROOT/scripts/airflow.sh" login
