@@ -4,7 +4,8 @@
 # that follow the document's links: customer → cart → checkout → transaction), and checks that no
 # response is a 5xx or breaks the documented schema, status codes or content type, that invalid
 # input is refused and that a created resource can be read back.
-# Runs the built API on its own database and DynamoDB table, on a free port of 127.0.0.1.
+# Runs the built API on its own database, DynamoDB table and warehouse database (the warehouse DDL
+# and marts applied, one vendor's sales in it), on a free port of 127.0.0.1.
 # Fails on any failure and on any warning (a schema that disagrees with the API shows up as
 # "validation mismatch" or "missing test data"). Prints the test cases of each phase.
 # Bounded: MERCADO_SCHEMATHESIS_EXAMPLES examples per operation (default 100; about 40 s on two
@@ -20,17 +21,32 @@ NAME="schemathesis_$(date +%s)_$$"
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
 DB_URL="${DATABASE_URL%/*}/$NAME"
+WH_URL="${DATABASE_URL%/*}/${NAME}_wh"
 WORK="$LOCAL/schemathesis"
 rm -rf "$WORK" && mkdir -p "$WORK"
 
-psql "$DATABASE_URL" -qc "CREATE DATABASE \"$NAME\"" >&2
 cleanup() {
   [ -n "${API_PID:-}" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
   psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$NAME\"" >/dev/null 2>&1 || true
+  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"${NAME}_wh\"" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+psql "$DATABASE_URL" -qc "CREATE DATABASE \"$NAME\"" >&2
+psql "$DATABASE_URL" -qc "CREATE DATABASE \"${NAME}_wh\"" >&2
 
-DATABASE_URL="$DB_URL" MERCADO_DDB_TABLE="$NAME" MERCADO_API_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
+# The warehouse GET /vendors/{id}/sales reads: the DDL and marts as the pipeline applies them, and
+# vendor 1 (the document's example) with sales on the examples' days, so that operation answers
+# 200, 404 and 422 rather than 503.
+psql "$WH_URL" -q -v ON_ERROR_STOP=1 -f "$ROOT/sql/warehouse/postgres.sql" -f "$ROOT/sql/warehouse/marts.sql" >&2
+psql "$WH_URL" -q -v ON_ERROR_STOP=1 >&2 <<'SQL'
+INSERT INTO core.dim_date VALUES (20250317, '2025-03-17', 2025, 1, 3, 17, 1, false);
+INSERT INTO core.dim_vendor VALUES (1, 'Loja do Porto', 'PT', '2025-01-01T00:00:00Z');
+INSERT INTO core.dim_inventory VALUES (1, 1, 3, 'Mug', 12.50, '2025-01-01', NULL, true);
+INSERT INTO core.fact_sales VALUES
+  ('0190a0a0-0000-7000-8000-000000000000', 1, 1, 1, 1, 3, 20250317, 12.50, 3, 37.50, 3, '2025-03-17T10:00:00Z');
+SQL
+
+DATABASE_URL="$DB_URL" WAREHOUSE_URL="$WH_URL" MERCADO_DDB_TABLE="$NAME" MERCADO_API_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
   "$API_BIN" > "$WORK/api.log" 2>&1 &
 API_PID=$!
 wait_for "API for schemathesis" 30 curl -fsS "$BASE/readyz" \

@@ -33,6 +33,11 @@ pub struct Config {
     #[arg(long, env = "MERCADO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate: bool,
 
+    /// PostgreSQL-protocol URL of the warehouse (its `core` and `marts` schemas), read by the vendor
+    /// analytics endpoint only. Unset: that endpoint answers 503 `warehouse_unavailable`.
+    #[arg(long, env = "WAREHOUSE_URL")]
+    pub warehouse_url: Option<String>,
+
     /// How long one store call may take before the API answers 503, in milliseconds.
     #[arg(long, env = "MERCADO_STORE_TIMEOUT_MS", default_value_t = 5000)]
     pub store_timeout_ms: u64,

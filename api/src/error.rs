@@ -88,6 +88,15 @@ impl ApiError {
         )
     }
 
+    /// 503: the warehouse is not configured or does not answer (vendor analytics only).
+    pub fn warehouse_unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warehouse_unavailable",
+            message,
+        )
+    }
+
     /// 500: our fault. The detail goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");

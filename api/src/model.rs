@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::de;
@@ -347,6 +347,64 @@ pub struct Vendor {
     #[schema(schema_with = crate::schemas::region_out)]
     pub region: String,
     pub joined_at: DateTime<Utc>,
+}
+
+/// A vendor's sales over a range of days, from the warehouse marts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "vendor_id": 1, "vendor_name": "Loja do Porto", "from": "2025-03-16", "to": "2025-03-17",
+    "days": [{"date": "2025-03-16", "revenue": 0.0, "orders": 0, "units": 0},
+             {"date": "2025-03-17", "revenue": 37.5, "orders": 1, "units": 3}],
+    "totals": {"revenue": 37.5, "orders": 1, "units": 3},
+    "top_items": [{"item_id": 1, "item_name": "Mug", "units": 3, "revenue": 37.5}]
+})))]
+pub struct VendorSales {
+    #[schema(value_type = i64)]
+    pub vendor_id: FlexId,
+    /// The vendor's name as the warehouse has it.
+    pub vendor_name: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Every day from `from` to `to`, in date order; days without sales are zeros.
+    pub days: Vec<SalesDay>,
+    /// Sums of `days`.
+    pub totals: SalesTotals,
+    /// The vendor's 10 best items of the range by revenue (ties: smaller `item_id` first).
+    pub top_items: Vec<TopItem>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SalesDay {
+    pub date: NaiveDate,
+    /// Sum of the vendor's line totals that day.
+    pub revenue: Money,
+    /// Transactions with at least one line of the vendor.
+    #[schema(minimum = 0)]
+    pub orders: i64,
+    /// Units sold.
+    #[schema(minimum = 0)]
+    pub units: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct SalesTotals {
+    pub revenue: Money,
+    /// Orders of the range (a transaction belongs to one day, so this is the sum of the days').
+    #[schema(minimum = 0)]
+    pub orders: i64,
+    #[schema(minimum = 0)]
+    pub units: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopItem {
+    #[schema(value_type = i64)]
+    pub item_id: FlexId,
+    /// The item's current name in the warehouse (null only when it holds no version of the item).
+    pub item_name: Option<String>,
+    #[schema(minimum = 0)]
+    pub units: i64,
+    pub revenue: Money,
 }
 
 // ---- categories ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations, then given
 //! what the annotations cannot say: the exact schemas of path, query and header parameters (see
 //! [`crate::schemas`]), the links between operations (so clients and stateful testers can chain
-//! customer → cart → checkout → transaction), and the 500 every operation may answer.
+//! customer → cart → checkout → transaction; vendor → item, sales), and the 500 every operation
+//! may answer.
 
 use std::sync::OnceLock;
 
@@ -27,7 +28,7 @@ use crate::schemas;
     ),
     paths(
         customers::create, customers::read, customers::transactions,
-        vendors::create, vendors::read,
+        vendors::create, vendors::read, vendors::sales,
         categories::list,
         inventory::create, inventory::list, inventory::read, inventory::update,
         cart::replace, cart::read, checkout::checkout,
@@ -38,6 +39,7 @@ use crate::schemas;
         ErrorBody, ErrorDetail, FlexId, Money, NewCustomer, Customer, NewVendor, Vendor, Category,
         NewItem, ItemPatch, Item, ItemPage, CartRequest, CartLineRequest, CartLine, Cart,
         CheckoutRequest, CheckoutReceipt, Transaction, TransactionLine, TransactionPage, health::Health,
+        VendorSales, SalesDay, SalesTotals, TopItem,
     )),
     tags(
         (name = "customers"), (name = "vendors"), (name = "inventory"),
@@ -83,6 +85,18 @@ fn parameter_schema(path: &str, name: &str) -> Option<(Value, Option<Value>)> {
         (p, "id") if p.starts_with("/vendors") => id("Vendor"),
         (p, "id") if p.starts_with("/inventory") => id("Item"),
         (_, "vendor_id") => id("Vendor"),
+        ("/vendors/{id}/sales", "from" | "to") => Some((
+            json!({
+                "type": "string", "minLength": 10, "maxLength": 10,
+                "pattern": format!("^{}$", schemas::DATE_PATTERN),
+                "description": "A calendar date, YYYY-MM-DD",
+            }),
+            Some(json!(if name == "from" {
+                "2025-03-01"
+            } else {
+                "2025-03-31"
+            })),
+        )),
         ("/inventory", "limit") => Some((
             schemas::to_json(schemas::int_or_text(1, 500, "1 to 500")),
             None,
@@ -177,6 +191,8 @@ fn add_links(doc: &mut Value) {
                     "description": "`vendor_id` of an item this vendor sells"},
                 "ListItems": {"operationId": "listItems", "parameters": {"vendor_id": "$response.body#/id"},
                     "description": "The vendor's items"},
+                "GetSales": {"operationId": "getVendorSales", "parameters": {"id": "$response.body#/id"},
+                    "description": "The vendor's sales (from the warehouse: 404 until the pipeline has loaded the vendor)"},
             }),
         ),
         (
@@ -288,7 +304,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(ids.len(), 16);
+        assert_eq!(ids.len(), 17);
     }
 
     #[test]

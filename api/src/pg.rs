@@ -52,9 +52,18 @@ impl From<PoolError> for PgError {
 /// A pool whose waits, connects and statements are all bounded by `timeout`, so an outage turns
 /// into a prompt 503 rather than a hung request.
 pub fn pool(database_url: &str, size: usize, timeout: Duration) -> Result<Pool, PgError> {
-    let mut config: tokio_postgres::Config = database_url
+    build_pool("DATABASE_URL", database_url, size, timeout)
+}
+
+/// The warehouse's pool: the same bounds as [`pool`] (waits, connects and statements).
+pub fn warehouse_pool(url: &str, size: usize, timeout: Duration) -> Result<Pool, PgError> {
+    build_pool("WAREHOUSE_URL", url, size, timeout)
+}
+
+fn build_pool(setting: &str, url: &str, size: usize, timeout: Duration) -> Result<Pool, PgError> {
+    let mut config: tokio_postgres::Config = url
         .parse()
-        .map_err(|e| PgError::Other(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?;
+        .map_err(|e| PgError::Other(format!("{setting} is not a valid PostgreSQL URL: {e}")))?;
     config.connect_timeout(timeout);
     config.application_name("mercado-api");
     config.options(format!("-c statement_timeout={}", timeout.as_millis()));

@@ -528,6 +528,51 @@ mod tests {
     }
 
     #[test]
+    fn date_parameters_agree_with_the_date_rule() {
+        let doc = crate::openapi::document();
+        let params = doc
+            .pointer("/paths/~1vendors~1{id}~1sales/get/parameters")
+            .and_then(|p| p.as_array())
+            .expect("sales parameters");
+        for name in ["from", "to"] {
+            let param = params
+                .iter()
+                .find(|p| p["name"] == name)
+                .expect("parameter");
+            assert_eq!(param["required"], serde_json::json!(true), "{name}");
+            let r = pattern_of(&param["schema"], "/pattern");
+            let mut samples = probes();
+            samples.extend(
+                [
+                    "2025-03-17",
+                    "2024-02-29",
+                    "2023-02-29",
+                    "2000-02-29",
+                    "1900-02-29",
+                    "0000-01-01",
+                    "9999-12-31",
+                    "2025-3-17",
+                    "2025-03-17T00:00:00Z",
+                    "+2025-03-17",
+                    "2025-03-17\n",
+                    " 2025-03-17",
+                    "2025-04-31",
+                    "2025-13-01",
+                    "２０２５-03-17",
+                ]
+                .map(String::from),
+            );
+            for s in samples {
+                assert_eq!(
+                    validate::date(name, Some(&s)).is_ok(),
+                    r.is_match(&s),
+                    "{name} {s:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn transaction_and_cursor_patterns() {
         let t = re(&transaction_id_pattern());
         for ok in [

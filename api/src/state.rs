@@ -12,6 +12,8 @@ use crate::pg::{self, PgError};
 pub struct AppState {
     pub pg: Pool,
     pub ddb: DynamoStore,
+    /// The warehouse (marts), when configured: read by vendor analytics only, never written.
+    pub warehouse: Option<Pool>,
     /// Longest a request may take: past it the client gets a 503, never a hang (a store that
     /// stopped answering, not only one that refuses connections).
     pub request_timeout: Duration,
@@ -48,9 +50,20 @@ impl AppState {
             config.store_timeout(),
         )?;
         let ddb = DynamoStore::connect(config).await;
+        // Connected lazily: a warehouse that is down (or not loaded yet) fails its own endpoint
+        // with a 503, never the API's start.
+        let warehouse = match config.warehouse_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => Some(pg::warehouse_pool(
+                url,
+                config.pool_size,
+                config.store_timeout(),
+            )?),
+            _ => None,
+        };
         let state = Self {
             pg,
             ddb,
+            warehouse,
             // Each store call is bounded by the store timeout; a request makes several.
             request_timeout: config.store_timeout() * 3 / 2,
         };

@@ -27,6 +27,7 @@ async fn unreachable_stores_answer_503() {
     let state = AppState {
         pg: mercado_api::pg::pool(&config.database_url, 2, config.store_timeout()).expect("pool"),
         ddb: DynamoStore::connect(&config).await,
+        warehouse: None,
         request_timeout: config.store_timeout() * 3 / 2,
     };
     let app = TestApp::serve(state, "outage".into(), config.database_url.clone()).await;

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/customers/{id}/transactions", get(customers::transactions))
         .route("/vendors", post(vendors::create))
         .route("/vendors/{id}", get(vendors::read))
+        .route("/vendors/{id}/sales", get(vendors::sales))
         .route("/categories", get(categories::list))
         .route("/inventory", post(inventory::create).get(inventory::list))
         .route(

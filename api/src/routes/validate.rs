@@ -46,9 +46,64 @@ pub fn int_in(field: &str, value: i64, min: i64, max: i64) -> Result<i64, ApiErr
     }
 }
 
+/// A calendar date written exactly `YYYY-MM-DD` (the pattern [`crate::schemas::DATE_PATTERN`]
+/// states): four-digit year, no sign, no time, no surrounding whitespace.
+pub fn date(field: &str, value: Option<&str>) -> Result<chrono::NaiveDate, ApiError> {
+    let value = value.ok_or_else(|| {
+        ApiError::invalid(field, format!("{field} is required (a date YYYY-MM-DD)"))
+    })?;
+    let b = value.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let number = |range: std::ops::Range<usize>| value.get(range)?.parse::<u32>().ok();
+    let parsed = || {
+        let year = i32::try_from(number(0..4)?).ok()?;
+        chrono::NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)
+    };
+    shaped.then(parsed).flatten().ok_or_else(|| {
+        ApiError::invalid(
+            field,
+            format!("{field} must be a calendar date written YYYY-MM-DD, such as 2025-03-17"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates() {
+        let ok = |s: &str| date("from", Some(s)).ok().map(|d| d.to_string());
+        assert_eq!(ok("2025-03-17").as_deref(), Some("2025-03-17"));
+        assert_eq!(ok("2024-02-29").as_deref(), Some("2024-02-29"));
+        assert_eq!(ok("0000-01-01").as_deref(), Some("0000-01-01"));
+        for bad in [
+            "2023-02-29",
+            "2025-3-17",
+            "2025-03-17 ",
+            " 2025-03-17",
+            "2025-03-17\n",
+            "+2025-03-17",
+            "20250317",
+            "2025/03/17",
+            "2025-13-01",
+            "2025-00-10",
+            "2025-04-31",
+            "2025-03-17T00:00:00Z",
+            "",
+        ] {
+            assert!(ok(bad).is_none(), "{bad:?} accepted");
+        }
+        let e = date("to", None).expect_err("missing");
+        assert_eq!(e.field.as_deref(), Some("to"));
+    }
 
     #[test]
     fn emails() {

@@ -4,9 +4,14 @@ use axum::Json;
 
 use super::validate;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdPath, JsonBody};
-use crate::model::{NewVendor, Vendor};
+use crate::extract::{IdPath, JsonBody, QueryParams};
+use crate::model::{NewVendor, Vendor, VendorSales};
+use crate::warehouse::{self, WarehouseError};
 use crate::{pg, regions};
+
+/// Longest range `GET /vendors/{id}/sales` answers for, in days (`from` and `to` included): a
+/// leap year.
+pub const MAX_SALES_DAYS: i64 = 366;
 
 /// Register a vendor. `region` is an ISO 3166-1 alpha-2 code, stored uppercase.
 #[utoipa::path(post, path = "/vendors", tag = "vendors", operation_id = "createVendor",
@@ -49,4 +54,54 @@ pub async fn read(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("vendor {id} not found")))
+}
+
+/// A vendor's sales per day over a range of days, with totals and the top 10 items by revenue.
+///
+/// Read from the warehouse marts (`marts.vendor_daily_sales`, `core.fact_sales` with the current
+/// `core.dim_inventory`), so it covers what the daily pipeline has loaded, not the OLTP stores: a
+/// vendor registered since the last load is 404 here until then. `from` and `to` are included; at
+/// most 366 days. Every day of the range is listed, zeros for days without sales.
+#[utoipa::path(get, path = "/vendors/{id}/sales", tag = "vendors", operation_id = "getVendorSales",
+    params(
+        ("id" = String, Path, description = "Vendor id"),
+        ("from" = String, Query, description = "First day, `YYYY-MM-DD` (UTC); at most `to`"),
+        ("to" = String, Query, description = "Last day, `YYYY-MM-DD` (UTC), included; at most 365 days after `from`"),
+    ),
+    responses(
+        (status = 200, description = "The vendor's sales, day by day", body = VendorSales),
+        (status = 400, description = "The path or query string could not be read", body = ErrorBody),
+        (status = 404, description = "No such vendor in the warehouse", body = ErrorBody),
+        (status = 422, description = "`from` or `to` missing or not a date (`field` names it), `from` after `to` (`from`), or a range over 366 days (`to`)", body = ErrorBody),
+        (status = 503, description = "The warehouse is not configured (`warehouse_unavailable`) or does not answer", body = ErrorBody),
+    ))]
+pub async fn sales(
+    State(st): State<crate::AppState>,
+    IdPath(id): IdPath,
+    query: QueryParams,
+) -> Result<Json<VendorSales>, ApiError> {
+    let from = validate::date("from", query.text("from"))?;
+    let to = validate::date("to", query.text("to"))?;
+    if from > to {
+        return Err(ApiError::invalid("from", "from must not be after to"));
+    }
+    if (to - from).num_days() >= MAX_SALES_DAYS {
+        return Err(ApiError::invalid(
+            "to",
+            format!("the range must be at most {MAX_SALES_DAYS} days, from and to included"),
+        ));
+    }
+    let pool = st.warehouse.as_ref().ok_or_else(|| {
+        ApiError::warehouse_unavailable("no warehouse is configured (WAREHOUSE_URL)")
+    })?;
+    match warehouse::vendor_sales(pool, id, from, to).await {
+        Ok(Some(sales)) => Ok(Json(sales)),
+        Ok(None) => Err(ApiError::not_found(format!(
+            "vendor {id} not found in the warehouse (vendors appear there once loaded)"
+        ))),
+        Err(WarehouseError::Unavailable(m)) => Err(ApiError::warehouse_unavailable(format!(
+            "warehouse unavailable: {m}"
+        ))),
+        Err(WarehouseError::Other(m)) => Err(ApiError::internal(m)),
+    }
 }

@@ -93,6 +93,7 @@ pub fn config(database_url: String, table: String) -> Config {
         table,
         create_table: true,
         migrate: true,
+        warehouse_url: None,
         store_timeout_ms: 5000,
     }
 }
