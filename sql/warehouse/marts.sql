@@ -91,11 +91,12 @@ JOIN first_order f ON f.customer_id = b.customer_id
 GROUP BY b.date_id;
 
 -- Fraud signals: one row per (transaction, rule that fired). Rules, on each customer's completed
--- checkouts (created_at, total of the transaction) and their account's age:
---   velocity                5 or more checkouts of the customer within 10 minutes (this one and
---                           the ones in the 10 minutes before it)
---   new_account_high_value  a checkout of 1,000.00 or more within 24 hours of the account's creation
---   small_orders_burst      3 or more checkouts under 10.00 of the customer within 1 minute
+-- checkouts (created_at, total of the transaction):
+--   velocity                5 or more checkouts of the customer within 10 minutes: every checkout
+--                           of such a window is flagged
+--   new_account_high_value  a checkout of 2,500.00 or more that is the customer's first checkout
+--   small_orders_burst      3 or more checkouts under 10.00 of the customer within 1 minute: every
+--                           checkout of such a burst is flagged
 CREATE OR REPLACE VIEW marts.flagged_transactions AS
 WITH txn AS (
     SELECT transaction_id, customer_id, date_id,
@@ -103,38 +104,52 @@ WITH txn AS (
            SUM(total_price) AS total_price
     FROM core.fact_sales
     GROUP BY transaction_id, customer_id, date_id
-), velocity AS (
-    SELECT t.transaction_id, COUNT(*) AS recent
+), velocity_end AS (
+    -- Checkouts that close a 10-minute window holding 5 or more of the customer's checkouts.
+    SELECT t.transaction_id, t.customer_id, t.created_at, COUNT(*) AS recent
     FROM txn t
     JOIN txn p ON p.customer_id = t.customer_id
               AND p.created_at <= t.created_at
               AND p.created_at > t.created_at - INTERVAL '10 minutes'
-    GROUP BY t.transaction_id
-), small_burst AS (
-    SELECT t.transaction_id, COUNT(*) AS small_recent
+    GROUP BY t.transaction_id, t.customer_id, t.created_at
+    HAVING COUNT(*) >= 5
+), velocity AS (
+    SELECT m.transaction_id, MAX(e.recent) AS recent
+    FROM velocity_end e
+    JOIN txn m ON m.customer_id = e.customer_id
+              AND m.created_at <= e.created_at
+              AND m.created_at > e.created_at - INTERVAL '10 minutes'
+    GROUP BY m.transaction_id
+), burst_end AS (
+    SELECT t.transaction_id, t.customer_id, t.created_at, COUNT(*) AS small_recent
     FROM txn t
     JOIN txn p ON p.customer_id = t.customer_id
               AND p.total_price < 10
               AND p.created_at <= t.created_at
               AND p.created_at > t.created_at - INTERVAL '1 minute'
     WHERE t.total_price < 10
-    GROUP BY t.transaction_id
-), accounts AS (
-    SELECT customer_id, MIN(joined_at) AS joined_at FROM core.dim_customer GROUP BY customer_id
+    GROUP BY t.transaction_id, t.customer_id, t.created_at
+    HAVING COUNT(*) >= 3
+), small_burst AS (
+    SELECT m.transaction_id, MAX(e.small_recent) AS small_recent
+    FROM burst_end e
+    JOIN txn m ON m.customer_id = e.customer_id
+              AND m.total_price < 10
+              AND m.created_at <= e.created_at
+              AND m.created_at > e.created_at - INTERVAL '1 minute'
+    GROUP BY m.transaction_id
+), first_checkout AS (
+    SELECT customer_id, MIN(created_at) AS first_at FROM txn GROUP BY customer_id
 )
 SELECT t.date_id, t.transaction_id, t.customer_id, t.created_at, t.total_price,
        'velocity' AS rule, CAST(v.recent AS VARCHAR(20)) || ' checkouts within 10 minutes' AS detail
 FROM txn t JOIN velocity v ON v.transaction_id = t.transaction_id
-WHERE v.recent >= 5
 UNION ALL
 SELECT t.date_id, t.transaction_id, t.customer_id, t.created_at, t.total_price,
-       'new_account_high_value' AS rule, 'account created ' || CAST(a.joined_at AS VARCHAR(40)) AS detail
-FROM txn t JOIN accounts a ON a.customer_id = t.customer_id
-WHERE t.total_price >= 1000
-  AND a.joined_at IS NOT NULL
-  AND t.created_at < a.joined_at + INTERVAL '24 hours'
+       'new_account_high_value' AS rule, 'the customer''s first checkout' AS detail
+FROM txn t JOIN first_checkout f ON f.customer_id = t.customer_id AND f.first_at = t.created_at
+WHERE t.total_price >= 2500
 UNION ALL
 SELECT t.date_id, t.transaction_id, t.customer_id, t.created_at, t.total_price,
        'small_orders_burst' AS rule, CAST(s.small_recent AS VARCHAR(20)) || ' checkouts under 10.00 within 1 minute' AS detail
-FROM txn t JOIN small_burst s ON s.transaction_id = t.transaction_id
-WHERE s.small_recent >= 3;
+FROM txn t JOIN small_burst s ON s.transaction_id = t.transaction_id;
