@@ -7,8 +7,8 @@
 //!   skewed item popularity, most carts checked out and some abandoned;
 //! - `flash_sale`: a 45-minute spike of many carts and checkouts on three hot items;
 //! - `promotion`: a category's prices cut by a quarter for the day, and the lift that follows;
-//! - `fraud`: bursts of small checkouts from new accounts, new accounts with one high-value
-//!   order, and an account with many orders within minutes. These orders are labelled.
+//! - `fraud`: bursts of small checkouts from new accounts, new accounts whose first order is of
+//!   high value, and an account with many high-value orders within minutes. These are labelled.
 
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
@@ -291,11 +291,11 @@ pub fn plan_as(
                 });
             }
         }
-        // New accounts with one high-value order (at least 1,000.00).
+        // New accounts whose first order is of high value (at least 3,000.00).
         for _ in 0..2 {
             let buyer = Buyer::New(new_customers + fraud_accounts);
             fraud_accounts += 1;
-            let qty = (100_000 / price(priciest) + 1).clamp(1, 10_000);
+            let qty = (300_000 / price(priciest) + 1).clamp(1, 10_000);
             planned.push(PlannedOrder {
                 at_ms: diurnal_ms(&mut rng),
                 buyer,
@@ -303,11 +303,11 @@ pub fn plan_as(
                 fraud: true,
             });
         }
-        // An existing account with six orders within ten minutes.
+        // An existing account with six high-value orders within ten minutes.
         let buyer = Buyer::Existing(rng.below(catalogue.customers.max(1)));
         let start = diurnal_ms(&mut rng).min(86_400_000 - 600_000);
         for k in 0..6 {
-            let lines = basket(&mut rng, items, &mut |r: &mut Rng| r.popular(items));
+            let lines = vec![(priciest, 2 + rng.below(2) as i64)];
             planned.push(PlannedOrder {
                 at_ms: start + k * 90_000,
                 buyer,
