@@ -55,6 +55,17 @@ pub struct TrafficArgs {
     /// the fraud scenario's transactions.
     #[arg(long, env = "MERCADO_TRAFFIC_LABELS")]
     pub labels: Option<std::path::PathBuf>,
+    /// Scenario mode, live: today's orders go through the API itself (carts and checkouts with
+    /// Idempotency-Keys, stamped now), each customer's orders in order, customers concurrently;
+    /// progress (orders, throughput, errors) on stderr every second. `--date` must be today (UTC).
+    #[arg(long, default_value_t = false)]
+    pub live: bool,
+    /// Live mode: customers shopping at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Live mode: at most this many orders started per second (0: as fast as the API answers).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
 }
 
 #[derive(Debug, Serialize)]

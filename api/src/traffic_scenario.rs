@@ -153,6 +153,12 @@ pub async fn run(
     store: &DynamoStore,
 ) -> Result<TrafficSummary, TrafficError> {
     let date = args.date;
+    if args.live && date != Utc::now().date_naive() {
+        return Err(TrafficError::Invalid(format!(
+            "--live writes today's traffic (checkout stamps now): use --date {}",
+            Utc::now().date_naive()
+        )));
+    }
     let mut state = load(state_path, args.seed)?;
     let seed = state.seed;
     let mut summary = TrafficSummary {
@@ -274,6 +280,51 @@ pub async fn run(
         Buyer::Existing(k) => state.customers.get(k).copied(),
         Buyer::New(k) => today.get(k).copied(),
     };
+    let (fraud_ids, gmv) = if args.live {
+        live(args, &plan, &state.items, &who, &mut summary).await?
+    } else {
+        history(&plan, &state.items, &who, store, &mut summary).await?
+    };
+
+    if let Some(path) = &args.labels {
+        let line = serde_json::to_string(&Labels {
+            date,
+            scenario: plan.scenario,
+            orders: summary.orders,
+            promoted_category: plan.promoted_category,
+            fraud_transactions: &fraud_ids,
+        })
+        .map_err(|e| TrafficError::Invalid(e.to_string()))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{line}"))
+            .map_err(|e| TrafficError::Invalid(format!("{}: {e}", path.display())))?;
+    }
+    state.customers.extend(today);
+    state.days.push(date);
+    save(state_path, &state)?;
+    progress(date, "done");
+
+    summary.scenario = Some(plan.scenario);
+    summary.fraud_orders = Some(fraud_ids.len());
+    summary.customers = state.customers.len();
+    summary.vendors = state.vendors.len();
+    summary.items = state.items.len();
+    summary.gmv = Money::normalized(gmv).to_string();
+    Ok(summary)
+}
+
+/// History mode: the day's orders and open carts through the store, stamped inside the day.
+async fn history(
+    plan: &scenarios::DayPlan,
+    items: &[Item],
+    who: &dyn Fn(Buyer) -> Option<i64>,
+    store: &DynamoStore,
+    summary: &mut TrafficSummary,
+) -> Result<(Vec<String>, Decimal), TrafficError> {
+    let date = plan.date;
     let day_start = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
     let mut gmv = Decimal::ZERO;
     let mut fraud_ids = Vec::new();
@@ -284,7 +335,7 @@ pub async fn run(
         let lines: Vec<TransactionLine> = order
             .lines
             .iter()
-            .filter_map(|(i, qty)| state.items.get(*i).map(|item| (item, *qty)))
+            .filter_map(|(i, qty)| items.get(*i).map(|item| (item, *qty)))
             .enumerate()
             .map(|(k, (item, qty))| {
                 let unit = Money::normalized(Decimal::new(item.cents, 2));
@@ -321,7 +372,7 @@ pub async fn run(
         }
     }
     for (buyer, i, qty, at_ms) in &plan.open_carts {
-        let (Some(user), Some(item)) = (who(*buyer), state.items.get(*i)) else {
+        let (Some(user), Some(item)) = (who(*buyer), items.get(*i)) else {
             continue;
         };
         let unit = Money::normalized(Decimal::new(item.cents, 2));
@@ -342,32 +393,163 @@ pub async fn run(
         summary.carts += 1;
     }
 
-    if let Some(path) = &args.labels {
-        let line = serde_json::to_string(&Labels {
-            date,
-            scenario: plan.scenario,
-            orders: summary.orders,
-            promoted_category: plan.promoted_category,
-            fraud_transactions: &fraud_ids,
-        })
-        .map_err(|e| TrafficError::Invalid(e.to_string()))?;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| writeln!(f, "{line}"))
-            .map_err(|e| TrafficError::Invalid(format!("{}: {e}", path.display())))?;
-    }
-    state.customers.extend(today);
-    state.days.push(date);
-    save(state_path, &state)?;
-    progress(date, "done");
+    Ok((fraud_ids, gmv))
+}
 
-    summary.scenario = Some(plan.scenario);
-    summary.fraud_orders = Some(fraud_ids.len());
-    summary.customers = state.customers.len();
-    summary.vendors = state.vendors.len();
-    summary.items = state.items.len();
-    summary.gmv = Money::normalized(gmv).to_string();
-    Ok(summary)
+/// Live mode: the day's orders through the API, each customer's in order, customers at once.
+async fn live(
+    args: &TrafficArgs,
+    plan: &scenarios::DayPlan,
+    items: &[Item],
+    who: &dyn Fn(Buyer) -> Option<i64>,
+    summary: &mut TrafficSummary,
+) -> Result<(Vec<String>, Decimal), TrafficError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let date = plan.date;
+    let base = args.api_url.trim_end_matches('/').to_string();
+    let http = reqwest::Client::new();
+    // Each customer's orders, in plan order.
+    let mut by_customer: std::collections::BTreeMap<
+        i64,
+        Vec<(usize, Vec<serde_json::Value>, bool)>,
+    > = Default::default();
+    for (n, order) in plan.orders.iter().enumerate() {
+        let Some(user) = who(order.buyer) else {
+            continue;
+        };
+        let lines: Vec<serde_json::Value> = order
+            .lines
+            .iter()
+            .filter_map(|(i, qty)| {
+                items
+                    .get(*i)
+                    .map(|item| json!({"item_id": item.id, "qty": qty}))
+            })
+            .collect();
+        by_customer
+            .entry(user)
+            .or_default()
+            .push((n, lines, order.fraud));
+    }
+    let total = plan.orders.len();
+    let done = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let results: Arc<Mutex<Vec<(String, Decimal, bool)>>> = Arc::default();
+    let gate = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let interval = (args.rate > 0.0).then(|| std::time::Duration::from_secs_f64(1.0 / args.rate));
+    let pacer = Arc::new(tokio::sync::Mutex::new(()));
+    let started = std::time::Instant::now();
+    let progress = {
+        let (done, errors) = (done.clone(), errors.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let n = done.load(Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "[traffic {date}] live: {n}/{total} orders, {:.0}/s, {} errors",
+                    n as f64 / secs.max(0.001),
+                    errors.load(Ordering::Relaxed)
+                );
+            }
+        })
+    };
+    let mut shoppers = Vec::new();
+    for (user, orders) in by_customer {
+        let (http, base, gate, pacer) = (http.clone(), base.clone(), gate.clone(), pacer.clone());
+        let (done, errors, results) = (done.clone(), errors.clone(), results.clone());
+        shoppers.push(tokio::spawn(async move {
+            let Ok(_permit) = gate.acquire_owned().await else {
+                return;
+            };
+            for (n, lines, fraud) in orders {
+                if let Some(every) = interval {
+                    let _turn = pacer.lock().await;
+                    tokio::time::sleep(every).await;
+                }
+                let placed = async {
+                    post(
+                        &http,
+                        format!("{base}/cart/"),
+                        json!({"user_id": user, "cart": lines}),
+                    )
+                    .await?;
+                    let resp = http
+                        .post(format!("{base}/checkout/"))
+                        .header("Idempotency-Key", format!("{date}-{n}"))
+                        .json(&json!({"user_id": user}))
+                        .send()
+                        .await
+                        .map_err(|e| TrafficError::Api("checkout".into(), e.to_string()))?;
+                    let status = resp.status();
+                    let body: serde_json::Value = resp
+                        .json()
+                        .await
+                        .map_err(|e| TrafficError::Api("checkout".into(), e.to_string()))?;
+                    if !status.is_success() {
+                        return Err(TrafficError::Api(
+                            "checkout".into(),
+                            format!("{status}: {body}"),
+                        ));
+                    }
+                    Ok::<_, TrafficError>(body)
+                }
+                .await;
+                match placed {
+                    Ok(receipt) => {
+                        let id = receipt["transaction_id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        let total = receipt["total_price"]
+                            .as_f64()
+                            .and_then(|t| Decimal::from_str_exact(&t.to_string()).ok())
+                            .unwrap_or_default();
+                        if let Ok(mut r) = results.lock() {
+                            r.push((id, total, fraud));
+                        }
+                    }
+                    Err(e) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "order failed");
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for s in shoppers {
+        let _ = s.await;
+    }
+    progress.abort();
+    let failed = errors.load(Ordering::Relaxed);
+    eprintln!(
+        "[traffic {date}] live: {} orders in {:.1} s, {failed} errors",
+        done.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+    // Open carts: carts put and left.
+    for (buyer, i, qty, _) in &plan.open_carts {
+        let (Some(user), Some(item)) = (who(*buyer), items.get(*i)) else {
+            continue;
+        };
+        post(
+            &http,
+            format!("{base}/cart/"),
+            json!({"user_id": user, "cart": [{"item_id": item.id, "qty": qty}]}),
+        )
+        .await?;
+        summary.carts += 1;
+    }
+    let results = results.lock().map(|r| r.clone()).unwrap_or_default();
+    summary.orders = results.len();
+    let gmv = results.iter().map(|(_, t, _)| *t).sum();
+    let fraud_ids = results
+        .iter()
+        .filter(|(_, _, f)| *f)
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    Ok((fraud_ids, gmv))
 }

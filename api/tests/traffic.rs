@@ -23,6 +23,9 @@ fn args(app: &TestApp, dir: &std::path::Path, date: &str, scenario: Scenario) ->
         state: Some(dir.join("state.json")),
         scenario: Some(scenario),
         labels: Some(dir.join("labels.jsonl")),
+        live: false,
+        concurrency: 8,
+        rate: 0.0,
     }
 }
 
@@ -82,4 +85,38 @@ async fn scenario_days_label_their_fraud_and_keep_the_catalogue() {
     assert_eq!((again.status, again.orders), ("skipped", 0));
     let lines = std::fs::read_to_string(dir.path().join("labels.jsonl")).expect("labels");
     assert_eq!(lines.lines().count(), 2);
+}
+
+/// Live mode: today's orders through the API's own carts and checkouts, customers concurrently;
+/// every labelled transaction is one the API answered.
+#[tokio::test]
+async fn live_mode_checks_out_through_the_api() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let today = chrono::Utc::now().date_naive().to_string();
+    let mut live = args(&app, dir.path(), &today, Scenario::Fraud);
+    live.live = true;
+    live.orders = 20;
+    let summary = traffic::run(&live, &app.state.ddb).await.expect("live day");
+    let labels = std::fs::read_to_string(dir.path().join("labels.jsonl")).expect("labels");
+    let day: serde_json::Value = serde_json::from_str(labels.trim()).expect("json");
+    let ids = day["fraud_transactions"].as_array().expect("ids");
+    assert_eq!(ids.len(), 20, "every fraud order went through");
+    assert_eq!(day["orders"].as_u64(), Some(summary.orders as u64));
+    for id in ids {
+        let r = app
+            .get(&format!("/transactions/{}", id.as_str().expect("id")))
+            .await;
+        assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.body);
+    }
+    // A past day cannot be live.
+    let mut past = args(&app, dir.path(), "2025-03-17", Scenario::Normal);
+    past.live = true;
+    let err = traffic::run(&past, &app.state.ddb)
+        .await
+        .expect_err("live is today only");
+    assert!(
+        err.to_string().contains("--live writes today's traffic"),
+        "{err}"
+    );
 }
