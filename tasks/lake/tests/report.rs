@@ -20,9 +20,8 @@ const CHARTS: [&str; 5] = ["daily", "vendors", "categories", "funnel", "flagged"
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// D1: Ana buys 2 mugs (Porto, General) and a lamp (Lisboa, Home & Kitchen): 55.00, no flag.
-/// D2: Rui checks out one mug five times in eight minutes (the fifth is flagged `velocity`); Bea,
-/// whose account is new, buys 50 lamps for 1,500.00 (`new_account_high_value`); Carl leaves a mug
-/// in his cart.
+/// D2: Rui checks out one mug five times in eight minutes (each flagged `velocity`); Bea's first
+/// checkout is 100 lamps for 3,000.00 (`new_account_high_value`); Carl leaves a mug in his cart.
 async fn known_days(env: &Env) {
     let app = &env.app;
     let ana = app.customer("ana@example.com").await;
@@ -61,7 +60,7 @@ async fn known_days(env: &Env) {
         "b1",
         bea,
         "2025-03-18T11:00:00Z",
-        &[(lamp, lisboa, 50, "30.00")],
+        &[(lamp, lisboa, 100, "30.00")],
     )
     .await;
     let cart = Cart {
@@ -188,7 +187,7 @@ async fn the_report_has_every_chart_with_its_numbers_and_renders_in_chromium() {
 
     let daily = section(&html, "daily");
     assert_row(daily, &["2025-03-17", "55.00", "1", "55.00"]);
-    assert_row(daily, &["2025-03-18", "1562.50", "6", "260.42"]);
+    assert_row(daily, &["2025-03-18", "3062.50", "6", "510.42"]);
     // The orders chart: one bar per day (plus the background and the plot's frame).
     let daily_svg = chart(&html, "daily").expect("daily");
     assert!(daily_svg.contains("<polyline"), "the GMV line");
@@ -197,7 +196,7 @@ async fn the_report_has_every_chart_with_its_numbers_and_renders_in_chromium() {
     let vendors = section(&html, "vendors");
     assert!(vendors.contains("top 2 of 2 vendor(s)"));
     assert_row(vendors, &["1", "Lisboa &amp; Filhos"]);
-    assert_row(vendors, &["PT", "1500.00", "1", "50"]);
+    assert_row(vendors, &["PT", "3000.00", "1", "100"]);
     assert_row(vendors, &["2", "Porto"]);
     assert_row(vendors, &["PT", "62.50", "5", "5"]);
     assert!(
@@ -208,9 +207,9 @@ async fn the_report_has_every_chart_with_its_numbers_and_renders_in_chromium() {
     let categories = section(&html, "categories");
     assert_row(
         categories,
-        &["Home &amp; Kitchen", "1500.00", "50", "96.0%"],
+        &["Home &amp; Kitchen", "3000.00", "100", "98.0%"],
     );
-    assert_row(categories, &["General", "62.50", "5", "4.0%"]);
+    assert_row(categories, &["General", "62.50", "5", "2.0%"]);
 
     let funnel = section(&html, "funnel");
     assert_row(funnel, &["carts at end of day", "7"]);
@@ -220,15 +219,16 @@ async fn the_report_has_every_chart_with_its_numbers_and_renders_in_chromium() {
     assert_row(funnel, &["abandonment rate", "14.3%"]);
 
     let flagged = section(&html, "flagged");
-    assert!(flagged.contains("Flagged transactions (2)"));
+    assert!(flagged.contains("Flagged transactions (6)"));
+    assert_row(flagged, &["velocity", "5"]);
     assert_row(flagged, &["new_account_high_value", "1"]);
-    assert_row(flagged, &["velocity", "1"]);
-    assert_row(flagged, &["r5"]);
+    for t in ["r1", "r2", "r3", "r4", "r5", "b1"] {
+        assert_row(flagged, &[t]);
+    }
     assert!(flagged.contains("2025-03-18 09:08:00"));
     assert!(flagged.contains("5 checkouts within 10 minutes"));
-    assert_row(flagged, &["b1"]);
-    assert!(flagged.contains(">1500.00</td>"));
-    assert!(!flagged.contains(">r4</td>"), "only the fifth is flagged");
+    assert!(flagged.contains(">3000.00</td>"));
+    assert!(!flagged.contains(">a1</td>"), "D1's order is not D2's flag");
 
     // Published to the lake, the same bytes.
     let lake = env.lake().await;
