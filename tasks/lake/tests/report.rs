@@ -219,7 +219,7 @@ async fn the_report_has_every_chart_with_its_numbers_and_renders_in_chromium() {
     assert_row(funnel, &["abandonment rate", "14.3%"]);
 
     let flagged = section(&html, "flagged");
-    assert!(flagged.contains("Flagged transactions (6)"));
+    assert!(flagged.contains("Flagged transactions: 6 (6 flag(s))"));
     assert_row(flagged, &["velocity", "5"]);
     assert_row(flagged, &["new_account_high_value", "1"]);
     for t in ["r1", "r2", "r3", "r4", "r5", "b1"] {

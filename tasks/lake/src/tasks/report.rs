@@ -373,6 +373,13 @@ pub fn render(data: &ReportData) -> Result<String> {
          <p class=\"meta\">From the warehouse marts: {d} and the {} loaded day(s) up to it.</p>\n",
         data.days.len()
     );
+    // A transaction may break more than one rule: one row (flag) per rule.
+    let flagged_txns = data
+        .flagged
+        .iter()
+        .map(|f| f.transaction_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     if let Some(today) = data.days.last() {
         let rate = data
             .funnel
@@ -389,7 +396,7 @@ pub fn render(data: &ReportData) -> Result<String> {
             today.orders,
             esc(or_na(&today.aov)),
             esc(&rate),
-            data.flagged.len()
+            flagged_txns
         );
     }
     section(
@@ -561,7 +568,10 @@ pub fn render(data: &ReportData) -> Result<String> {
     );
     section(
         &mut html,
-        &format!("Flagged transactions ({})", data.flagged.len()),
+        &format!(
+            "Flagged transactions: {flagged_txns} ({} flag(s))",
+            data.flagged.len()
+        ),
         "flagged",
         &format!("no data for flagged transactions: no rule fired on {d}"),
         !rules.is_empty(),
