@@ -7,7 +7,8 @@
 #   4. mercado_daily for each day of the week in order, triggered through Airflow's REST API and
 #      followed task by task (the tasks of tasks/registry.toml)
 #   5. the week's KPIs from the warehouse marts, the fraud rules' precision and recall against the
-#      generator's labels, the Airflow UI's address and login, how to call the API
+#      generator's labels, the local path of the last day's HTML report, the Airflow UI's address
+#      and login, how to call the API
 #
 #   scripts/run.sh [YYYY-MM-DD]   the week ending that day (safe to repeat: running services are
 #                                 reused, days already generated are not generated again, and each
@@ -65,6 +66,17 @@ for ((i = DAYS - 1; i >= 0; i--)); do
 done
 log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$FIRST … dt=$DAY/"
 
+# The report task published each day's HTML report to the lake (its own local copy stayed in the
+# Airflow worker's folder): fetch the last day's next to the other local state.
+REPORT="$LOCAL/reports/mercado-report-$DAY.html"
+REPORT_KEY="reports/mercado/kpi/dt=$DAY/report.html"
+mkdir -p "$LOCAL/reports"
+"$LOCAL/venv/bin/python" - "$MERCADO_LAKE_BUCKET" "$REPORT_KEY" "$REPORT" <<'PY' \
+  || die "could not fetch s3://$MERCADO_LAKE_BUCKET/$REPORT_KEY"
+import os, sys, boto3
+boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL")).download_file(*sys.argv[1:4])
+PY
+
 FIRST_ID="${FIRST//-/}"
 DAY_ID="${DAY//-/}"
 echo
@@ -99,6 +111,9 @@ for d in days:
 print(f"  flagged {len(flagged)}, labelled fraud {len(fraud)}, both {tp}: precision {precision:.2f}, recall {recall:.2f}")
 PY
 
+echo
+echo "KPI report for $DAY (open in a browser): $REPORT"
+echo "  published to the lake: s3://$MERCADO_LAKE_BUCKET/$REPORT_KEY"
 echo
 "$ROOT/scripts/airflow.sh" login
 echo "  the run of $DAY: http://127.0.0.1:${AIRFLOW_PORT:-8080}/dags/mercado_daily/runs/manual__$DAY"

@@ -32,6 +32,8 @@ log "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test"
+# Chromium renders the report task's HTML in tasks/lake/tests/report.rs, and the Airflow UI below.
+apt_install chromedriver chromium chromium-driver
 cargo test --workspace --locked 2>&1 | tee "$LOCAL/cargo-test.log"
 
 log "sqlfluff: the warehouse SQL and the generated Redshift load parse in their dialects"
@@ -58,7 +60,6 @@ log "Airflow: DAG tests, then the DAG end to end for two dates with each runner"
 "$ROOT/scripts/docker.sh" image
 rm -f "$LOCAL/e2e-timings.json"
 AIRFLOW__CORE__UNIT_TEST_MODE=True "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/tests 2>&1 | tee "$LOCAL/pytest-dags.log"
-apt_install chromedriver chromium chromium-driver
 rm -f "$LOCAL/backfill-timings.json"
 "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/e2e 2>&1 | tee "$LOCAL/pytest-e2e.log"
 log "end-to-end wall time per runner (two dates, seconds): $(cat "$LOCAL/e2e-timings.json")"

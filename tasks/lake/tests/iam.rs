@@ -10,21 +10,21 @@ use std::time::Duration;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 
-const ZONES: [&str; 5] = ["raw", "cleaned", "quarantine", "work", "gold"];
+const ZONES: [&str; 6] = ["raw", "cleaned", "quarantine", "work", "gold", "reports"];
 
 /// (role, zones it may read, zones it may write)
 const EXPECTED: [(&str, &[&str], &[&str]); 4] = [
     (
         "data_engineer",
-        &["raw", "cleaned", "quarantine", "work", "gold"],
+        &["raw", "cleaned", "quarantine", "work", "gold", "reports"],
         &["raw", "cleaned", "quarantine", "work"],
     ),
     ("data_scientist", &["cleaned", "gold", "work"], &["work"]),
-    ("bi_analyst", &["gold"], &[]),
+    ("bi_analyst", &["gold", "reports"], &[]),
     (
         "pipeline",
-        &["raw", "cleaned", "quarantine", "work", "gold"],
-        &["raw", "cleaned", "quarantine", "work", "gold"],
+        &["raw", "cleaned", "quarantine", "work", "gold", "reports"],
+        &["raw", "cleaned", "quarantine", "work", "gold", "reports"],
     ),
 ];
 
