@@ -5,7 +5,7 @@
 #   2. cargo fmt --check, cargo clippy -D warnings
 #   3. cargo test: unit tests and the API's HTTP integration tests (each on its own database/table)
 #   4. sqlfluff parses the warehouse SQL (Redshift and PostgreSQL dialects)
-#   5. schemathesis against the served /openapi.json
+#   5. schemathesis against the served /openapi.json; a smoke run of the benchmark suite
 #   6. Airflow (pinned, in .local/airflow-venv): DAG tests; `airflow dags test` end to end with each
 #      runner; a backfill driven by a real scheduler compared with the dates run one by one; the UI in
 #      headless Chromium (Debian's chromium and chromedriver, installed when missing)
@@ -53,6 +53,9 @@ log "hadolint (Dockerfiles) and dclint (docker-compose.yml)"
 
 log "schemathesis"
 "$ROOT/scripts/schemathesis.sh"
+
+log "benchmark suite, smoke run (tiny, debug build: the suite works and its outputs agree; no timing counts)"
+"$ROOT/scripts/bench_suite.sh" --smoke
 
 log "Airflow: DAG tests, then the DAG end to end for two dates with each runner"
 "$ROOT/scripts/airflow.sh" install
