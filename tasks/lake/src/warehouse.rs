@@ -37,6 +37,11 @@ pub struct WarehouseArgs {
 }
 
 impl WarehouseArgs {
+    /// These flags, when they name a warehouse (for the audit row of tasks that have them).
+    pub fn configured(&self) -> Option<WarehouseArgs> {
+        self.warehouse_url.is_some().then(|| self.clone())
+    }
+
     /// The warehouse named by the environment (`WAREHOUSE_URL`, `MERCADO_WAREHOUSE_TARGET`), if any.
     pub fn from_env() -> Option<WarehouseArgs> {
         let url = std::env::var("WAREHOUSE_URL")

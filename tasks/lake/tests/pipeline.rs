@@ -82,16 +82,7 @@ async fn a_day_through_every_zone() {
         "transaction_id".into(),
         aws_sdk_dynamodb::types::AttributeValue::S("t1".into()),
     );
-    env.app
-        .state
-        .ddb
-        .client()
-        .put_item()
-        .table_name(&env.app.name)
-        .set_item(Some(dup))
-        .send()
-        .await
-        .expect("dup");
+    env.put_raw(dup).await;
     // Another day: the day index keeps it out of D.
     env.txn(
         "t-next-day",
@@ -414,16 +405,7 @@ async fn duplicates_keep_the_earliest_copy() {
             aws_sdk_dynamodb::types::AttributeValue::S("same".into()),
         );
         // Overwrite the copy under its own key with the shared id.
-        env.app
-            .state
-            .ddb
-            .client()
-            .put_item()
-            .table_name(&env.app.name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .expect("copy");
+        env.put_raw(item).await;
     }
     for _ in 0..2 {
         env.pipeline(d).await;

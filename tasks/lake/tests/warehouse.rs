@@ -610,16 +610,7 @@ async fn an_unreadable_total_fails_reconciliation_with_its_record() {
         "total_price".into(),
         aws_sdk_dynamodb::types::AttributeValue::S("12,50 EUR".into()),
     );
-    env.app
-        .state
-        .ddb
-        .client()
-        .put_item()
-        .table_name(&env.app.name)
-        .set_item(Some(item))
-        .send()
-        .await
-        .expect("garble");
+    env.put_raw(item).await;
     env.pipeline(day(D1)).await;
     let wh = Warehouse::new(&env).await;
     load_redshift::run(&wh.args(&env, D1)).await.expect("load");

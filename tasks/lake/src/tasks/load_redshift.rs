@@ -58,10 +58,7 @@ impl crate::entry::TaskArgs for LoadArgs {
         &mut self.lake
     }
     fn audit_warehouse(&self) -> Option<WarehouseArgs> {
-        self.warehouse
-            .warehouse_url
-            .is_some()
-            .then(|| self.warehouse.clone())
+        self.warehouse.configured()
     }
     const RECORDS_ITS_OWN_RUN: bool = true;
 }

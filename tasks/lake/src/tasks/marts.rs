@@ -44,10 +44,7 @@ impl crate::entry::TaskArgs for MartsArgs {
         &mut self.lake
     }
     fn audit_warehouse(&self) -> Option<WarehouseArgs> {
-        self.warehouse
-            .warehouse_url
-            .is_some()
-            .then(|| self.warehouse.clone())
+        self.warehouse.configured()
     }
 }
 

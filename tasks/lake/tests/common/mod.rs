@@ -164,6 +164,23 @@ impl Env {
         txn
     }
 
+    /// Writes a DynamoDB item as it is (copies and damaged records the API would never write).
+    pub async fn put_raw(
+        &self,
+        item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) {
+        self.app
+            .state
+            .ddb
+            .client()
+            .put_item()
+            .table_name(&self.app.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put item");
+    }
+
     /// Runs SQL on the test database (for rows the API would refuse).
     pub async fn sql(&self, sql: &str) {
         let (client, conn) = tokio_postgres::connect(&self.app.database_url, tokio_postgres::NoTls)
