@@ -82,6 +82,7 @@ async fn ids(
     let mut out = HashSet::new();
     for batch in PartitionReader::open(lake, contract, date)
         .await?
+        .only(&[column])
         .read_all()
         .await?
     {
@@ -99,8 +100,10 @@ async fn ids(
 /// The critical rules on `fact_sales` of `date`: unique (transaction_id, line_no), no negative
 /// money, no timestamp in the future, every key found in its dimension of the same date.
 pub async fn check_gold(lake: &Lake, date: NaiveDate) -> Result<Vec<Failure>> {
-    let items = ids(lake, c::GOLD_DIM_INVENTORY, date, "item_id").await?;
-    let customers = ids(lake, c::GOLD_DIM_CUSTOMER, date, "customer_id").await?;
+    // The SCD2 dimensions' partitions hold only the versions the date opened; the keys valid on
+    // the date are those of the cleaned snapshot the versions come from.
+    let items = ids(lake, c::CLEAN_INVENTORY, date, "id").await?;
+    let customers = ids(lake, c::CLEAN_CUSTOMERS, date, "id").await?;
     let vendors = ids(lake, c::GOLD_DIM_VENDOR, date, "vendor_id").await?;
     let categories = ids(lake, c::GOLD_DIM_CATEGORY, date, "category_id").await?;
     let days = ids(lake, c::GOLD_DIM_DATE, date, "date_id").await?;

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod columnar;
 pub mod contracts;
 pub mod dq;
 pub mod dynamo;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
@@ -166,6 +166,8 @@ pub struct PartitionReader {
     pub manifest: Manifest,
     pending: VecDeque<String>,
     dir: tempfile::TempDir,
+    /// Only these columns are decoded (all when `None`).
+    columns: Option<Vec<String>>,
 }
 
 impl PartitionReader {
@@ -192,7 +194,15 @@ impl PartitionReader {
             pending: manifest.files.iter().map(|f| f.key.clone()).collect(),
             manifest,
             dir: tempfile::Builder::new().prefix("mercado-").tempdir()?,
+            columns: None,
         })
+    }
+
+    /// Decodes only the named columns (Parquet is columnar: the others are never read). Batches
+    /// keep the file's column order; read them by name.
+    pub fn only(mut self, columns: &[&str]) -> Self {
+        self.columns = Some(columns.iter().map(|c| c.to_string()).collect());
+        self
     }
 
     /// The next file's batches, streamed from a local copy.
@@ -204,9 +214,16 @@ impl PartitionReader {
         self.lake.get_to_file(&key, &path).await?;
         // The open handle keeps the data readable after the next download replaces the path.
         let file = File::open(&path)?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
-            .with_batch_size(crate::rows::BATCH_ROWS)
-            .build()?;
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?
+            .with_batch_size(crate::rows::BATCH_ROWS);
+        if let Some(columns) = &self.columns {
+            let mask = ProjectionMask::columns(
+                builder.parquet_schema(),
+                columns.iter().map(String::as_str),
+            );
+            builder = builder.with_projection(mask);
+        }
+        let reader = builder.build()?;
         Ok(Some(reader))
     }
 

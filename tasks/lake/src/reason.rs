@@ -6,7 +6,7 @@
 pub enum Reason {
     /// the row has no id (a PostgreSQL row's `id`, a transaction's `transaction_id`)
     MissingId,
-    /// the id appeared already: for transactions, every copy but the one with the earliest `created_at` (then the smallest record); for carts, a customer's second cart; for PostgreSQL rows, the second row of an id
+    /// the id appeared already: for transactions, every copy but the one with the earliest `created_at` (then a fixed tie-break on its cells); for carts, a customer's second cart; for PostgreSQL rows, the second row of an id
     Duplicate,
     /// a required name (first or last name, vendor, category, item) is null or blank
     MissingName,
@@ -109,7 +109,7 @@ impl Reason {
     pub fn description(self) -> &'static str {
         match self {
             Reason::MissingId => "the row has no id (a PostgreSQL row's `id`, a transaction's `transaction_id`)",
-            Reason::Duplicate => "the id appeared already: for transactions, every copy but the one with the earliest `created_at` (then the smallest record); for carts, a customer's second cart; for PostgreSQL rows, the second row of an id",
+            Reason::Duplicate => "the id appeared already: for transactions, every copy but the one with the earliest `created_at` (then a fixed tie-break on its cells); for carts, a customer's second cart; for PostgreSQL rows, the second row of an id",
             Reason::MissingName => "a required name (first or last name, vendor, category, item) is null or blank",
             Reason::BadEmail => "the e-mail is not an address the API would accept (`mercado_core::email`)",
             Reason::BadRegion => "the vendor's region is not an ISO 3166-1 alpha-2 code",

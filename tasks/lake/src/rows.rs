@@ -459,10 +459,15 @@ pub fn cells(vals: &[Val]) -> Vec<Cell<'_>> {
 /// A 128-bit digest of an id (two independent 64-bit SipHash values): sets of a day's ids hold
 /// 16 bytes each, and a collision is beyond practical odds.
 pub fn digest(id: &str) -> u128 {
+    digest_bytes(id.as_bytes())
+}
+
+/// [`digest`] of any bytes.
+pub fn digest_bytes(bytes: &[u8]) -> u128 {
     use std::hash::{Hash, Hasher};
     let mut a = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut a);
+    bytes.hash(&mut a);
     let mut b = std::collections::hash_map::DefaultHasher::new();
-    (0x5eed_u16, id).hash(&mut b);
+    (0x5eed_u16, bytes).hash(&mut b);
     (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }

@@ -135,10 +135,12 @@ pub enum Merge {
     /// already loaded, in which case only missing keys are added (out-of-order loads keep the
     /// newest attributes).
     Type1(&'static str),
-    /// Type 2 dimension keyed by this column: the staged history replaces the keys' versions up
-    /// to the date (stale ones removed, changed ones corrected, new ones added), then every
-    /// version of the touched keys is re-chained: `valid_to` = the next version's
-    /// `valid_from`, current = no next version. Monotonic, so loads in any order converge.
+    /// Type 2 dimension keyed by this column: the staged rows are the versions the date opens
+    /// (gold writes only what changed that day). They replace the date's versions (one the
+    /// date no longer opens, after gold re-ran on fixed sources, goes; the others take the staged
+    /// attributes or are added), then every version of the touched keys is re-chained:
+    /// `valid_to` = the next version's `valid_from`, current = no next version. That closes the
+    /// version each new one replaces. Monotonic, so loads in any order converge.
     Scd2(&'static str),
 }
 
@@ -253,13 +255,14 @@ impl LoadTable {
                     .filter(|c| ![key, "valid_from", "valid_to", "is_current"].contains(&c.as_str()))
                     .map(|c| format!("{c} = s.{c}"))
                     .collect();
+                // Keys whose chain may change: the staged ones, and those whose version of the
+                // date went (the version before it still ends on the date).
+                let touched = format!(
+                    "(SELECT {key} FROM {stg} UNION SELECT {key} FROM {core} WHERE valid_to = DATE '{date}')"
+                );
                 vec![
-                // The date's gold partition is the whole history of its keys up to the date: a
-                // version it no longer has (gold re-run after a source fix) goes, and versions it
-                // has take its attributes. Later versions, from later dates' loads, stay.
                 format!(
-                    "DELETE FROM {core} WHERE {key} IN (SELECT {key} FROM {stg}) AND valid_from <= DATE '{date}' \
-                     AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE s.{key} = {core}.{key} AND s.valid_from = {core}.valid_from)"
+                    "DELETE FROM {core} WHERE valid_from = DATE '{date}' AND {key} NOT IN (SELECT {key} FROM {stg})"
                 ),
                 format!(
                     "UPDATE {core} SET {} FROM {stg} s WHERE {core}.{key} = s.{key} AND {core}.valid_from = s.valid_from",
@@ -272,7 +275,7 @@ impl LoadTable {
                 format!(
                     "UPDATE {core} SET valid_to = chain.next_from, is_current = chain.next_from IS NULL \
                      FROM (SELECT {key}, valid_from, LEAD(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from) AS next_from \
-                     FROM {core} WHERE {key} IN (SELECT {key} FROM {stg})) chain \
+                     FROM {core} WHERE {key} IN {touched}) chain \
                      WHERE {core}.{key} = chain.{key} AND {core}.valid_from = chain.valid_from \
                      AND (COALESCE({core}.valid_to, DATE '9999-12-31') <> COALESCE(chain.next_from, DATE '9999-12-31') \
                      OR {core}.is_current <> (chain.next_from IS NULL))"

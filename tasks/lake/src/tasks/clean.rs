@@ -3,19 +3,29 @@
 //! `duplicate`. Nothing is dropped silently: for every dataset
 //! `rows_in = rows_out + quarantined + duplicates`, recorded in the manifest and the summary.
 //! Transactions are exploded to one row per line.
+//!
+//! Work is per record batch on Arrow columns: a dataset's rules read typed columns by name and give
+//! one verdict per row; accepted rows leave as the batch filtered (with its standardized columns
+//! swapped in), so only refused rows are ever turned into values (their quarantine record). The
+//! transactions' JSON lines are parsed on both cores.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Decimal128Type, Int32Type};
+use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value as Json;
 
 use crate::cli::LakeArgs;
+use crate::columnar::{column, conform, ids};
 use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::{PartitionReader, PartitionWriter};
-use crate::rows::{batch_rows, cells, Cell, Layout, Val};
 use crate::reason::Reason;
+use crate::rows::{batch_rows, Cell, Val};
 use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "clean";
@@ -65,28 +75,26 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
     };
 
     // Dimensions first: their accepted ids are what the facts are checked against.
-    let counts = ctx
-        .entities(
-            c::RAW_CATEGORIES,
-            c::CLEAN_CATEGORIES,
-            &known,
-            category_rules,
-        )
+    let (counts, accepted) = ctx
+        .entities(c::RAW_CATEGORIES, c::CLEAN_CATEGORIES, &known, category_rules)
         .await?;
-    known.categories = counts.1;
-    summary.add(c::RAW_CATEGORIES.id.to_string(), counts.0);
-    let counts = ctx
+    known.categories = accepted.keys().copied().collect();
+    summary.add(c::RAW_CATEGORIES.id.to_string(), counts);
+    let (counts, accepted) = ctx
         .entities(c::RAW_VENDORS, c::CLEAN_VENDORS, &known, vendor_rules)
         .await?;
-    known.vendors = counts.1;
-    summary.add(c::RAW_VENDORS.id.to_string(), counts.0);
-    let counts = ctx
+    known.vendors = accepted.keys().copied().collect();
+    summary.add(c::RAW_VENDORS.id.to_string(), counts);
+    let (counts, accepted) = ctx
         .entities(c::RAW_CUSTOMERS, c::CLEAN_CUSTOMERS, &known, customer_rules)
         .await?;
-    known.customers = counts.1;
-    summary.add(c::RAW_CUSTOMERS.id.to_string(), counts.0);
-    let (counts, items) = ctx.inventory(&known).await?;
-    known.items = items;
+    known.customers = accepted.keys().copied().collect();
+    summary.add(c::RAW_CUSTOMERS.id.to_string(), counts);
+    // The inventory's accepted rows carry their vendor: item → vendor without a re-read.
+    let (counts, accepted) = ctx
+        .entities(c::RAW_INVENTORY, c::CLEAN_INVENTORY, &known, inventory_rules)
+        .await?;
+    known.items = accepted;
     summary.add(c::RAW_INVENTORY.id.to_string(), counts);
 
     let counts = ctx.transactions(&known).await?;
@@ -166,130 +174,135 @@ impl Outputs {
     }
 }
 
-fn row_json(names: &[String], row: &[Val]) -> Json {
-    Json::Object(
-        names
+/// Row `i` of a raw batch as a JSON object by column name: what quarantine keeps of a refused row.
+fn row_json(batch: &RecordBatch, i: usize) -> Result<Json> {
+    let schema = batch.schema();
+    let row = batch_rows(&batch.slice(i, 1))?.pop().unwrap_or_default();
+    Ok(Json::Object(
+        schema
+            .fields()
             .iter()
-            .cloned()
+            .map(|f| f.name().clone())
             .zip(row.iter().map(Val::to_json))
             .collect(),
-    )
+    ))
 }
 
+/// A dataset's rules applied to one batch: a verdict per row, and the standardized columns that
+/// replace the raw ones of the same name in accepted rows.
+struct Checked {
+    verdicts: Vec<Result<(), Reject>>,
+    standardized: Vec<(&'static str, ArrayRef)>,
+}
+
+type Rules = fn(&RecordBatch, &Known) -> Result<Checked>;
+
 impl Ctx<'_> {
-    /// A PostgreSQL entity: apply `rules` to each row, drop repeated ids as duplicates.
+    /// A PostgreSQL entity: `rules` on each batch, repeated ids refused as duplicates. Returns the
+    /// counts and each accepted id with its `vendor_id` (0 where the entity has none).
     async fn entities(
         &self,
         raw: Contract,
         clean: Contract,
         known: &Known,
-        rules: fn(&mut [Val], &Layout, &Known) -> Result<(), Reject>,
-    ) -> Result<(DatasetCounts, HashSet<i64>)> {
+        rules: Rules,
+    ) -> Result<(DatasetCounts, HashMap<i64, i64>)> {
         let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
-        let names: Vec<String> = raw
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let layout = Layout::of(raw);
         let mut out = Outputs::new(self, raw, clean)?;
-        let mut ids = HashSet::new();
+        let mut accepted: HashMap<i64, i64> = HashMap::new();
         while let Some(file) = reader.next_file().await? {
             for batch in file {
-                for mut row in batch_rows(&batch?)? {
-                    out.counts.rows_in += 1;
-                    let id = layout.get(&row, "id").as_i64();
-                    let key = id.map(|i| i.to_string());
-                    let verdict = match id {
+                let batch = batch?;
+                let n = batch.num_rows();
+                out.counts.rows_in += n as u64;
+                let id = ids(&column(&batch, "id")?)?;
+                let vendor = match batch.column_by_name("vendor_id") {
+                    Some(v) => Some(ids(v)?),
+                    None => None,
+                };
+                let checked = rules(&batch, known)?;
+                let mut keep = Vec::with_capacity(n);
+                for (i, verdict) in checked.verdicts.into_iter().enumerate() {
+                    let verdict = match id.is_valid(i).then(|| id.value(i)) {
                         None => Err(reject(Reason::MissingId, "id is null")),
-                        Some(i) if ids.contains(&i) => Err(reject(
+                        Some(k) if accepted.contains_key(&k) => Err(reject(
                             Reason::Duplicate,
-                            format!("id {i} appears more than once"),
+                            format!("id {k} appears more than once"),
                         )),
-                        Some(_) => rules(&mut row, &layout, known),
+                        Some(_) => verdict,
                     };
                     match verdict {
                         Ok(()) => {
-                            ids.extend(id);
-                            out.counts.rows_out += 1;
-                            out.clean.push(&cells(&row)).await?;
+                            let v = vendor.as_ref().map_or(0, |v| v.value(i));
+                            accepted.insert(id.value(i), v);
+                            keep.push(true);
                         }
                         Err(why) => {
-                            out.refuse(key.as_deref(), &why, &row_json(&names, &row))
-                                .await?
+                            keep.push(false);
+                            let key = id.is_valid(i).then(|| id.value(i).to_string());
+                            out.refuse(key.as_deref(), &why, &row_json(&batch, i)?)
+                                .await?;
                         }
                     }
                 }
+                // Refused rows may not fit the clean contract: filter first, then conform.
+                let keep = BooleanArray::from(keep);
+                let kept = arrow_select::filter::filter_record_batch(&batch, &keep)?;
+                let standardized = checked
+                    .standardized
+                    .iter()
+                    .map(|(n, a)| Ok((*n, arrow_select::filter::filter(a.as_ref(), &keep)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let accepted_rows =
+                    conform(clean, |name| match standardized.iter().find(|(n, _)| *n == name) {
+                        Some((_, a)) => Ok(a.clone()),
+                        None => column(&kept, name),
+                    })?;
+                out.counts.rows_out += accepted_rows.num_rows() as u64;
+                out.clean.write(&accepted_rows).await?;
             }
         }
-        Ok((out.publish(raw).await?, ids))
-    }
-
-    async fn inventory(&self, known: &Known) -> Result<(DatasetCounts, HashMap<i64, i64>)> {
-        let (counts, ids) = self
-            .entities(c::RAW_INVENTORY, c::CLEAN_INVENTORY, known, inventory_rules)
-            .await?;
-        let cleaned = Layout::of(c::CLEAN_INVENTORY);
-        // Item → vendor, read back from what was just accepted (a dimension-sized map).
-        let mut items = HashMap::with_capacity(ids.len());
-        for batch in PartitionReader::open(self.lake, c::CLEAN_INVENTORY, self.date)
-            .await?
-            .read_all()
-            .await?
-        {
-            for row in batch_rows(&batch)? {
-                if let (Some(id), Some(vendor)) = (
-                    cleaned.get(&row, "id").as_i64(),
-                    cleaned.get(&row, "vendor_id").as_i64(),
-                ) {
-                    items.insert(id, vendor);
-                }
-            }
-        }
-        Ok((counts, items))
+        Ok((out.publish(raw).await?, accepted))
     }
 
     async fn transactions(&self, known: &Known) -> Result<DatasetCounts> {
         let raw = c::RAW_TRANSACTIONS;
         let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
-        let names: Vec<String> = raw
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let layout = Layout::of(raw);
         let mut out = Outputs::new(self, raw, c::CLEAN_TRANSACTION_LINES)?;
-        let keep = kept_copies(self.lake, raw, self.date, &names).await?;
+        let copies = Copies::count(self.lake, raw, self.date).await?;
         // 128-bit digests, not the ids: memory per transaction stays small.
         let mut seen: HashSet<u128> = HashSet::new();
         while let Some(file) = reader.next_file().await? {
             for batch in file {
-                for row in batch_rows(&batch?)? {
+                let batch = batch?;
+                let texts = RawTexts::of(&batch)?;
+                let parsed = parse_batch(&batch, |i| {
+                    texts
+                        .id(i)
+                        .map(|id| parse_transaction(id, &texts.transaction(i), self.date, known))
+                });
+                for (i, verdict) in parsed.into_iter().enumerate() {
                     out.counts.rows_in += 1;
-                    let id = layout
-                        .get(&row, "transaction_id")
-                        .as_str()
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty());
-                    let verdict = match id {
-                        None => Err(reject(Reason::MissingId, "transaction_id is missing")),
-                        // Exact copies tie on rank: the first of them is kept.
-                        Some(id)
-                            if keep.get(&crate::rows::digest(id))
-                                != Some(&copy_rank(&names, &row))
-                                || !seen.insert(crate::rows::digest(id)) =>
-                        {
-                            Err(reject(
-                                Reason::Duplicate,
-                                format!(
-                                    "transaction {id} appears more than once; the copy with the \
-                                     earliest created_at (then the smallest record) is kept"
-                                ),
-                            ))
+                    let id = texts.id(i);
+                    let verdict = match (id, verdict) {
+                        (None, _) | (_, None) => {
+                            Err(reject(Reason::MissingId, "transaction_id is missing"))
                         }
-                        Some(id) => parse_transaction(id, &row, &layout, self.date, known),
+                        // Exact copies tie on rank: the first of them is kept.
+                        (Some(id), Some(verdict)) => {
+                            let d = crate::rows::digest(id);
+                            if !copies.is_kept(d, || copy_rank(&texts, i)) || !seen.insert(d) {
+                                Err(reject(
+                                    Reason::Duplicate,
+                                    format!(
+                                        "transaction {id} appears more than once; the copy with the \
+                                         earliest created_at (then a fixed tie-break on its cells) is kept"
+                                    ),
+                                ))
+                            } else {
+                                verdict
+                            }
+                        }
                     };
                     match verdict {
                         Ok(txn) => {
@@ -312,7 +325,7 @@ impl Ctx<'_> {
                                     .await?;
                             }
                         }
-                        Err(why) => out.refuse(id, &why, &row_json(&names, &row)).await?,
+                        Err(why) => out.refuse(id, &why, &row_json(&batch, i)?).await?,
                     }
                 }
             }
@@ -323,21 +336,24 @@ impl Ctx<'_> {
     async fn carts(&self, known: &Known) -> Result<DatasetCounts> {
         let raw = c::RAW_CARTS;
         let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
-        let names: Vec<String> = raw
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let layout = Layout::of(raw);
         let mut out = Outputs::new(self, raw, c::CLEAN_CART_LINES)?;
         let mut seen = HashSet::new();
         while let Some(file) = reader.next_file().await? {
             for batch in file {
-                for row in batch_rows(&batch?)? {
+                let batch = batch?;
+                let (user, updated, lines) = (
+                    text_column(&batch, "user_id")?,
+                    text_column(&batch, "updated_at")?,
+                    text_column(&batch, "lines")?,
+                );
+                for i in 0..batch.num_rows() {
                     out.counts.rows_in += 1;
-                    let key = layout.get(&row, "user_id").as_str().map(str::to_string);
-                    let verdict = parse_cart(&row, &layout, known).and_then(|cart| {
+                    let cart = RawCart {
+                        user_id: text(user, i),
+                        updated_at: text(updated, i),
+                        lines: text(lines, i),
+                    };
+                    let verdict = parse_cart(&cart, known).and_then(|cart| {
                         if seen.insert(cart.0) {
                             Ok(cart)
                         } else {
@@ -365,7 +381,7 @@ impl Ctx<'_> {
                             }
                         }
                         Err(why) => {
-                            out.refuse(key.as_deref(), &why, &row_json(&names, &row))
+                            out.refuse(cart.user_id, &why, &row_json(&batch, i)?)
                                 .await?
                         }
                     }
@@ -376,95 +392,175 @@ impl Ctx<'_> {
     }
 }
 
+/// `parse` of each row of `batch`, on both cores for a batch worth splitting (rows are
+/// independent; the results come back in row order).
+fn parse_batch<T: Send>(batch: &RecordBatch, parse: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let n = batch.num_rows();
+    if n < 4096 {
+        return (0..n).map(&parse).collect();
+    }
+    let half = n / 2;
+    std::thread::scope(|s| {
+        let first = s.spawn(|| (0..half).map(&parse).collect::<Vec<T>>());
+        let mut second: Vec<T> = (half..n).map(&parse).collect();
+        match first.join() {
+            Ok(mut out) => {
+                out.append(&mut second);
+                out
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+fn text_column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|a| a.as_string_opt::<i32>())
+        .ok_or_else(|| LakeError::Schema(format!("column {name} missing or not text")))
+}
+
+fn text(a: &StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
 // ---- entity rules (columns by name) -------------------------------------------------------
 
-/// Trims text column `name` in place; `code` when it is null or blank.
-fn required_text(row: &mut [Val], layout: &Layout, name: &str, code: Reason) -> Result<(), Reject> {
-    match layout.get(row, name).as_str().map(str::trim) {
-        Some(t) if !t.is_empty() => {
-            let t = t.to_string();
-            layout.set(row, name, Val::Str(t));
-            Ok(())
-        }
+/// Column `name` trimmed (nulls stay null).
+fn trimmed(batch: &RecordBatch, name: &str) -> Result<StringArray> {
+    Ok(text_column(batch, name)?
+        .iter()
+        .map(|v| v.map(str::trim))
+        .collect())
+}
+
+/// `code` unless row `i` of a trimmed column has text.
+fn required(column: &StringArray, name: &str, i: usize, code: Reason) -> Result<(), Reject> {
+    match text(column, i) {
+        Some(t) if !t.is_empty() => Ok(()),
         _ => Err(reject(code, format!("{name} is missing"))),
     }
 }
 
-fn category_rules(row: &mut [Val], layout: &Layout, _: &Known) -> Result<(), Reject> {
-    required_text(row, layout, "name", Reason::MissingName)
+fn category_rules(batch: &RecordBatch, _: &Known) -> Result<Checked> {
+    let name = trimmed(batch, "name")?;
+    Ok(Checked {
+        verdicts: (0..batch.num_rows())
+            .map(|i| required(&name, "name", i, Reason::MissingName))
+            .collect(),
+        standardized: vec![("name", Arc::new(name))],
+    })
 }
 
-fn vendor_rules(row: &mut [Val], layout: &Layout, _: &Known) -> Result<(), Reject> {
-    required_text(row, layout, "vendor_name", Reason::MissingName)?;
-    let region = layout.get(row, "region").as_str().unwrap_or_default().to_string();
-    match mercado_core::regions::normalize(&region) {
-        Some(code) => {
-            layout.set(row, "region", Val::Str(code));
+fn vendor_rules(batch: &RecordBatch, _: &Known) -> Result<Checked> {
+    let name = trimmed(batch, "vendor_name")?;
+    let raw_region = text_column(batch, "region")?;
+    let region: StringArray = raw_region
+        .iter()
+        .map(|r| mercado_core::regions::normalize(r.unwrap_or_default()))
+        .collect();
+    let verdicts = (0..batch.num_rows())
+        .map(|i| {
+            required(&name, "vendor_name", i, Reason::MissingName)?;
+            if region.is_null(i) {
+                return Err(reject(
+                    Reason::BadRegion,
+                    format!(
+                        "region {:?} is not an ISO 3166-1 alpha-2 code",
+                        text(raw_region, i).unwrap_or_default()
+                    ),
+                ));
+            }
             Ok(())
-        }
-        None => Err(reject(
-            Reason::BadRegion,
-            format!("region {region:?} is not an ISO 3166-1 alpha-2 code"),
-        )),
-    }
+        })
+        .collect();
+    Ok(Checked {
+        verdicts,
+        standardized: vec![("vendor_name", Arc::new(name)), ("region", Arc::new(region))],
+    })
 }
 
-fn customer_rules(row: &mut [Val], layout: &Layout, _: &Known) -> Result<(), Reject> {
-    required_text(row, layout, "first_name", Reason::MissingName)?;
-    required_text(row, layout, "last_name", Reason::MissingName)?;
-    let email = layout.get(row, "email").as_str().unwrap_or_default().to_string();
-    match mercado_core::email::normalize(&email) {
-        Ok(e) => {
-            layout.set(row, "email", Val::Str(e));
+fn customer_rules(batch: &RecordBatch, _: &Known) -> Result<Checked> {
+    let first = trimmed(batch, "first_name")?;
+    let last = trimmed(batch, "last_name")?;
+    let raw_email = text_column(batch, "email")?;
+    let email: StringArray = raw_email
+        .iter()
+        .map(|e| mercado_core::email::normalize(e.unwrap_or_default()).ok())
+        .collect();
+    let verdicts = (0..batch.num_rows())
+        .map(|i| {
+            required(&first, "first_name", i, Reason::MissingName)?;
+            required(&last, "last_name", i, Reason::MissingName)?;
+            if email.is_null(i) {
+                return Err(reject(
+                    Reason::BadEmail,
+                    format!(
+                        "email {:?} is not a valid address",
+                        text(raw_email, i).unwrap_or_default()
+                    ),
+                ));
+            }
             Ok(())
-        }
-        Err(_) => Err(reject(
-            Reason::BadEmail,
-            format!("email {email:?} is not a valid address"),
-        )),
-    }
+        })
+        .collect();
+    Ok(Checked {
+        verdicts,
+        standardized: vec![
+            ("first_name", Arc::new(first)),
+            ("last_name", Arc::new(last)),
+            ("email", Arc::new(email)),
+        ],
+    })
 }
 
-fn inventory_rules(row: &mut [Val], layout: &Layout, known: &Known) -> Result<(), Reject> {
-    match layout.get(row, "vendor_id").as_i64() {
-        Some(v) if known.vendors.contains(&v) => {}
-        v => {
-            return Err(reject(
-                Reason::UnknownVendor,
-                format!("vendor {v:?} is not a known vendor"),
-            ))
-        }
-    }
-    match layout.get(row, "category_id").as_i64() {
-        Some(cat) if known.categories.contains(&cat) => {}
-        cat => {
-            return Err(reject(
-                Reason::UnknownCategory,
-                format!("category {cat:?} is not a known category"),
-            ))
-        }
-    }
-    required_text(row, layout, "item_name", Reason::MissingName)?;
-    match layout.get(row, "price").as_money() {
-        Some(p) if p > 0 => {}
-        p => {
-            return Err(reject(
-                Reason::BadPrice,
-                format!("price {p:?} must be greater than 0"),
-            ))
-        }
-    }
-    match layout.get(row, "stock") {
-        Val::Null => layout.set(row, "stock", Val::I32(0)),
-        Val::I32(s) if *s >= 0 => {}
-        s => {
-            return Err(reject(
-                Reason::BadStock,
-                format!("stock {s:?} must not be negative"),
-            ))
-        }
-    }
-    Ok(())
+fn inventory_rules(batch: &RecordBatch, known: &Known) -> Result<Checked> {
+    let vendor = ids(&column(batch, "vendor_id")?)?;
+    let category = ids(&column(batch, "category_id")?)?;
+    let name = trimmed(batch, "item_name")?;
+    let price = column(batch, "price")?;
+    let price = price.as_primitive::<Decimal128Type>();
+    let stock = column(batch, "stock")?;
+    let stock = stock.as_primitive::<Int32Type>();
+    let verdicts = (0..batch.num_rows())
+        .map(|i| {
+            let v = vendor.is_valid(i).then(|| vendor.value(i));
+            if !v.is_some_and(|v| known.vendors.contains(&v)) {
+                return Err(reject(
+                    Reason::UnknownVendor,
+                    format!("vendor {v:?} is not a known vendor"),
+                ));
+            }
+            let cat = category.is_valid(i).then(|| category.value(i));
+            if !cat.is_some_and(|cat| known.categories.contains(&cat)) {
+                return Err(reject(
+                    Reason::UnknownCategory,
+                    format!("category {cat:?} is not a known category"),
+                ));
+            }
+            required(&name, "item_name", i, Reason::MissingName)?;
+            let p = price.is_valid(i).then(|| price.value(i));
+            if p.is_none_or(|p| p <= 0) {
+                return Err(reject(
+                    Reason::BadPrice,
+                    format!("price {p:?} must be greater than 0"),
+                ));
+            }
+            if stock.is_valid(i) && stock.value(i) < 0 {
+                return Err(reject(
+                    Reason::BadStock,
+                    format!("stock {} must not be negative", stock.value(i)),
+                ));
+            }
+            Ok(())
+        })
+        .collect();
+    // No stock recorded means none in stock.
+    let stock: Int32Array = stock.iter().map(|s| Some(s.unwrap_or(0))).collect();
+    Ok(Checked {
+        verdicts,
+        standardized: vec![("item_name", Arc::new(name)), ("stock", Arc::new(stock))],
+    })
 }
 
 // ---- transactions and carts ---------------------------------------------------------------
@@ -487,6 +583,60 @@ struct Txn {
     lines: Vec<Line>,
 }
 
+/// The text cells of one raw transaction.
+struct RawTxn<'a> {
+    user_id: Option<&'a str>,
+    total_price: Option<&'a str>,
+    installments: Option<&'a str>,
+    created_at: Option<&'a str>,
+    lines: Option<&'a str>,
+}
+
+/// The raw transactions' columns of one batch, by name.
+struct RawTexts<'b> {
+    columns: [&'b StringArray; 6],
+}
+
+/// Column order of [`RawTexts`]: the raw contract's names.
+const RAW_TXN_COLUMNS: [&str; 6] = [
+    "transaction_id",
+    "user_id",
+    "total_price",
+    "installments",
+    "created_at",
+    "lines",
+];
+
+impl<'b> RawTexts<'b> {
+    fn of(batch: &'b RecordBatch) -> Result<Self> {
+        let mut columns = Vec::with_capacity(RAW_TXN_COLUMNS.len());
+        for name in RAW_TXN_COLUMNS {
+            columns.push(text_column(batch, name)?);
+        }
+        let columns = columns
+            .try_into()
+            .map_err(|_| LakeError::Schema("raw transactions: columns".into()))?;
+        Ok(Self { columns })
+    }
+
+    /// The trimmed `transaction_id` of row `i`, if it has one.
+    fn id(&self, i: usize) -> Option<&'b str> {
+        text(self.columns[0], i)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn transaction(&self, i: usize) -> RawTxn<'b> {
+        RawTxn {
+            user_id: text(self.columns[1], i),
+            total_price: text(self.columns[2], i),
+            installments: text(self.columns[3], i),
+            created_at: text(self.columns[4], i),
+            lines: text(self.columns[5], i),
+        }
+    }
+}
+
 use mercado_core::money::parse_cents as parse_money;
 
 fn json_text(v: &Json) -> Option<String> {
@@ -497,74 +647,170 @@ fn json_text(v: &Json) -> Option<String> {
     }
 }
 
-fn json_int(obj: &Json, field: &str) -> Option<i64> {
-    json_text(obj.get(field)?)?.trim().parse().ok()
-}
-
 fn positive_id(text: Option<&str>) -> Option<i64> {
     text?.trim().parse::<i64>().ok().filter(|v| *v > 0)
 }
 
-fn parse_line(v: &Json, known: &Known, position: usize) -> Result<Line, Reject> {
-    let at = format!("line {}", position + 1);
-    let item_id = json_int(v, "item_id")
-        .ok_or_else(|| reject(Reason::BadLine, format!("{at}: item_id missing")))?;
-    let vendor_id = json_int(v, "vendor_id")
-        .ok_or_else(|| reject(Reason::BadLine, format!("{at}: vendor_id missing")))?;
-    let qty = json_int(v, "qty")
-        .ok_or_else(|| reject(Reason::BadQty, format!("{at}: qty missing or not an integer")))?;
+/// A line's field as the JSON has it: text, or a number (read as its JSON text).
+#[derive(Debug)]
+enum Scalar<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Number(serde_json::Number),
+    /// Anything else (null, bool, array, object): no usable value, as in the general path.
+    Other,
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Owned(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Number(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Self::Value, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(Scalar::Other, Scalar::Number))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// One line as the fast path reads it: the fields clean uses, borrowed from the JSON text.
+#[derive(serde::Deserialize)]
+struct FastLine<'a> {
+    #[serde(borrow, default)]
+    line_no: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    item_id: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    vendor_id: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    qty: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    unit_price: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    total_price: Option<Scalar<'a>>,
+}
+
+/// A line's fields, whichever path read them.
+trait LineFields {
+    fn text(&self, field: &str) -> Option<String>;
+    fn int(&self, field: &str) -> Option<i64> {
+        self.text(field)?.trim().parse().ok()
+    }
+}
+
+impl LineFields for Json {
+    fn text(&self, field: &str) -> Option<String> {
+        json_text(self.get(field)?)
+    }
+}
+
+impl LineFields for FastLine<'_> {
+    fn text(&self, field: &str) -> Option<String> {
+        let v = match field {
+            "line_no" => &self.line_no,
+            "item_id" => &self.item_id,
+            "vendor_id" => &self.vendor_id,
+            "qty" => &self.qty,
+            "unit_price" => &self.unit_price,
+            "total_price" => &self.total_price,
+            _ => return None,
+        };
+        match v.as_ref()? {
+            Scalar::Text(t) => Some(t.to_string()),
+            Scalar::Number(n) => Some(n.to_string()),
+            Scalar::Other => None,
+        }
+    }
+}
+
+fn parse_line(v: &impl LineFields, known: &Known, position: usize) -> Result<Line, Reject> {
+    let at = || format!("line {}", position + 1);
+    let item_id = v
+        .int("item_id")
+        .ok_or_else(|| reject(Reason::BadLine, format!("{}: item_id missing", at())))?;
+    let vendor_id = v
+        .int("vendor_id")
+        .ok_or_else(|| reject(Reason::BadLine, format!("{}: vendor_id missing", at())))?;
+    let qty = v.int("qty").ok_or_else(|| {
+        reject(
+            Reason::BadQty,
+            format!("{}: qty missing or not an integer", at()),
+        )
+    })?;
     if !(1..=MAX_QTY).contains(&qty) {
         return Err(reject(
             Reason::BadQty,
-            format!("{at}: qty {qty} is outside 1..={MAX_QTY}"),
+            format!("{}: qty {qty} is outside 1..={MAX_QTY}", at()),
         ));
     }
     let unit_price = v
-        .get("unit_price")
-        .and_then(json_text)
+        .text("unit_price")
         .and_then(|t| parse_money(&t))
         .filter(|p| *p > 0)
         .ok_or_else(|| {
             reject(
                 Reason::BadPrice,
-                format!("{at}: unit_price missing or not a positive amount"),
+                format!("{}: unit_price missing or not a positive amount", at()),
             )
         })?;
     let total_price = v
-        .get("total_price")
-        .and_then(json_text)
+        .text("total_price")
         .and_then(|t| parse_money(&t))
         .ok_or_else(|| {
             reject(
                 Reason::BadPrice,
-                format!("{at}: total_price missing or not an amount"),
+                format!("{}: total_price missing or not an amount", at()),
             )
         })?;
     if total_price != unit_price * i128::from(qty) {
         return Err(reject(
             Reason::LineTotalMismatch,
-            format!("{at}: total_price is not unit_price × qty"),
+            format!("{}: total_price is not unit_price × qty", at()),
         ));
     }
     match known.items.get(&item_id) {
         None => {
             return Err(reject(
                 Reason::UnknownItem,
-                format!("{at}: item {item_id} is not in inventory"),
+                format!("{}: item {item_id} is not in inventory", at()),
             ))
         }
         Some(v) if *v != vendor_id => {
             return Err(reject(
                 Reason::VendorMismatch,
-                format!("{at}: item {item_id} is sold by vendor {v}, not {vendor_id}"),
+                format!("{}: item {item_id} is sold by vendor {v}, not {vendor_id}", at()),
             ))
         }
         Some(_) => {}
     }
-    let line_no = json_int(v, "line_no").unwrap_or(position as i64 + 1);
+    let line_no = v.int("line_no").unwrap_or(position as i64 + 1);
     Ok(Line {
         line_no: i32::try_from(line_no)
-            .map_err(|_| reject(Reason::BadLine, format!("{at}: line_no out of range")))?,
+            .map_err(|_| reject(Reason::BadLine, format!("{}: line_no out of range", at())))?,
         item_id,
         vendor_id,
         qty,
@@ -574,9 +820,21 @@ fn parse_line(v: &Json, known: &Known, position: usize) -> Result<Line, Reject> 
 }
 
 fn parse_lines(text: Option<&str>, known: &Known) -> Result<Vec<Line>, Reject> {
-    let lines: Json = text
-        .and_then(|t| serde_json::from_str(t).ok())
-        .ok_or_else(|| reject(Reason::BadLines, "lines is missing or not JSON"))?;
+    let text = text.ok_or_else(|| reject(Reason::BadLines, "lines is missing or not JSON"))?;
+    // Fast path: an array of objects read into borrowed fields. Anything it does not take (an
+    // element that is not an object, a repeated key) goes the general way, with the same rules.
+    if let Ok(lines) = serde_json::from_str::<Vec<FastLine<'_>>>(text) {
+        if lines.is_empty() {
+            return Err(reject(Reason::BadLines, "lines is empty"));
+        }
+        return lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| parse_line(l, known, i))
+            .collect();
+    }
+    let lines: Json = serde_json::from_str(text)
+        .map_err(|_| reject(Reason::BadLines, "lines is missing or not JSON"))?;
     let lines = lines
         .as_array()
         .filter(|l| !l.is_empty())
@@ -589,48 +847,82 @@ fn parse_lines(text: Option<&str>, known: &Known) -> Result<Vec<Line>, Reject> {
 }
 
 /// Which copy of a transaction survives when its id appears more than once: the earliest
-/// `created_at` (an unreadable one ranks last), then the smallest record as JSON text. The
-/// rule depends on the copies only, never on the order the shards' queries returned them,
+/// `created_at` (an unreadable one ranks last), then the smallest digest of the record's cells (any fixed tie-break would do).
+/// The rule depends on the copies only, never on the order the shards' queries returned them,
 /// so a re-extract keeps the same copy.
 type CopyRank = (i64, u128);
 
-fn copy_rank(names: &[String], row: &[Val]) -> CopyRank {
-    let created = names
-        .iter()
-        .position(|n| n == "created_at")
-        .and_then(|i| parse_time(row[i].as_str()))
-        .map_or(i64::MAX, |t| t.timestamp_micros());
-    (
-        created,
-        crate::rows::digest(&row_json(names, row).to_string()),
-    )
-}
-
-/// First pass over the day's raw transactions: the rank of the copy to keep, per id.
-async fn kept_copies(
-    lake: &Lake,
-    raw: Contract,
-    date: NaiveDate,
-    names: &[String],
-) -> Result<HashMap<u128, CopyRank>> {
-    let mut keep: HashMap<u128, CopyRank> = HashMap::new();
-    let layout = Layout::of(raw);
-    let mut reader = PartitionReader::open(lake, raw, date).await?;
-    while let Some(file) = reader.next_file().await? {
-        for batch in file {
-            for row in batch_rows(&batch?)? {
-                let id = layout.get(&row, "transaction_id").as_str().map(str::trim);
-                let Some(id) = id.filter(|s| !s.is_empty()) else {
-                    continue;
-                };
-                let rank = copy_rank(names, &row);
-                keep.entry(crate::rows::digest(id))
-                    .and_modify(|r| *r = (*r).min(rank))
-                    .or_insert(rank);
+fn copy_rank(texts: &RawTexts<'_>, i: usize) -> CopyRank {
+    let created = parse_time(text(texts.columns[4], i)).map_or(i64::MAX, |t| t.timestamp_micros());
+    let mut record = Vec::new();
+    for c in texts.columns {
+        match text(c, i) {
+            None => record.push(0u8),
+            Some(t) => {
+                record.push(1);
+                record.extend((t.len() as u64).to_le_bytes());
+                record.extend(t.as_bytes());
             }
         }
     }
-    Ok(keep)
+    (created, crate::rows::digest_bytes(&record))
+}
+
+/// How many copies of each transaction id the day has, and for repeated ids the rank of the
+/// copy to keep (a first pass over the day's raw transactions).
+struct Copies {
+    count: HashMap<u128, u32>,
+    keep: HashMap<u128, CopyRank>,
+}
+
+impl Copies {
+    async fn count(lake: &Lake, raw: Contract, date: NaiveDate) -> Result<Self> {
+        let mut count: HashMap<u128, u32> = HashMap::new();
+        let mut reader = PartitionReader::open(lake, raw, date).await?;
+        while let Some(file) = reader.next_file().await? {
+            for batch in file {
+                let batch = batch?;
+                let texts = RawTexts::of(&batch)?;
+                for i in 0..batch.num_rows() {
+                    if let Some(id) = texts.id(i) {
+                        *count.entry(crate::rows::digest(id)).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        // Ranks are worked out for repeated ids only, in a second read that a day without
+        // repeats never needs.
+        let mut keep: HashMap<u128, CopyRank> = HashMap::new();
+        if count.values().any(|n| *n > 1) {
+            let mut reader = PartitionReader::open(lake, raw, date).await?;
+            while let Some(file) = reader.next_file().await? {
+                for batch in file {
+                    let batch = batch?;
+                    let texts = RawTexts::of(&batch)?;
+                    for i in 0..batch.num_rows() {
+                        let Some(d) = texts.id(i).map(crate::rows::digest) else {
+                            continue;
+                        };
+                        if count.get(&d).is_some_and(|n| *n > 1) {
+                            let rank = copy_rank(&texts, i);
+                            keep.entry(d)
+                                .and_modify(|r| *r = (*r).min(rank))
+                                .or_insert(rank);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Self { count, keep })
+    }
+
+    /// Whether the copy with digest `d` and this rank is the one to keep (an id seen once is).
+    fn is_kept(&self, d: u128, rank: impl FnOnce() -> CopyRank) -> bool {
+        match self.count.get(&d) {
+            Some(n) if *n > 1 => self.keep.get(&d) == Some(&rank()),
+            _ => true,
+        }
+    }
 }
 
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
@@ -655,14 +947,12 @@ fn known_customer(text: Option<&str>, known: &Known) -> Result<i64, Reject> {
 
 fn parse_transaction(
     id: &str,
-    row: &[Val],
-    layout: &Layout,
+    raw: &RawTxn<'_>,
     date: NaiveDate,
     known: &Known,
 ) -> Result<Txn, Reject> {
-    let text = |name: &str| layout.get(row, name).as_str();
-    let customer_id = known_customer(text("user_id"), known)?;
-    let installments = match text("installments") {
+    let customer_id = known_customer(raw.user_id, known)?;
+    let installments = match raw.installments {
         None => 1,
         Some(t) => t
             .trim()
@@ -676,10 +966,10 @@ fn parse_transaction(
                 )
             })?,
     };
-    let created_at = parse_time(text("created_at")).ok_or_else(|| {
+    let created_at = parse_time(raw.created_at).ok_or_else(|| {
         reject(
             Reason::BadTimestamp,
-            format!("created_at {:?} is not RFC 3339", text("created_at")),
+            format!("created_at {:?} is not RFC 3339", raw.created_at),
         )
     })?;
     if created_at.date_naive() != date {
@@ -688,14 +978,15 @@ fn parse_transaction(
             format!("created_at {created_at} is not on {date}"),
         ));
     }
-    let lines = parse_lines(text("lines"), known)?;
-    let total = text("total_price")
+    let lines = parse_lines(raw.lines, known)?;
+    let total = raw
+        .total_price
         .and_then(parse_money)
         .filter(|t| *t > 0)
         .ok_or_else(|| {
             reject(
                 Reason::BadTotal,
-                format!("total_price {:?} is not a positive amount", text("total_price")),
+                format!("total_price {:?} is not a positive amount", raw.total_price),
             )
         })?;
     let sum: i128 = lines.iter().map(|l| l.total_price).sum();
@@ -715,18 +1006,24 @@ fn parse_transaction(
     })
 }
 
+/// The text cells of one raw cart.
+struct RawCart<'a> {
+    user_id: Option<&'a str>,
+    updated_at: Option<&'a str>,
+    lines: Option<&'a str>,
+}
+
 type Cart = (i64, i64, Vec<Line>);
 
-fn parse_cart(row: &[Val], layout: &Layout, known: &Known) -> Result<Cart, Reject> {
-    let text = |name: &str| layout.get(row, name).as_str();
-    let customer = known_customer(text("user_id"), known)?;
-    let updated_at = parse_time(text("updated_at")).ok_or_else(|| {
+fn parse_cart(raw: &RawCart<'_>, known: &Known) -> Result<Cart, Reject> {
+    let customer = known_customer(raw.user_id, known)?;
+    let updated_at = parse_time(raw.updated_at).ok_or_else(|| {
         reject(
             Reason::BadTimestamp,
-            format!("updated_at {:?} is not RFC 3339", text("updated_at")),
+            format!("updated_at {:?} is not RFC 3339", raw.updated_at),
         )
     })?;
-    let lines = parse_lines(text("lines"), known)?;
+    let lines = parse_lines(raw.lines, known)?;
     Ok((customer, updated_at.timestamp_micros(), lines))
 }
 
@@ -736,23 +1033,28 @@ mod tests {
     //! by column name from the raw contracts.
 
     use super::*;
+    use crate::rows::{cells, BatchBuilder};
 
-    /// A raw row of `contract` with the named values, null elsewhere.
-    fn row(contract: Contract, values: &[(&str, Val)]) -> Vec<Val> {
+    /// A one-row raw batch of `contract` with the named values, null elsewhere (the epoch in a
+    /// required timestamp).
+    fn row(contract: Contract, values: &[(&str, Val)]) -> RecordBatch {
         let schema = contract.schema();
         for (name, _) in values {
             assert!(schema.index_of(name).is_ok(), "{} has no column {name}", contract.id);
         }
-        schema
+        let vals: Vec<Val> = schema
             .fields()
             .iter()
             .map(|f| {
                 values
                     .iter()
                     .find(|(n, _)| n == f.name())
-                    .map_or(Val::Null, |(_, v)| v.clone())
+                    .map_or(if f.is_nullable() { Val::Null } else { Val::Ts(0) }, |(_, v)| v.clone())
             })
-            .collect()
+            .collect();
+        let mut b = BatchBuilder::new(schema).expect("builder");
+        assert!(b.push(&cells(&vals)).expect("row").is_none());
+        b.finish().expect("finish").expect("one row")
     }
 
     fn s(v: &str) -> Val {
@@ -772,15 +1074,21 @@ mod tests {
         result.err().map(|r| r.code)
     }
 
+    /// The verdict of `rules` on a one-row batch.
+    fn verdict(rules: Rules, batch: RecordBatch, k: &Known) -> Option<Reason> {
+        let checked = rules(&batch, k).expect("rules run");
+        reason(checked.verdicts.into_iter().next().expect("one verdict"))
+    }
+
     #[test]
     fn entity_rules() {
         let k = known();
         let vendor = |name: &str, region: &str| {
             row(c::RAW_VENDORS, &[("id", Val::I64(1)), ("vendor_name", s(name)), ("region", s(region))])
         };
-        assert_eq!(reason(vendor_rules(&mut vendor("Loja", "pt"), &Layout::of(c::RAW_VENDORS), &k)), None);
-        assert_eq!(reason(vendor_rules(&mut vendor(" ", "PT"), &Layout::of(c::RAW_VENDORS), &k)), Some(Reason::MissingName));
-        assert_eq!(reason(vendor_rules(&mut vendor("Loja", "XX"), &Layout::of(c::RAW_VENDORS), &k)), Some(Reason::BadRegion));
+        assert_eq!(verdict(vendor_rules, vendor("Loja", "pt"), &k), None);
+        assert_eq!(verdict(vendor_rules, vendor(" ", "PT"), &k), Some(Reason::MissingName));
+        assert_eq!(verdict(vendor_rules, vendor("Loja", "XX"), &k), Some(Reason::BadRegion));
 
         let customer = |first: &str, email: &str| {
             row(
@@ -788,12 +1096,12 @@ mod tests {
                 &[("id", Val::I64(7)), ("first_name", s(first)), ("last_name", s("Silva")), ("email", s(email))],
             )
         };
-        assert_eq!(reason(customer_rules(&mut customer("Ana", "a@b.co"), &Layout::of(c::RAW_CUSTOMERS), &k)), None);
-        assert_eq!(reason(customer_rules(&mut customer("", "a@b.co"), &Layout::of(c::RAW_CUSTOMERS), &k)), Some(Reason::MissingName));
-        assert_eq!(reason(customer_rules(&mut customer("Ana", "nope"), &Layout::of(c::RAW_CUSTOMERS), &k)), Some(Reason::BadEmail));
+        assert_eq!(verdict(customer_rules, customer("Ana", "a@b.co"), &k), None);
+        assert_eq!(verdict(customer_rules, customer("", "a@b.co"), &k), Some(Reason::MissingName));
+        assert_eq!(verdict(customer_rules, customer("Ana", "nope"), &k), Some(Reason::BadEmail));
 
         let category = row(c::RAW_CATEGORIES, &[("id", Val::I32(1))]);
-        assert_eq!(reason(category_rules(&mut category.clone(), &Layout::of(c::RAW_CATEGORIES), &k)), Some(Reason::MissingName));
+        assert_eq!(verdict(category_rules, category, &k), Some(Reason::MissingName));
 
         let item = |vendor: i64, category: i32, price: i128, stock: i32| {
             row(
@@ -808,15 +1116,46 @@ mod tests {
                 ],
             )
         };
-        assert_eq!(reason(inventory_rules(&mut item(1, 1, 1250, 3), &Layout::of(c::RAW_INVENTORY), &k)), None);
-        assert_eq!(reason(inventory_rules(&mut item(9, 1, 1250, 3), &Layout::of(c::RAW_INVENTORY), &k)), Some(Reason::UnknownVendor));
-        assert_eq!(reason(inventory_rules(&mut item(1, 9, 1250, 3), &Layout::of(c::RAW_INVENTORY), &k)), Some(Reason::UnknownCategory));
-        assert_eq!(reason(inventory_rules(&mut item(1, 1, 0, 3), &Layout::of(c::RAW_INVENTORY), &k)), Some(Reason::BadPrice));
-        assert_eq!(reason(inventory_rules(&mut item(1, 1, 1250, -1), &Layout::of(c::RAW_INVENTORY), &k)), Some(Reason::BadStock));
+        assert_eq!(verdict(inventory_rules, item(1, 1, 1250, 3), &k), None);
+        assert_eq!(verdict(inventory_rules, item(9, 1, 1250, 3), &k), Some(Reason::UnknownVendor));
+        assert_eq!(verdict(inventory_rules, item(1, 9, 1250, 3), &k), Some(Reason::UnknownCategory));
+        assert_eq!(verdict(inventory_rules, item(1, 1, 0, 3), &k), Some(Reason::BadPrice));
+        assert_eq!(verdict(inventory_rules, item(1, 1, 1250, -1), &k), Some(Reason::BadStock));
     }
 
-    /// A raw transaction of customer 7 on 2025-03-17; `lines` as JSON text.
-    fn txn(user: &str, total: &str, installments: &str, created_at: &str, lines: &str) -> Vec<Val> {
+    /// Standardized columns replace the raw ones: names trimmed, region and e-mail normalized,
+    /// a missing stock is 0.
+    #[test]
+    fn standardized_columns() {
+        let k = known();
+        let checked = vendor_rules(
+            &row(c::RAW_VENDORS, &[("id", Val::I64(1)), ("vendor_name", s("  Loja ")), ("region", s("pt"))]),
+            &k,
+        )
+        .expect("rules");
+        let get = |name: &str| {
+            checked
+                .standardized
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, a)| a.as_string::<i32>().value(0).to_string())
+        };
+        assert_eq!(get("vendor_name").as_deref(), Some("Loja"));
+        assert_eq!(get("region").as_deref(), Some("PT"));
+        let checked = inventory_rules(
+            &row(
+                c::RAW_INVENTORY,
+                &[("id", Val::I64(10)), ("vendor_id", Val::I64(1)), ("category_id", Val::I32(1)), ("item_name", s("Mug")), ("price", Val::Money(100))],
+            ),
+            &k,
+        )
+        .expect("rules");
+        let stock = &checked.standardized.iter().find(|(n, _)| *n == "stock").expect("stock").1;
+        assert_eq!(stock.as_primitive::<Int32Type>().value(0), 0);
+    }
+
+    /// A raw transaction "t1" of 2025-03-17; `lines` as JSON text.
+    fn txn(user: &str, total: &str, installments: &str, created_at: &str, lines: &str) -> RecordBatch {
         row(
             c::RAW_TRANSACTIONS,
             &[
@@ -836,9 +1175,14 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2025, 3, 17).expect("date");
         let at = "2025-03-17T10:00:00Z";
         let good = r#"[{"item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50"}]"#;
-        let layout = Layout::of(c::RAW_TRANSACTIONS);
-        let check = |row: Vec<Val>| reason(parse_transaction("t1", &row, &layout, d, &k));
+        let check = |batch: RecordBatch| {
+            let texts = RawTexts::of(&batch).expect("columns");
+            reason(parse_transaction("t1", &texts.transaction(0), d, &k))
+        };
         assert_eq!(check(txn("7", "2.50", "1", at, good)), None);
+        // Numbers instead of text, and a line that is not an object (the general path).
+        assert_eq!(check(txn("7", "2.50", "1", at, r#"[{"item_id":10,"vendor_id":1,"qty":2,"unit_price":1.25,"total_price":"2.50"}]"#)), None);
+        assert_eq!(check(txn("7", "2.50", "1", at, "[1]")), Some(Reason::BadLine));
         assert_eq!(check(txn("x", "2.50", "1", at, good)), Some(Reason::BadCustomerId));
         assert_eq!(check(txn("8", "2.50", "1", at, good)), Some(Reason::UnknownCustomer));
         assert_eq!(check(txn("7", "2.50", "0", at, good)), Some(Reason::BadInstallments));
@@ -856,40 +1200,49 @@ mod tests {
             (r#""item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.00""#, Reason::LineTotalMismatch),
             (r#""item_id":"11","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::UnknownItem),
             (r#""item_id":"10","vendor_id":"2","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::VendorMismatch),
+            // A repeated key: the general path reads the last one, as before.
+            (r#""item_id":"99","item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::TotalMismatch),
         ] {
-            assert_eq!(check(txn("7", "2.50", "1", at, &line(fields))), Some(want), "{fields}");
+            let total = if want == Reason::TotalMismatch { "9.99" } else { "2.50" };
+            assert_eq!(check(txn("7", total, "1", at, &line(fields))), Some(want), "{fields}");
         }
     }
 
     #[test]
     fn cart_rules() {
         let k = known();
-        let cart = |user: &str, at: &str| {
-            row(
-                c::RAW_CARTS,
-                &[("user_id", s(user)), ("updated_at", s(at)), ("lines", s(r#"[{"item_id":10,"vendor_id":1,"qty":1,"unit_price":"1.25","total_price":"1.25"}]"#))],
-            )
+        let lines = r#"[{"item_id":10,"vendor_id":1,"qty":1,"unit_price":"1.25","total_price":"1.25"}]"#;
+        let cart = |user: &'static str, at: &'static str| RawCart {
+            user_id: Some(user),
+            updated_at: Some(at),
+            lines: Some(lines),
         };
-        assert_eq!(reason(parse_cart(&cart("7", "2025-03-17T10:00:00Z"), &Layout::of(c::RAW_CARTS), &k)), None);
-        assert_eq!(reason(parse_cart(&cart("8", "2025-03-17T10:00:00Z"), &Layout::of(c::RAW_CARTS), &k)), Some(Reason::UnknownCustomer));
-        assert_eq!(reason(parse_cart(&cart("7", ""), &Layout::of(c::RAW_CARTS), &k)), Some(Reason::BadTimestamp));
+        assert_eq!(reason(parse_cart(&cart("7", "2025-03-17T10:00:00Z"), &k)), None);
+        assert_eq!(reason(parse_cart(&cart("8", "2025-03-17T10:00:00Z"), &k)), Some(Reason::UnknownCustomer));
+        assert_eq!(reason(parse_cart(&cart("7", ""), &k)), Some(Reason::BadTimestamp));
     }
 
-    /// `duplicate`: of several copies, the one with the earliest `created_at` ranks first, then
-    /// the smallest record; an unreadable time ranks last.
+    /// `duplicate`: of several copies, the one with the earliest `created_at` ranks first; an
+    /// unreadable time ranks last; the rank is a function of the copy alone.
     #[test]
     fn the_earliest_copy_is_kept() {
-        let names: Vec<String> = c::RAW_TRANSACTIONS
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let rank = |batch: RecordBatch| copy_rank(&RawTexts::of(&batch).expect("columns"), 0);
         let late = txn("7", "2.50", "1", "2025-03-17T12:00:00Z", "[]");
         let early = txn("7", "9.99", "1", "2025-03-17T09:00:00Z", "[]");
         let broken = txn("7", "1.00", "1", "noon", "[]");
-        assert!(copy_rank(&names, &early) < copy_rank(&names, &late));
-        assert!(copy_rank(&names, &late) < copy_rank(&names, &broken));
-        assert_eq!(copy_rank(&names, &late), copy_rank(&names, &late.clone()));
+        assert!(rank(early) < rank(late.clone()));
+        assert!(rank(late.clone()) < rank(broken));
+        assert_eq!(rank(late.clone()), rank(late));
+    }
+
+    /// Rows are parsed on two threads in big batches; the results keep row order.
+    #[test]
+    fn parsing_on_two_cores_keeps_row_order() {
+        let batch = RecordBatch::try_new(
+            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("n", arrow_schema::DataType::Int32, false)])),
+            vec![Arc::new(Int32Array::from_iter_values(0..10_000)) as ArrayRef],
+        )
+        .expect("batch");
+        assert_eq!(parse_batch(&batch, |i| i), (0..10_000).collect::<Vec<_>>());
     }
 }

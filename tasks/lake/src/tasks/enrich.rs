@@ -1,18 +1,25 @@
 //! `enrich --date D`: transaction lines joined with inventory, category, vendor and customer as
 //! of D, plus `date_id` (YYYYMMDD) and `price_differs` (the line's price is not the inventory
 //! price of D, e.g. the price changed later that day). Output → `work/`.
+//!
+//! A hash join on Arrow columns ([`crate::columnar::Dimension`]): each dimension is held as the
+//! few columns the output needs plus an index from id to row; a batch of lines becomes a batch of
+//! output by one probe per key and one `take` per looked-up column.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::Decimal128Type;
+use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, UInt32Array};
 use chrono::NaiveDate;
 use mercado_core::calendar::date_id;
 
 use crate::cli::LakeArgs;
+use crate::columnar::{column, conform, ids, Dimension};
 use crate::contracts as c;
 use crate::error::{LakeError, Result};
-use crate::lake::Lake;
 use crate::parquet_io::{PartitionReader, PartitionWriter};
-use crate::rows::{Layout, batch_rows, Cell, Columns, Val};
 use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "enrich";
@@ -20,148 +27,112 @@ pub const TASK: &str = "enrich";
 /// This task's flags: the ones every task has.
 pub type Args = LakeArgs;
 
-/// A dimension read whole into memory, keyed by its `id` column.
-async fn dimension(
-    lake: &Lake,
-    contract: c::Contract,
+/// The day's dimensions, as much of them as the output needs.
+struct Dimensions {
+    items: Dimension,
+    categories: Dimension,
+    vendors: Dimension,
+    customers: Dimension,
+}
+
+/// The rows of `keys` (column `key_column` of `lines`) in `dimension`; a key it lacks means the
+/// cleaned partitions of the date disagree, which only a re-run of clean mends.
+fn probe(
+    dimension: &Dimension,
+    lines: &RecordBatch,
+    key_column: &str,
+    what: &str,
     date: NaiveDate,
-) -> Result<HashMap<i64, Vec<Val>>> {
-    let layout = Layout::of(contract);
-    let mut out = HashMap::new();
-    for batch in PartitionReader::open(lake, contract, date)
-        .await?
-        .read_all()
-        .await?
-    {
-        for row in batch_rows(&batch)? {
-            if let Some(id) = layout.get(&row, "id").as_i64() {
-                out.insert(id, row);
-            }
-        }
+) -> Result<UInt32Array> {
+    let keys = ids(&column(lines, key_column)?)?;
+    let rows = dimension.rows_of(&keys);
+    if rows.null_count() > keys.null_count() {
+        let missing = (0..keys.len())
+            .find(|i| rows.is_null(*i) && keys.is_valid(*i))
+            .map_or(0, |i| keys.value(i));
+        return Err(LakeError::MissingInput(format!(
+            "{what} {missing} is not in the cleaned partition of {date}; re-run clean for {date}"
+        )));
     }
-    Ok(out)
+    Ok(rows)
 }
 
-/// Text column `name` of a dimension row, null when there is no row.
-fn text<'r>(layout: &Layout, row: Option<&'r Vec<Val>>, name: &str) -> Cell<'r> {
-    row.and_then(|r| layout.get(r, name).as_str())
-        .map_or(Cell::Null, Cell::Str)
+impl Dimensions {
+    /// One batch of cleaned lines → the same lines enriched (`work/sales_lines`' schema).
+    fn enrich(&self, lines: &RecordBatch, date: NaiveDate) -> Result<RecordBatch> {
+        let n = lines.num_rows();
+        let item = probe(&self.items, lines, "item_id", "item", date)?;
+        let vendor = probe(&self.vendors, lines, "vendor_id", "vendor", date)?;
+        let customer = probe(&self.customers, lines, "customer_id", "customer", date)?;
+        let category_id = self.items.take("category_id", &item)?;
+        // A category the day's categories lack leaves its name null (as an outer join would).
+        let category = self.categories.rows_of(&ids(&category_id)?);
+        let inventory_price = self.items.take("price", &item)?;
+        let unit_price = column(lines, "unit_price")?;
+        let price_differs: BooleanArray = inventory_price
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .zip(unit_price.as_primitive::<Decimal128Type>().iter())
+            .map(|(inventory, line)| Some(inventory.unwrap_or_default() != line.unwrap_or_default()))
+            .collect();
+        conform(c::WORK_SALES_LINES, |name| match name {
+            "date_id" => Ok(Arc::new(Int32Array::from_value(date_id(date), n)) as ArrayRef),
+            "category_id" => Ok(category_id.clone()),
+            "item_name" => self.items.take("item_name", &item),
+            "category_name" => self.categories.take("name", &category),
+            "vendor_name" => self.vendors.take("vendor_name", &vendor),
+            "vendor_region" => self.vendors.take("region", &vendor),
+            "customer_email" => self.customers.take("email", &customer),
+            "inventory_price" => Ok(inventory_price.clone()),
+            "price_differs" => Ok(Arc::new(price_differs.clone()) as ArrayRef),
+            // Every other column is the cleaned line's own.
+            line_column => column(lines, line_column),
+        })
+    }
 }
-
-/// The columns of `work/sales_lines`, in the order `run` pushes its cells (checked against the
-/// contract before the first row).
-const SALES_LINE_COLUMNS: &[&str] = &[
-    "transaction_id",
-    "line_no",
-    "customer_id",
-    "item_id",
-    "vendor_id",
-    "qty",
-    "unit_price",
-    "total_price",
-    "order_total",
-    "installments",
-    "created_at",
-    "date_id",
-    "category_id",
-    "item_name",
-    "category_name",
-    "vendor_name",
-    "vendor_region",
-    "customer_email",
-    "inventory_price",
-    "price_differs",
-];
 
 pub async fn run(args: &LakeArgs) -> Result<Summary> {
     let started = std::time::Instant::now();
-    let lake = Lake::connect(args).await?;
+    let lake = crate::lake::Lake::connect(args).await?;
     let run_id = args.run_id();
     let date = args.date;
     let mut summary = Summary::new(TASK, date, &run_id);
     tracing::info!(%date, run_id, "enrich starting");
 
-    let items = dimension(&lake, c::CLEAN_INVENTORY, date).await?;
-    let categories = dimension(&lake, c::CLEAN_CATEGORIES, date).await?;
-    let vendors = dimension(&lake, c::CLEAN_VENDORS, date).await?;
-    let customers = dimension(&lake, c::CLEAN_CUSTOMERS, date).await?;
-    let day = date_id(date);
+    let dims = Dimensions {
+        items: Dimension::read(
+            &lake,
+            c::CLEAN_INVENTORY,
+            date,
+            "id",
+            &["id", "category_id", "item_name", "price"],
+        )
+        .await?,
+        categories: Dimension::read(&lake, c::CLEAN_CATEGORIES, date, "id", &["id", "name"])
+            .await?,
+        vendors: Dimension::read(
+            &lake,
+            c::CLEAN_VENDORS,
+            date,
+            "id",
+            &["id", "vendor_name", "region"],
+        )
+        .await?,
+        customers: Dimension::read(&lake, c::CLEAN_CUSTOMERS, date, "id", &["id", "email"])
+            .await?,
+    };
+    tracing::info!(items = dims.items.len(), customers = dims.customers.len(), "dimensions read");
 
     let mut reader = PartitionReader::open(&lake, c::CLEAN_TRANSACTION_LINES, date).await?;
-    c::WORK_SALES_LINES.check_columns(SALES_LINE_COLUMNS)?;
-    let (inventory, category_cols, vendor_cols, customer_cols) = (
-        Layout::of(c::CLEAN_INVENTORY),
-        Layout::of(c::CLEAN_CATEGORIES),
-        Layout::of(c::CLEAN_VENDORS),
-        Layout::of(c::CLEAN_CUSTOMERS),
-    );
     let mut writer = PartitionWriter::new(&lake, TASK, c::WORK_SALES_LINES, date, &run_id)?;
     let mut counts = DatasetCounts::default();
-    let missing = |what: &str, id: i64| {
-        LakeError::MissingInput(format!(
-            "{what} {id} is not in the cleaned partition of {date}; re-run clean for {date}"
-        ))
-    };
     while let Some(file) = reader.next_file().await? {
-        for batch in file {
-            let batch = batch?;
-            let cols = Columns::new(&batch);
-            let (txn, line_no, customer, item, vendor) = (
-                cols.str("transaction_id")?,
-                cols.i32("line_no")?,
-                cols.i64("customer_id")?,
-                cols.i64("item_id")?,
-                cols.i64("vendor_id")?,
-            );
-            let (qty, unit, total, order_total, installments, created) = (
-                cols.i64("qty")?,
-                cols.money("unit_price")?,
-                cols.money("total_price")?,
-                cols.money("order_total")?,
-                cols.i32("installments")?,
-                cols.ts("created_at")?,
-            );
-            for i in 0..batch.num_rows() {
-                counts.rows_in += 1;
-                let item_row = items
-                    .get(&item.value(i))
-                    .ok_or_else(|| missing("item", item.value(i)))?;
-                let category_id =
-                    inventory.get(item_row, "category_id").as_i64().unwrap_or_default() as i32;
-                let inventory_price = inventory.get(item_row, "price").as_money().unwrap_or_default();
-                let category = categories.get(&i64::from(category_id));
-                let vendor_row = vendors
-                    .get(&vendor.value(i))
-                    .ok_or_else(|| missing("vendor", vendor.value(i)))?;
-                let customer_row = customers
-                    .get(&customer.value(i))
-                    .ok_or_else(|| missing("customer", customer.value(i)))?;
-                writer
-                    .push(&[
-                        Cell::Str(txn.value(i)),
-                        Cell::I32(line_no.value(i)),
-                        Cell::I64(customer.value(i)),
-                        Cell::I64(item.value(i)),
-                        Cell::I64(vendor.value(i)),
-                        Cell::I64(qty.value(i)),
-                        Cell::Money(unit.value(i)),
-                        Cell::Money(total.value(i)),
-                        Cell::Money(order_total.value(i)),
-                        Cell::I32(installments.value(i)),
-                        Cell::Ts(created.value(i)),
-                        Cell::I32(day),
-                        Cell::I32(category_id),
-                        text(&inventory, Some(item_row), "item_name"),
-                        text(&category_cols, category, "name"),
-                        text(&vendor_cols, Some(vendor_row), "vendor_name"),
-                        text(&vendor_cols, Some(vendor_row), "region"),
-                        text(&customer_cols, Some(customer_row), "email"),
-                        Cell::Money(inventory_price),
-                        Cell::Bool(inventory_price != unit.value(i)),
-                    ])
-                    .await?;
-                counts.rows_out += 1;
-            }
+        for lines in file {
+            let lines = lines?;
+            counts.rows_in += lines.num_rows() as u64;
+            let out = dims.enrich(&lines, date)?;
+            counts.rows_out += out.num_rows() as u64;
+            writer.write(&out).await?;
         }
     }
     let manifest = writer

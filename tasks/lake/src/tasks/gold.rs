@@ -1,23 +1,33 @@
 //! `gold --date D`: the star schema as Parquet under `gold/`: `fact_sales` (one row per
-//! transaction line), `dim_customer` and `dim_inventory` as slowly changing type 2 (history carried
-//! from the latest earlier gold partition), `dim_vendor`, `dim_category`, `dim_date`, and
-//! `fact_cart_snapshot` (open carts at the end of D).
+//! transaction line), `dim_customer` and `dim_inventory` as slowly changing type 2, `dim_vendor`,
+//! `dim_category`, `dim_date`, and `fact_cart_snapshot` (open carts at the end of D).
 //!
-//! SCD2 validity is half-open: a version holds on `valid_from <= day < valid_to`; the current
-//! version has `valid_to` null and `is_current` true.
+//! An SCD2 partition holds the versions D opens: the keys whose attributes in D's cleaned snapshot
+//! differ from the latest earlier cleaned snapshot (or that it lacks), each valid from D and open.
+//! The warehouse load closes the version each of them replaces ([`crate::warehouse::Merge::Scd2`]),
+//! so a day costs what its snapshot and its changes cost, however long the history. SCD2 validity
+//! is half-open: a version holds on `valid_from <= day < valid_to`; the current version has
+//! `valid_to` null and `is_current` true.
+//!
+//! Everything moves as whole Arrow columns ([`crate::columnar`]): facts are the enriched lines'
+//! columns by name, dimensions the cleaned columns renamed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use arrow_array::{new_null_array, ArrayRef, BooleanArray, Date32Array, Int32Array};
+use arrow_schema::DataType;
 use chrono::{Datelike, NaiveDate};
 
 use crate::cli::LakeArgs;
+use crate::columnar::{column, conform, ids, row_digests};
 use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::{PartitionReader, PartitionWriter};
-use crate::rows::{Layout, batch_rows, cells, Cell, Columns, Val};
+use crate::rows::Cell;
 use crate::summary::{DatasetCounts, Summary};
-use mercado_core::calendar::date_id;
+use mercado_core::calendar::{date_id, epoch_days};
 
 pub const TASK: &str = "gold";
 
@@ -27,12 +37,35 @@ const SCD2_COLUMNS: [&str; 3] = ["valid_from", "valid_to", "is_current"];
 /// This task's flags: the ones every task has.
 pub type Args = LakeArgs;
 
-use mercado_core::calendar::epoch_days;
-
 struct Ctx<'a> {
     lake: &'a Lake,
     date: NaiveDate,
     run_id: &'a str,
+}
+
+/// A gold dimension made from a cleaned one: `renames` maps each gold column to the cleaned
+/// column it comes from, the key first.
+struct Renames<'a> {
+    source: Contract,
+    target: Contract,
+    renames: &'a [(&'a str, &'a str)],
+}
+
+impl Renames<'_> {
+    fn source_of(&self, target_column: &str) -> Option<&str> {
+        self.renames
+            .iter()
+            .find(|(t, _)| *t == target_column)
+            .map(|(_, s)| *s)
+    }
+
+    fn key(&self) -> &str {
+        self.renames[0].1
+    }
+
+    fn attributes(&self) -> Vec<&str> {
+        self.renames[1..].iter().map(|(_, s)| *s).collect()
+    }
 }
 
 impl Ctx<'_> {
@@ -53,127 +86,97 @@ impl Ctx<'_> {
         })
     }
 
-    /// A writer for `contract` whose cells come in the order of `names` (checked once).
-    fn writer_of(&self, contract: Contract, names: &[&str]) -> Result<PartitionWriter> {
-        contract.check_columns(names)?;
-        self.writer(contract)
-    }
-
-    /// Rows of cleaned `source` as the leading columns of gold `target`: `pairs` maps each target
-    /// column to the source column it comes from, by name.
-    async fn rows(
+    /// Streams the published partition of `source` at `date` (only `columns`) through `each`,
+    /// which turns a batch into the batch to write to `target` (or none).
+    async fn stream(
         &self,
         source: Contract,
+        columns: &[&str],
         target: Contract,
-        pairs: &[(&str, &str)],
-    ) -> Result<Vec<Vec<Val>>> {
-        let target_names = target.column_names();
-        if !target_names
-            .iter()
-            .map(String::as_str)
-            .take(pairs.len())
-            .eq(pairs.iter().map(|(t, _)| *t))
-        {
-            return Err(LakeError::Schema(format!(
-                "{}: its leading columns are not {:?}",
-                target.id,
-                pairs.iter().map(|(t, _)| *t).collect::<Vec<_>>()
-            )));
-        }
-        let layout = Layout::of(source);
-        let from: Vec<&str> = pairs.iter().map(|(_, s)| *s).collect();
-        let mut out = Vec::new();
-        for batch in PartitionReader::open(self.lake, source, self.date)
+        mut each: impl FnMut(&arrow_array::RecordBatch) -> Result<Option<arrow_array::RecordBatch>>,
+    ) -> Result<DatasetCounts> {
+        let mut reader = PartitionReader::open(self.lake, source, self.date)
             .await?
-            .read_all()
-            .await?
-        {
-            for row in batch_rows(&batch)? {
-                out.push(layout.project(&row, &from));
+            .only(columns);
+        let mut w = self.writer(target)?;
+        let mut rows_in = 0u64;
+        while let Some(file) = reader.next_file().await? {
+            for batch in file {
+                let batch = batch?;
+                rows_in += batch.num_rows() as u64;
+                if let Some(out) = each(&batch)? {
+                    w.write(&out).await?;
+                }
             }
         }
-        Ok(out)
+        self.publish(w, rows_in).await
     }
 
-    /// Type 1 dimension: today's rows as they are.
-    async fn type1(&self, target: Contract, rows: Vec<Vec<Val>>) -> Result<DatasetCounts> {
-        let mut w = self.writer(target)?;
-        for row in &rows {
-            w.push(&cells(row)).await?;
-        }
-        self.publish(w, rows.len() as u64).await
+    /// Type 1 dimension: today's cleaned rows, renamed.
+    async fn type1(&self, dim: Renames<'_>) -> Result<DatasetCounts> {
+        let columns: Vec<&str> = dim.renames.iter().map(|(_, s)| *s).collect();
+        self.stream(dim.source, &columns, dim.target, |batch| {
+            conform(dim.target, |name| {
+                column(batch, dim.source_of(name).unwrap_or(name))
+            })
+            .map(Some)
+        })
+        .await
     }
 
-    /// Type 2 dimension: `current` holds today's `[key, attributes…]`; history comes from the
-    /// latest gold partition before today. A changed key gets its open version closed today and a
-    /// new one opened; an unchanged key keeps its version.
-    async fn scd2(&self, target: Contract, current: Vec<Vec<Val>>) -> Result<DatasetCounts> {
-        // The positions below: the key first, the validity columns last.
-        let names = target.column_names();
+    /// Type 2 dimension: the versions today opens (see the module's doc).
+    async fn scd2(&self, dim: Renames<'_>) -> Result<DatasetCounts> {
+        let names = dim.target.column_names();
         if !names.ends_with(&SCD2_COLUMNS.map(String::from)) {
             return Err(LakeError::Schema(format!(
                 "{}: an SCD2 dimension ends with {SCD2_COLUMNS:?}, not {names:?}",
-                target.id
+                dim.target.id
             )));
         }
-        let today = epoch_days(self.date);
-        let mut history: Vec<Vec<Val>> = Vec::new();
-        if let Some(prev) = self.lake.latest_before(target.id, self.date).await? {
-            tracing::info!(dimension = %target.id, from = %prev.date, "carrying SCD2 history");
-            for batch in PartitionReader::open(self.lake, target, prev.date)
+        let (key, attributes) = (dim.key(), dim.attributes());
+        let mut columns = vec![key];
+        columns.extend(&attributes);
+        // Key → digest of its attributes in the latest earlier snapshot: 24 bytes per key.
+        let mut before: HashMap<i64, u128> = HashMap::new();
+        if let Some(prev) = self.lake.latest_before(dim.source.id, self.date).await? {
+            tracing::info!(dimension = %dim.target.id, since = %prev.date, "versions changed since");
+            let mut reader = PartitionReader::open(self.lake, dim.source, prev.date)
                 .await?
-                .read_all()
-                .await?
-            {
-                history.extend(batch_rows(&batch)?);
-            }
-        }
-        let width = current.first().map_or(0, Vec::len);
-        let today_by_key: HashMap<i64, &[Val]> = current
-            .iter()
-            .filter_map(|r| Some((r[0].as_i64()?, &r[1..])))
-            .collect();
-        let mut open: HashMap<i64, Vec<Val>> = HashMap::new();
-        let mut out: Vec<Vec<Val>> = Vec::with_capacity(history.len() + current.len());
-        for mut row in history {
-            let n = row.len();
-            let key = row[0].as_i64().unwrap_or_default();
-            let is_current = row[n - 1] == Val::Bool(true);
-            if is_current {
-                match today_by_key.get(&key) {
-                    Some(attrs) if *attrs != &row[1..n - 3] => {
-                        row[n - 2] = Val::Date(today);
-                        row[n - 1] = Val::Bool(false);
-                    }
-                    _ => {
-                        open.insert(key, row[1..n - 3].to_vec());
+                .only(&columns);
+            while let Some(file) = reader.next_file().await? {
+                for batch in file {
+                    let batch = batch?;
+                    let keys = ids(&column(&batch, key)?)?;
+                    for (k, d) in keys.iter().zip(row_digests(&batch, &attributes)?) {
+                        if let Some(k) = k {
+                            before.insert(k, d);
+                        }
                     }
                 }
             }
-            out.push(row);
         }
-        for row in &current {
-            let key = row[0].as_i64().unwrap_or_default();
-            if open
-                .get(&key)
-                .is_some_and(|attrs| attrs.as_slice() == &row[1..width])
-            {
-                continue;
+        let today = epoch_days(self.date);
+        self.stream(dim.source, &columns, dim.target, |batch| {
+            let keys = ids(&column(batch, key)?)?;
+            let opened: BooleanArray = keys
+                .iter()
+                .zip(row_digests(batch, &attributes)?)
+                .map(|(k, d)| Some(k.and_then(|k| before.get(&k)) != Some(&d)))
+                .collect();
+            let changed = arrow_select::filter::filter_record_batch(batch, &opened)?;
+            if changed.num_rows() == 0 {
+                return Ok(None);
             }
-            let mut version = row.clone();
-            version.extend([Val::Date(today), Val::Null, Val::Bool(true)]);
-            out.push(version);
-        }
-        out.sort_by_key(|r| {
-            (
-                r[0].as_i64(),
-                r.get(r.len() - 3).cloned().and_then(|v| match v {
-                    Val::Date(d) => Some(d),
-                    _ => None,
-                }),
-            )
-        });
-        self.type1(target, out).await
+            let n = changed.num_rows();
+            conform(dim.target, |name| match name {
+                "valid_from" => Ok(Arc::new(Date32Array::from_value(today, n)) as ArrayRef),
+                "valid_to" => Ok(new_null_array(&DataType::Date32, n)),
+                "is_current" => Ok(Arc::new(BooleanArray::from(vec![true; n])) as ArrayRef),
+                other => column(&changed, dim.source_of(other).unwrap_or(other)),
+            })
+            .map(Some)
+        })
+        .await
     }
 }
 
@@ -190,72 +193,64 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
         run_id: &run_id,
     };
 
-    let rows = ctx
-        .rows(
-            c::CLEAN_CATEGORIES,
-            c::GOLD_DIM_CATEGORY,
-            &[("category_id", "id"), ("category_name", "name")],
-        )
-        .await?;
     summary.add(
         c::GOLD_DIM_CATEGORY.id.to_string(),
-        ctx.type1(c::GOLD_DIM_CATEGORY, rows).await?,
+        ctx.type1(Renames {
+            source: c::CLEAN_CATEGORIES,
+            target: c::GOLD_DIM_CATEGORY,
+            renames: &[("category_id", "id"), ("category_name", "name")],
+        })
+        .await?,
     );
-    let rows = ctx
-        .rows(
-            c::CLEAN_VENDORS,
-            c::GOLD_DIM_VENDOR,
-            &[
+    summary.add(
+        c::GOLD_DIM_VENDOR.id.to_string(),
+        ctx.type1(Renames {
+            source: c::CLEAN_VENDORS,
+            target: c::GOLD_DIM_VENDOR,
+            renames: &[
                 ("vendor_id", "id"),
                 ("vendor_name", "vendor_name"),
                 ("region", "region"),
                 ("joined_at", "joined_at"),
             ],
-        )
-        .await?;
-    summary.add(
-        c::GOLD_DIM_VENDOR.id.to_string(),
-        ctx.type1(c::GOLD_DIM_VENDOR, rows).await?,
+        })
+        .await?,
     );
-    let rows = ctx
-        .rows(
-            c::CLEAN_CUSTOMERS,
-            c::GOLD_DIM_CUSTOMER,
-            &[
+    summary.add(
+        c::GOLD_DIM_CUSTOMER.id.to_string(),
+        ctx.scd2(Renames {
+            source: c::CLEAN_CUSTOMERS,
+            target: c::GOLD_DIM_CUSTOMER,
+            renames: &[
                 ("customer_id", "id"),
                 ("first_name", "first_name"),
                 ("last_name", "last_name"),
                 ("email", "email"),
                 ("joined_at", "joined_at"),
             ],
-        )
-        .await?;
-    summary.add(
-        c::GOLD_DIM_CUSTOMER.id.to_string(),
-        ctx.scd2(c::GOLD_DIM_CUSTOMER, rows).await?,
+        })
+        .await?,
     );
-    let rows = ctx
-        .rows(
-            c::CLEAN_INVENTORY,
-            c::GOLD_DIM_INVENTORY,
-            &[
+    summary.add(
+        c::GOLD_DIM_INVENTORY.id.to_string(),
+        ctx.scd2(Renames {
+            source: c::CLEAN_INVENTORY,
+            target: c::GOLD_DIM_INVENTORY,
+            renames: &[
                 ("item_id", "id"),
                 ("vendor_id", "vendor_id"),
                 ("category_id", "category_id"),
                 ("item_name", "item_name"),
                 ("price", "price"),
             ],
-        )
-        .await?;
-    summary.add(
-        c::GOLD_DIM_INVENTORY.id.to_string(),
-        ctx.scd2(c::GOLD_DIM_INVENTORY, rows).await?,
+        })
+        .await?,
     );
 
-    let mut w = ctx.writer_of(
-        c::GOLD_DIM_DATE,
-        &["date_id", "date", "year", "quarter", "month", "day", "day_of_week", "is_weekend"],
-    )?;
+    c::GOLD_DIM_DATE.check_columns(&[
+        "date_id", "date", "year", "quarter", "month", "day", "day_of_week", "is_weekend",
+    ])?;
+    let mut w = ctx.writer(c::GOLD_DIM_DATE)?;
     w.push(&[
         Cell::I32(date_id(date)),
         Cell::Date(epoch_days(date)),
@@ -277,87 +272,27 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
     Ok(summary.finish(started))
 }
 
+/// The enriched lines' columns that make the fact, by name.
 async fn fact_sales(ctx: &Ctx<'_>) -> Result<DatasetCounts> {
-    let mut reader = PartitionReader::open(ctx.lake, c::WORK_SALES_LINES, ctx.date).await?;
-    let mut w = ctx.writer_of(
-        c::GOLD_FACT_SALES,
-        &[
-            "transaction_id",
-            "line_no",
-            "item_id",
-            "customer_id",
-            "vendor_id",
-            "category_id",
-            "date_id",
-            "unit_price",
-            "qty",
-            "total_price",
-            "installments",
-            "created_at",
-        ],
-    )?;
-    let mut n = 0u64;
-    while let Some(file) = reader.next_file().await? {
-        for batch in file {
-            let batch = batch?;
-            let cols = Columns::new(&batch);
-            let (txn, line_no, item, customer, vendor, category, day) = (
-                cols.str("transaction_id")?,
-                cols.i32("line_no")?,
-                cols.i64("item_id")?,
-                cols.i64("customer_id")?,
-                cols.i64("vendor_id")?,
-                cols.i32("category_id")?,
-                cols.i32("date_id")?,
-            );
-            let (unit, qty, total, installments, created) = (
-                cols.money("unit_price")?,
-                cols.i64("qty")?,
-                cols.money("total_price")?,
-                cols.i32("installments")?,
-                cols.ts("created_at")?,
-            );
-            for i in 0..batch.num_rows() {
-                w.push(&[
-                    Cell::Str(txn.value(i)),
-                    Cell::I32(line_no.value(i)),
-                    Cell::I64(item.value(i)),
-                    Cell::I64(customer.value(i)),
-                    Cell::I64(vendor.value(i)),
-                    Cell::I32(category.value(i)),
-                    Cell::I32(day.value(i)),
-                    Cell::Money(unit.value(i)),
-                    Cell::I64(qty.value(i)),
-                    Cell::Money(total.value(i)),
-                    Cell::I32(installments.value(i)),
-                    Cell::Ts(created.value(i)),
-                ])
-                .await?;
-                n += 1;
-            }
-        }
-    }
-    ctx.publish(w, n).await
+    let names = c::GOLD_FACT_SALES.column_names();
+    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
+    ctx.stream(c::WORK_SALES_LINES, &columns, c::GOLD_FACT_SALES, |batch| {
+        conform(c::GOLD_FACT_SALES, |name| column(batch, name)).map(Some)
+    })
+    .await
 }
 
+/// The day's key followed by the cleaned cart line, column for column.
 async fn cart_snapshot(ctx: &Ctx<'_>) -> Result<DatasetCounts> {
     let day = date_id(ctx.date);
-    let mut reader = PartitionReader::open(ctx.lake, c::CLEAN_CART_LINES, ctx.date).await?;
-    // The snapshot is the day's key followed by the cleaned cart line, column for column.
-    let mut names = vec!["date_id".to_string()];
-    names.extend(c::CLEAN_CART_LINES.column_names());
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut w = ctx.writer_of(c::GOLD_FACT_CART_SNAPSHOT, &names)?;
-    let mut n = 0u64;
-    while let Some(file) = reader.next_file().await? {
-        for batch in file {
-            for row in batch_rows(&batch?)? {
-                let mut out = vec![Val::I32(day)];
-                out.extend(row);
-                w.push(&cells(&out)).await?;
-                n += 1;
-            }
-        }
-    }
-    ctx.publish(w, n).await
+    let names = c::CLEAN_CART_LINES.column_names();
+    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
+    ctx.stream(c::CLEAN_CART_LINES, &columns, c::GOLD_FACT_CART_SNAPSHOT, |batch| {
+        conform(c::GOLD_FACT_CART_SNAPSHOT, |name| match name {
+            "date_id" => Ok(Arc::new(Int32Array::from_value(day, batch.num_rows())) as ArrayRef),
+            other => column(batch, other),
+        })
+        .map(Some)
+    })
+    .await
 }
