@@ -14,6 +14,7 @@ struct Task {
     writes: String,
     depends_on_past: bool,
     max_active_per_dag: u32,
+    memory_limit: String,
 }
 
 fn main() {
@@ -48,8 +49,8 @@ fn main() {
     for t in &tasks {
         writeln!(
             out,
-            "    TaskInfo {{ name: {:?}, about: {:?}, reads: {:?}, writes: {:?}, depends_on_past: {}, max_active_per_dag: {} }},",
-            t.name, t.about, t.reads, t.writes, t.depends_on_past, t.max_active_per_dag
+            "    TaskInfo {{ name: {:?}, about: {:?}, reads: {:?}, writes: {:?}, depends_on_past: {}, max_active_per_dag: {}, memory_limit: {:?} }},",
+            t.name, t.about, t.reads, t.writes, t.depends_on_past, t.max_active_per_dag, t.memory_limit
         )
         .ok();
     }
@@ -105,13 +106,14 @@ fn parse(text: &str) -> Result<Vec<Task>, String> {
             .ok_or_else(|| format!("{}: a key before the first [[task]]", at()))?;
         let (key, value) = (key.trim(), value.trim());
         match key {
-            "name" | "about" | "reads" | "writes" => {
+            "name" | "about" | "reads" | "writes" | "memory_limit" => {
                 let s =
                     string(value).ok_or_else(|| format!("{}: {key} must be a \"string\"", at()))?;
                 match key {
                     "name" => task.name = s,
                     "about" => task.about = s,
                     "reads" => task.reads = s,
+                    "memory_limit" => task.memory_limit = s,
                     _ => task.writes = s,
                 }
             }

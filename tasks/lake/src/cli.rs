@@ -40,6 +40,12 @@ pub struct LakeArgs {
     /// manifest being replaced are removed at once (their run has finished).
     #[arg(long, env = "MERCADO_ORPHAN_GRACE_SECONDS", value_name = "SECONDS", default_value_t = 6 * 3600)]
     pub orphan_grace_seconds: u64,
+
+    /// Memory the task's data may take (e.g. 256MiB, 1GiB): larger joins and comparisons are
+    /// split into partitions that spill to local disk, and Parquet row groups are flushed
+    /// sooner. Unset: no limit. The process itself needs ~30 MiB more.
+    #[arg(long, env = "MERCADO_MEMORY_LIMIT", value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
 }
 
 impl LakeArgs {
@@ -57,6 +63,34 @@ impl LakeArgs {
             self.run_id = Some(self.run_id());
         }
     }
+}
+
+/// Bytes from `256MiB`, `1GiB`, `512MB`, `64KiB` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a size such as 256MiB or 1GiB, got {s:?}"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use KiB, MiB or GiB)"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .filter(|b| *b > 0)
+        .ok_or_else(|| format!("{s:?} is not a usable size"))
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {

@@ -2,7 +2,7 @@
 //! moved, taken, filtered and compared; no row is turned into owned values. Columns are always
 //! found by name.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -57,6 +57,9 @@ pub fn conform(
     })
 }
 
+/// Memory an index entry takes beyond the dimension's columns (key, row, hash table slack).
+pub const INDEX_BYTES_PER_KEY: u64 = 32;
+
 /// A dimension held whole in memory as Arrow columns (only the ones asked for), with an index
 /// from its key to its row: a join is then one hash probe per line and a `take` per column.
 pub struct Dimension {
@@ -78,6 +81,17 @@ impl Dimension {
             .only(columns)
             .read_all()
             .await?;
+        Self::from_batches(contract, batches.into_iter().map(Ok), key, columns)
+    }
+
+    /// A dimension of `contract`'s `columns` from its batches, indexed by `key`.
+    pub fn from_batches(
+        contract: Contract,
+        batches: impl Iterator<Item = Result<RecordBatch>>,
+        key: &str,
+        columns: &[&str],
+    ) -> Result<Self> {
+        let batches = batches.collect::<Result<Vec<_>>>()?;
         let schema = match batches.first() {
             Some(b) => b.schema(),
             None => Arc::new(
@@ -92,7 +106,7 @@ impl Dimension {
         let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
         drop(batches);
         let keys = ids(&column(&batch, key)?)?;
-        let mut index = HashMap::with_capacity(keys.len());
+        let mut index = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for (row, id) in keys.iter().enumerate() {
             if let Some(id) = id {
                 index.insert(

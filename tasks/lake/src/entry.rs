@@ -107,12 +107,16 @@ pub(crate) fn execute<A: TaskArgs>(
     run: for<'a> fn(&'a A) -> LocalBoxFuture<'a, Result<Summary>>,
 ) -> ExitCode {
     // The task's own description, set after its flags (whose struct doc would take its place).
-    let command = A::augment_args(
+    let mut command = A::augment_args(
         clap::Command::new(info.name)
             .bin_name(format!("{BINARY} {}", info.name))
             .version(env!("CARGO_PKG_VERSION")),
-    )
-    .about(format!(
+    );
+    // The registry's memory budget of the task is its default (the flag and env still win).
+    if !info.memory_limit.is_empty() {
+        command = command.mut_arg("memory_limit", |a| a.default_value(info.memory_limit));
+    }
+    let command = command.about(format!(
         "{}: {}. One logical date; safe to re-run. Prints a one-line JSON summary last on stdout.",
         info.name, info.about
     ));

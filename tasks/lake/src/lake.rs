@@ -18,6 +18,7 @@ pub struct Lake {
     s3: Client,
     bucket: String,
     orphan_grace: std::time::Duration,
+    memory_limit: Option<u64>,
 }
 
 fn s3_err<
@@ -54,6 +55,7 @@ impl Lake {
             s3: Client::from_conf(conf),
             bucket: args.bucket.clone(),
             orphan_grace: std::time::Duration::from_secs(args.orphan_grace_seconds),
+            memory_limit: args.memory_limit,
         };
         if args.create_bucket {
             lake.ensure_bucket().await?;
@@ -63,6 +65,11 @@ impl Lake {
 
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// The task's `--memory-limit`, which readers, writers and joins of this lake keep to.
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.memory_limit
     }
 
     pub async fn ensure_bucket(&self) -> Result<()> {

@@ -21,6 +21,7 @@ pub mod parquet_io;
 pub mod partition;
 pub mod reason;
 pub mod rows;
+pub mod spill;
 pub mod summary;
 pub mod tasks;
 pub mod warehouse;

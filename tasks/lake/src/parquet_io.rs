@@ -32,6 +32,11 @@ fn properties() -> Result<WriterProperties> {
 }
 
 /// Writes one partition of one run: files under `…/dt=D/run=<run_id>/`, then [`Self::publish`].
+///
+/// Parquet encoding (compression above all) and the upload of each finished file run on a thread
+/// of the writer's own, so the task computes its next batch meanwhile: on two cores the
+/// transforms' time is then roughly the larger of the two, not their sum. At most two batches
+/// wait between the task and that thread.
 pub struct PartitionWriter {
     lake: Lake,
     task: String,
@@ -40,9 +45,88 @@ pub struct PartitionWriter {
     schema: SchemaRef,
     rows: BatchBuilder,
     dir: tempfile::TempDir,
-    current: Option<(ArrowWriter<File>, PathBuf, u64)>,
-    files: Vec<FileEntry>,
+    encoder: Option<Encoder>,
     max_file_bytes: u64,
+}
+
+/// The handle on a writer's encoding thread.
+struct Encoder {
+    batches: tokio::sync::mpsc::Sender<RecordBatch>,
+    done: tokio::sync::oneshot::Receiver<Result<Vec<FileEntry>>>,
+}
+
+/// What the encoding thread needs: where files go and when to roll or flush.
+struct EncodeJob {
+    lake: Lake,
+    schema: SchemaRef,
+    dir: PathBuf,
+    run_prefix: String,
+    max_file_bytes: u64,
+    /// Under a memory limit a row group is closed once it holds an eighth of it.
+    flush_at: Option<usize>,
+}
+
+impl EncodeJob {
+    /// Encodes every batch received into files of at most `max_file_bytes`, uploading each
+    /// finished one (through the task's runtime), until the sender closes.
+    fn run(
+        self,
+        batches: &mut tokio::sync::mpsc::Receiver<RecordBatch>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Vec<FileEntry>> {
+        let mut files = Vec::new();
+        let mut current: Option<(ArrowWriter<File>, PathBuf, u64)> = None;
+        while let Some(batch) = batches.blocking_recv() {
+            let (writer, _, rows) = match current.as_mut() {
+                Some(c) => c,
+                None => {
+                    let path = self.dir.join(format!("part-{:05}.parquet", files.len()));
+                    let writer = ArrowWriter::try_new(
+                        File::create(&path)?,
+                        self.schema.clone(),
+                        Some(properties()?),
+                    )?;
+                    current.insert((writer, path, 0))
+                }
+            };
+            writer.write(&batch)?;
+            *rows += batch.num_rows() as u64;
+            if self
+                .flush_at
+                .is_some_and(|at| writer.in_progress_size() >= at)
+            {
+                writer.flush()?;
+            }
+            if writer.bytes_written() as u64 + writer.in_progress_size() as u64
+                >= self.max_file_bytes
+            {
+                if let Some(file) = current.take() {
+                    files.push(self.finish_file(file, runtime)?);
+                }
+            }
+        }
+        if let Some(file) = current.take() {
+            files.push(self.finish_file(file, runtime)?);
+        }
+        Ok(files)
+    }
+
+    fn finish_file(
+        &self,
+        (writer, path, rows): (ArrowWriter<File>, PathBuf, u64),
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<FileEntry> {
+        writer.close()?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("part.parquet");
+        let key = format!("{}{name}", self.run_prefix);
+        let bytes = runtime.block_on(self.lake.put_file(&key, &path))?;
+        std::fs::remove_file(&path)?;
+        tracing::debug!(key, rows, bytes, "uploaded");
+        Ok(FileEntry { key, rows, bytes })
+    }
 }
 
 impl PartitionWriter {
@@ -62,8 +146,7 @@ impl PartitionWriter {
             rows: BatchBuilder::new(schema.clone())?,
             schema,
             dir: tempfile::Builder::new().prefix("mercado-").tempdir()?,
-            current: None,
-            files: Vec::new(),
+            encoder: None,
             max_file_bytes: MAX_FILE_BYTES,
         })
     }
@@ -86,49 +169,46 @@ impl PartitionWriter {
         Ok(())
     }
 
+    fn start_encoder(&self) -> Result<Encoder> {
+        let (batches, mut inbox) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        let (report, done) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Handle::current();
+        let job = EncodeJob {
+            lake: self.lake.clone(),
+            schema: self.schema.clone(),
+            dir: self.dir.path().to_path_buf(),
+            run_prefix: self.partition.run_prefix(&self.run_id),
+            max_file_bytes: self.max_file_bytes,
+            flush_at: self.lake.memory_limit().map(|l| (l / 8) as usize),
+        };
+        std::thread::Builder::new()
+            .name("parquet-encoder".into())
+            .spawn(move || {
+                let result = job.run(&mut inbox, &runtime);
+                let _ = report.send(result);
+            })?;
+        Ok(Encoder { batches, done })
+    }
+
     /// Appends a whole batch (of the contract's schema).
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        if self.current.is_none() {
-            let path = self
-                .dir
-                .path()
-                .join(format!("part-{:05}.parquet", self.files.len()));
-            let writer = ArrowWriter::try_new(
-                File::create(&path)?,
-                self.schema.clone(),
-                Some(properties()?),
-            )?;
-            self.current = Some((writer, path, 0));
-        }
-        if let Some((writer, _, rows)) = self.current.as_mut() {
-            writer.write(batch)?;
-            *rows += batch.num_rows() as u64;
-            if writer.bytes_written() as u64 + writer.in_progress_size() as u64
-                >= self.max_file_bytes
-            {
-                self.roll().await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn roll(&mut self) -> Result<()> {
-        let Some((writer, path, rows)) = self.current.take() else {
-            return Ok(());
+        let encoder = match self.encoder.as_mut() {
+            Some(e) => e,
+            None => self.encoder.insert(self.start_encoder()?),
         };
-        writer.close()?;
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("part.parquet");
-        let key = format!("{}{name}", self.partition.run_prefix(&self.run_id));
-        let bytes = self.lake.put_file(&key, &path).await?;
-        tokio::fs::remove_file(&path).await?;
-        tracing::debug!(key, rows, bytes, "uploaded");
-        self.files.push(FileEntry { key, rows, bytes });
+        if encoder.batches.send(batch.clone()).await.is_err() {
+            // The thread stopped early: its error says why.
+            if let Some(encoder) = self.encoder.take() {
+                encoder.finish().await?;
+            }
+            return Err(LakeError::Invariant(format!(
+                "{}: the Parquet encoder stopped before its input ended",
+                self.partition
+            )));
+        }
         Ok(())
     }
 
@@ -141,14 +221,17 @@ impl PartitionWriter {
         if let Some(batch) = self.rows.finish()? {
             self.write(&batch).await?;
         }
-        self.roll().await?;
+        let files = match self.encoder.take() {
+            Some(encoder) => encoder.finish().await?,
+            None => Vec::new(),
+        };
         let manifest = Manifest {
             dataset: self.partition.dataset.to_string(),
             date: self.partition.date.format("%Y-%m-%d").to_string(),
             run_id: self.run_id.clone(),
             task: self.task.clone(),
-            rows: self.files.iter().map(|f| f.rows).sum(),
-            files: std::mem::take(&mut self.files),
+            rows: files.iter().map(|f| f.rows).sum(),
+            files,
             schema_fingerprint: fingerprint(&self.schema),
             watermark,
             counts,
@@ -157,6 +240,16 @@ impl PartitionWriter {
         self.lake.publish(&self.partition, &manifest).await?;
         tracing::info!(partition = %self.partition, rows = manifest.rows, files = manifest.files.len(), "published");
         Ok(manifest)
+    }
+}
+
+impl Encoder {
+    /// Closes the input and waits for the last file to be uploaded.
+    async fn finish(self) -> Result<Vec<FileEntry>> {
+        drop(self.batches);
+        self.done.await.map_err(|_| {
+            LakeError::Invariant("the Parquet encoder thread ended without a result".into())
+        })?
     }
 }
 
@@ -236,5 +329,72 @@ impl PartitionReader {
             }
         }
         Ok(out)
+    }
+}
+
+/// A published partition copied to local disk, to be read more than once (a join or comparison
+/// split into partitions under a memory limit reads it once per partition).
+pub struct LocalPartition {
+    pub manifest: Manifest,
+    paths: Vec<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalPartition {
+    pub async fn download(
+        lake: &Lake,
+        contract: Contract,
+        date: chrono::NaiveDate,
+    ) -> Result<Self> {
+        let reader = PartitionReader::open(lake, contract, date).await?;
+        let dir = tempfile::Builder::new().prefix("mercado-").tempdir()?;
+        let mut paths = Vec::new();
+        for (i, key) in reader.pending.iter().enumerate() {
+            let path = dir.path().join(format!("part-{i:05}.parquet"));
+            lake.get_to_file(key, &path).await?;
+            paths.push(path);
+        }
+        Ok(Self {
+            manifest: reader.manifest,
+            paths,
+            _dir: dir,
+        })
+    }
+
+    /// The decoded size of `columns` in memory, as the files' metadata states it.
+    pub fn decoded_bytes(&self, columns: &[&str]) -> Result<u64> {
+        let mut bytes = 0u64;
+        for path in &self.paths {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
+            for rg in builder.metadata().row_groups() {
+                for col in rg.columns() {
+                    if columns.contains(&col.column_path().string().as_str()) {
+                        bytes += col.uncompressed_size().max(0) as u64;
+                    }
+                }
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Every batch of `columns`, file after file.
+    pub fn batches(&self, columns: &[&str]) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        self.paths.iter().flat_map(move |path| {
+            let reader = (|| -> Result<ParquetRecordBatchReader> {
+                let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?
+                    .with_batch_size(crate::rows::BATCH_ROWS);
+                let mask = ProjectionMask::columns(
+                    builder.parquet_schema(),
+                    columns.iter().map(String::as_str),
+                );
+                Ok(builder.with_projection(mask).build()?)
+            })();
+            let out: Box<dyn Iterator<Item = Result<RecordBatch>>> = match reader {
+                Ok(r) => Box::new(r.map(|b| b.map_err(LakeError::from))),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
+            out
+        })
     }
 }

@@ -313,10 +313,18 @@ async fn a_day_through_every_zone() {
         .await
         .expect("upload");
     drop(dying);
-    let keys = lake
-        .list_keys(&c::GOLD_FACT_SALES.id.at(day(D)).prefix())
-        .await
-        .expect("list");
+    // The writer's thread uploads the rolled file in the background: wait for it (bounded).
+    let mut keys = Vec::new();
+    for _ in 0..100 {
+        keys = lake
+            .list_keys(&c::GOLD_FACT_SALES.id.at(day(D)).prefix())
+            .await
+            .expect("list");
+        if keys.iter().any(|k| k.contains("run=killed-run/")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         keys.iter().any(|k| k.contains("run=killed-run/")),
         "{keys:?}"

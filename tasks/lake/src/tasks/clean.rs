@@ -9,12 +9,16 @@
 //! swapped in), so only refused rows are ever turned into values (their quarantine record). The
 //! transactions' JSON lines are parsed on both cores.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Int32Type};
 use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value as Json;
 
@@ -23,7 +27,7 @@ use crate::columnar::{column, conform, ids};
 use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
-use crate::parquet_io::{PartitionReader, PartitionWriter};
+use crate::parquet_io::{LocalPartition, PartitionReader, PartitionWriter};
 use crate::reason::Reason;
 use crate::rows::{batch_rows, Cell, Val};
 use crate::summary::{DatasetCounts, Summary};
@@ -209,7 +213,7 @@ impl Ctx<'_> {
     ) -> Result<(DatasetCounts, HashMap<i64, i64>)> {
         let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
         let mut out = Outputs::new(self, raw, clean)?;
-        let mut accepted: HashMap<i64, i64> = HashMap::new();
+        let mut accepted: HashMap<i64, i64> = HashMap::default();
         while let Some(file) = reader.next_file().await? {
             for batch in file {
                 let batch = batch?;
@@ -267,13 +271,13 @@ impl Ctx<'_> {
 
     async fn transactions(&self, known: &Known) -> Result<DatasetCounts> {
         let raw = c::RAW_TRANSACTIONS;
-        let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
+        // Read twice (copies first), so copied to local disk once.
+        let local = LocalPartition::download(self.lake, raw, self.date).await?;
         let mut out = Outputs::new(self, raw, c::CLEAN_TRANSACTION_LINES)?;
-        let copies = Copies::count(self.lake, raw, self.date).await?;
-        // 128-bit digests, not the ids: memory per transaction stays small.
-        let mut seen: HashSet<u128> = HashSet::new();
-        while let Some(file) = reader.next_file().await? {
-            for batch in file {
+        let copies = Copies::count(&local)?;
+        // Ids of repeated transactions already kept (ids seen once need no record).
+        let mut kept: HashSet<u128> = HashSet::default();
+        for batch in local.batches(&RAW_TXN_COLUMNS) {
                 let batch = batch?;
                 let texts = RawTexts::of(&batch)?;
                 let parsed = parse_batch(&batch, |i| {
@@ -290,8 +294,7 @@ impl Ctx<'_> {
                         }
                         // Exact copies tie on rank: the first of them is kept.
                         (Some(id), Some(verdict)) => {
-                            let d = crate::rows::digest(id);
-                            if !copies.is_kept(d, || copy_rank(&texts, i)) || !seen.insert(d) {
+                            if !copies.is_kept(id, || copy_rank(&texts, i), &mut kept) {
                                 Err(reject(
                                     Reason::Duplicate,
                                     format!(
@@ -328,7 +331,6 @@ impl Ctx<'_> {
                         Err(why) => out.refuse(id, &why, &row_json(&batch, i)?).await?,
                     }
                 }
-            }
         }
         out.publish(raw).await
     }
@@ -337,7 +339,7 @@ impl Ctx<'_> {
         let raw = c::RAW_CARTS;
         let mut reader = PartitionReader::open(self.lake, raw, self.date).await?;
         let mut out = Outputs::new(self, raw, c::CLEAN_CART_LINES)?;
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         while let Some(file) = reader.next_file().await? {
             for batch in file {
                 let batch = batch?;
@@ -639,14 +641,6 @@ impl<'b> RawTexts<'b> {
 
 use mercado_core::money::parse_cents as parse_money;
 
-fn json_text(v: &Json) -> Option<String> {
-    match v {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 fn positive_id(text: Option<&str>) -> Option<i64> {
     text?.trim().parse::<i64>().ok().filter(|v| *v > 0)
 }
@@ -716,20 +710,24 @@ struct FastLine<'a> {
 
 /// A line's fields, whichever path read them.
 trait LineFields {
-    fn text(&self, field: &str) -> Option<String>;
+    fn text(&self, field: &str) -> Option<Cow<'_, str>>;
     fn int(&self, field: &str) -> Option<i64> {
         self.text(field)?.trim().parse().ok()
     }
 }
 
 impl LineFields for Json {
-    fn text(&self, field: &str) -> Option<String> {
-        json_text(self.get(field)?)
+    fn text(&self, field: &str) -> Option<Cow<'_, str>> {
+        match self.get(field)? {
+            Json::String(s) => Some(Cow::Borrowed(s)),
+            Json::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        }
     }
 }
 
 impl LineFields for FastLine<'_> {
-    fn text(&self, field: &str) -> Option<String> {
+    fn text(&self, field: &str) -> Option<Cow<'_, str>> {
         let v = match field {
             "line_no" => &self.line_no,
             "item_id" => &self.item_id,
@@ -740,8 +738,8 @@ impl LineFields for FastLine<'_> {
             _ => return None,
         };
         match v.as_ref()? {
-            Scalar::Text(t) => Some(t.to_string()),
-            Scalar::Number(n) => Some(n.to_string()),
+            Scalar::Text(t) => Some(Cow::Borrowed(t.as_ref())),
+            Scalar::Number(n) => Some(Cow::Owned(n.to_string())),
             Scalar::Other => None,
         }
     }
@@ -868,59 +866,58 @@ fn copy_rank(texts: &RawTexts<'_>, i: usize) -> CopyRank {
     (created, crate::rows::digest_bytes(&record))
 }
 
-/// How many copies of each transaction id the day has, and for repeated ids the rank of the
-/// copy to keep (a first pass over the day's raw transactions).
+/// The repeated transaction ids of the day (as digests) and the rank of the copy of each to
+/// keep (first passes over the day's raw transactions).
 struct Copies {
-    count: HashMap<u128, u32>,
     keep: HashMap<u128, CopyRank>,
 }
 
 impl Copies {
-    async fn count(lake: &Lake, raw: Contract, date: NaiveDate) -> Result<Self> {
-        let mut count: HashMap<u128, u32> = HashMap::new();
-        let mut reader = PartitionReader::open(lake, raw, date).await?;
-        while let Some(file) = reader.next_file().await? {
-            for batch in file {
+    fn count(local: &LocalPartition) -> Result<Self> {
+        let mut count: HashMap<u128, u32> = HashMap::default();
+        for batch in local.batches(&RAW_TXN_COLUMNS) {
+            let batch = batch?;
+            let texts = RawTexts::of(&batch)?;
+            for i in 0..batch.num_rows() {
+                if let Some(id) = texts.id(i) {
+                    *count.entry(crate::rows::digest(id)).or_insert(0) += 1;
+                }
+            }
+        }
+        // Only repeated ids are remembered, with the rank of the copy to keep: worked out in a
+        // second read that a day without repeats never needs.
+        count.retain(|_, n| *n > 1);
+        let mut keep: HashMap<u128, CopyRank> = HashMap::default();
+        if !count.is_empty() {
+            for batch in local.batches(&RAW_TXN_COLUMNS) {
                 let batch = batch?;
                 let texts = RawTexts::of(&batch)?;
                 for i in 0..batch.num_rows() {
-                    if let Some(id) = texts.id(i) {
-                        *count.entry(crate::rows::digest(id)).or_insert(0) += 1;
+                    let Some(d) = texts.id(i).map(crate::rows::digest) else {
+                        continue;
+                    };
+                    if count.contains_key(&d) {
+                        let rank = copy_rank(&texts, i);
+                        keep.entry(d)
+                            .and_modify(|r| *r = (*r).min(rank))
+                            .or_insert(rank);
                     }
                 }
             }
         }
-        // Ranks are worked out for repeated ids only, in a second read that a day without
-        // repeats never needs.
-        let mut keep: HashMap<u128, CopyRank> = HashMap::new();
-        if count.values().any(|n| *n > 1) {
-            let mut reader = PartitionReader::open(lake, raw, date).await?;
-            while let Some(file) = reader.next_file().await? {
-                for batch in file {
-                    let batch = batch?;
-                    let texts = RawTexts::of(&batch)?;
-                    for i in 0..batch.num_rows() {
-                        let Some(d) = texts.id(i).map(crate::rows::digest) else {
-                            continue;
-                        };
-                        if count.get(&d).is_some_and(|n| *n > 1) {
-                            let rank = copy_rank(&texts, i);
-                            keep.entry(d)
-                                .and_modify(|r| *r = (*r).min(rank))
-                                .or_insert(rank);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(Self { count, keep })
+        Ok(Self { keep })
     }
 
-    /// Whether the copy with digest `d` and this rank is the one to keep (an id seen once is).
-    fn is_kept(&self, d: u128, rank: impl FnOnce() -> CopyRank) -> bool {
-        match self.count.get(&d) {
-            Some(n) if *n > 1 => self.keep.get(&d) == Some(&rank()),
-            _ => true,
+    /// Whether this copy of transaction `id` (of rank `rank`) is the one to keep: an id seen
+    /// once is; of a repeated id, the first copy of the best rank (exact copies tie).
+    fn is_kept(&self, id: &str, rank: impl FnOnce() -> CopyRank, kept: &mut HashSet<u128>) -> bool {
+        if self.keep.is_empty() {
+            return true;
+        }
+        let d = crate::rows::digest(id);
+        match self.keep.get(&d) {
+            None => true,
+            Some(best) => *best == rank() && kept.insert(d),
         }
     }
 }
@@ -1063,10 +1060,10 @@ mod tests {
 
     fn known() -> Known {
         Known {
-            categories: HashSet::from([1]),
-            vendors: HashSet::from([1, 2]),
-            customers: HashSet::from([7]),
-            items: HashMap::from([(10, 1)]),
+            categories: [1].into_iter().collect(),
+            vendors: [1, 2].into_iter().collect(),
+            customers: [7].into_iter().collect(),
+            items: [(10, 1)].into_iter().collect(),
         }
     }
 

@@ -4,7 +4,10 @@
 //!
 //! A hash join on Arrow columns ([`crate::columnar::Dimension`]): each dimension is held as the
 //! few columns the output needs plus an index from id to row; a batch of lines becomes a batch of
-//! output by one probe per key and one `take` per looked-up column.
+//! output by one probe per key and one `take` per looked-up column. When the inventory would not
+//! fit in half of `--memory-limit`, the join runs in partitions of item ids: the lines are spilled
+//! to local disk by partition ([`crate::spill`]) and each partition joins its share of the
+//! inventory.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,10 +19,11 @@ use chrono::NaiveDate;
 use mercado_core::calendar::date_id;
 
 use crate::cli::LakeArgs;
-use crate::columnar::{column, conform, ids, Dimension};
+use crate::columnar::{column, conform, ids, Dimension, INDEX_BYTES_PER_KEY};
 use crate::contracts as c;
 use crate::error::{LakeError, Result};
-use crate::parquet_io::{PartitionReader, PartitionWriter};
+use crate::parquet_io::{LocalPartition, PartitionReader, PartitionWriter};
+use crate::spill::{partitions_for, rows_in, Spill};
 use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "enrich";
@@ -27,9 +31,12 @@ pub const TASK: &str = "enrich";
 /// This task's flags: the ones every task has.
 pub type Args = LakeArgs;
 
-/// The day's dimensions, as much of them as the output needs.
+/// The inventory columns the output needs.
+const ITEM_COLUMNS: [&str; 4] = ["id", "category_id", "item_name", "price"];
+
+/// The day's small dimensions, as much of them as the output needs (the inventory, which may be
+/// joined in partitions, is passed on its own).
 struct Dimensions {
-    items: Dimension,
     categories: Dimension,
     vendors: Dimension,
     customers: Dimension,
@@ -59,15 +66,15 @@ fn probe(
 
 impl Dimensions {
     /// One batch of cleaned lines → the same lines enriched (`work/sales_lines`' schema).
-    fn enrich(&self, lines: &RecordBatch, date: NaiveDate) -> Result<RecordBatch> {
+    fn enrich(&self, items: &Dimension, lines: &RecordBatch, date: NaiveDate) -> Result<RecordBatch> {
         let n = lines.num_rows();
-        let item = probe(&self.items, lines, "item_id", "item", date)?;
+        let item = probe(items, lines, "item_id", "item", date)?;
         let vendor = probe(&self.vendors, lines, "vendor_id", "vendor", date)?;
         let customer = probe(&self.customers, lines, "customer_id", "customer", date)?;
-        let category_id = self.items.take("category_id", &item)?;
+        let category_id = items.take("category_id", &item)?;
         // A category the day's categories lack leaves its name null (as an outer join would).
         let category = self.categories.rows_of(&ids(&category_id)?);
-        let inventory_price = self.items.take("price", &item)?;
+        let inventory_price = items.take("price", &item)?;
         let unit_price = column(lines, "unit_price")?;
         let price_differs: BooleanArray = inventory_price
             .as_primitive::<Decimal128Type>()
@@ -78,7 +85,7 @@ impl Dimensions {
         conform(c::WORK_SALES_LINES, |name| match name {
             "date_id" => Ok(Arc::new(Int32Array::from_value(date_id(date), n)) as ArrayRef),
             "category_id" => Ok(category_id.clone()),
-            "item_name" => self.items.take("item_name", &item),
+            "item_name" => items.take("item_name", &item),
             "category_name" => self.categories.take("name", &category),
             "vendor_name" => self.vendors.take("vendor_name", &vendor),
             "vendor_region" => self.vendors.take("region", &vendor),
@@ -100,14 +107,6 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
     tracing::info!(%date, run_id, "enrich starting");
 
     let dims = Dimensions {
-        items: Dimension::read(
-            &lake,
-            c::CLEAN_INVENTORY,
-            date,
-            "id",
-            &["id", "category_id", "item_name", "price"],
-        )
-        .await?,
         categories: Dimension::read(&lake, c::CLEAN_CATEGORIES, date, "id", &["id", "name"])
             .await?,
         vendors: Dimension::read(
@@ -121,18 +120,64 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
         customers: Dimension::read(&lake, c::CLEAN_CUSTOMERS, date, "id", &["id", "email"])
             .await?,
     };
-    tracing::info!(items = dims.items.len(), customers = dims.customers.len(), "dimensions read");
+    let inventory = LocalPartition::download(&lake, c::CLEAN_INVENTORY, date).await?;
+    let held = inventory.decoded_bytes(&ITEM_COLUMNS)?
+        + inventory.manifest.rows * INDEX_BYTES_PER_KEY;
+    let partitions = partitions_for(held, lake.memory_limit());
+    let items_of = |p: usize| {
+        Dimension::from_batches(
+            c::CLEAN_INVENTORY,
+            inventory
+                .batches(&ITEM_COLUMNS)
+                .map(|b| b.and_then(|b| rows_in(&b, "id", p, partitions))),
+            "id",
+            &ITEM_COLUMNS,
+        )
+    };
 
     let mut reader = PartitionReader::open(&lake, c::CLEAN_TRANSACTION_LINES, date).await?;
     let mut writer = PartitionWriter::new(&lake, TASK, c::WORK_SALES_LINES, date, &run_id)?;
     let mut counts = DatasetCounts::default();
-    while let Some(file) = reader.next_file().await? {
-        for lines in file {
-            let lines = lines?;
-            counts.rows_in += lines.num_rows() as u64;
-            let out = dims.enrich(&lines, date)?;
-            counts.rows_out += out.num_rows() as u64;
-            writer.write(&out).await?;
+    if partitions == 1 {
+        let items = items_of(0)?;
+        tracing::info!(items = items.len(), customers = dims.customers.len(), "dimensions read");
+        while let Some(file) = reader.next_file().await? {
+            for lines in file {
+                let lines = lines?;
+                counts.rows_in += lines.num_rows() as u64;
+                let out = dims.enrich(&items, &lines, date)?;
+                counts.rows_out += out.num_rows() as u64;
+                writer.write(&out).await?;
+            }
+        }
+    } else {
+        tracing::info!(
+            partitions,
+            inventory_bytes = held,
+            "the inventory exceeds half the memory limit: joining by partitions of item ids, lines spilled to disk"
+        );
+        let mut spill: Option<Spill> = None;
+        while let Some(file) = reader.next_file().await? {
+            for lines in file {
+                let lines = lines?;
+                counts.rows_in += lines.num_rows() as u64;
+                let s = match spill.as_mut() {
+                    Some(s) => s,
+                    None => spill.insert(Spill::new(&lines.schema(), partitions)?),
+                };
+                s.route(&lines, "item_id")?;
+            }
+        }
+        if let Some(spill) = spill {
+            let spilled = spill.finish()?;
+            for p in 0..spilled.partitions() {
+                let items = items_of(p)?;
+                for lines in spilled.partition(p)? {
+                    let out = dims.enrich(&items, &lines?, date)?;
+                    counts.rows_out += out.num_rows() as u64;
+                    writer.write(&out).await?;
+                }
+            }
         }
     }
     let manifest = writer

@@ -12,7 +12,9 @@
 //! Everything moves as whole Arrow columns ([`crate::columnar`]): facts are the enriched lines'
 //! columns by name, dimensions the cleaned columns renamed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use arrow_array::{new_null_array, ArrayRef, BooleanArray, Date32Array, Int32Array};
@@ -20,11 +22,12 @@ use arrow_schema::DataType;
 use chrono::{Datelike, NaiveDate};
 
 use crate::cli::LakeArgs;
-use crate::columnar::{column, conform, ids, row_digests};
+use crate::columnar::{column, conform, ids, row_digests, INDEX_BYTES_PER_KEY};
 use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
-use crate::parquet_io::{PartitionReader, PartitionWriter};
+use crate::parquet_io::{LocalPartition, PartitionReader, PartitionWriter};
+use crate::spill::{partitions_for, rows_in as rows_in_partition};
 use crate::rows::Cell;
 use crate::summary::{DatasetCounts, Summary};
 use mercado_core::calendar::{date_id, epoch_days};
@@ -136,47 +139,62 @@ impl Ctx<'_> {
         let (key, attributes) = (dim.key(), dim.attributes());
         let mut columns = vec![key];
         columns.extend(&attributes);
-        // Key → digest of its attributes in the latest earlier snapshot: 24 bytes per key.
-        let mut before: HashMap<i64, u128> = HashMap::new();
-        if let Some(prev) = self.lake.latest_before(dim.source.id, self.date).await? {
-            tracing::info!(dimension = %dim.target.id, since = %prev.date, "versions changed since");
-            let mut reader = PartitionReader::open(self.lake, dim.source, prev.date)
-                .await?
-                .only(&columns);
-            while let Some(file) = reader.next_file().await? {
-                for batch in file {
-                    let batch = batch?;
+        let before = match self.lake.latest_before(dim.source.id, self.date).await? {
+            Some(prev) => {
+                tracing::info!(dimension = %dim.target.id, since = %prev.date, "versions changed since");
+                Some(LocalPartition::download(self.lake, dim.source, prev.date).await?)
+            }
+            None => None,
+        };
+        let today = LocalPartition::download(self.lake, dim.source, self.date).await?;
+        // What is held: key → digest of the attributes before, 24 bytes a key plus slack.
+        let held = before
+            .as_ref()
+            .map_or(0, |b| b.manifest.rows * INDEX_BYTES_PER_KEY * 3 / 2);
+        let partitions = partitions_for(held, self.lake.memory_limit());
+        if partitions > 1 {
+            tracing::info!(dimension = %dim.target.id, partitions, "comparing by partitions of keys under the memory limit");
+        }
+        let valid_from = epoch_days(self.date);
+        let mut w = self.writer(dim.target)?;
+        let mut rows_in = 0u64;
+        for p in 0..partitions {
+            let mut digests: HashMap<i64, u128> = HashMap::default();
+            if let Some(before) = &before {
+                for batch in before.batches(&columns) {
+                    let batch = rows_in_partition(&batch?, key, p, partitions)?;
                     let keys = ids(&column(&batch, key)?)?;
                     for (k, d) in keys.iter().zip(row_digests(&batch, &attributes)?) {
                         if let Some(k) = k {
-                            before.insert(k, d);
+                            digests.insert(k, d);
                         }
                     }
                 }
             }
-        }
-        let today = epoch_days(self.date);
-        self.stream(dim.source, &columns, dim.target, |batch| {
-            let keys = ids(&column(batch, key)?)?;
-            let opened: BooleanArray = keys
-                .iter()
-                .zip(row_digests(batch, &attributes)?)
-                .map(|(k, d)| Some(k.and_then(|k| before.get(&k)) != Some(&d)))
-                .collect();
-            let changed = arrow_select::filter::filter_record_batch(batch, &opened)?;
-            if changed.num_rows() == 0 {
-                return Ok(None);
+            for batch in today.batches(&columns) {
+                let batch = rows_in_partition(&batch?, key, p, partitions)?;
+                rows_in += batch.num_rows() as u64;
+                let keys = ids(&column(&batch, key)?)?;
+                let opened: BooleanArray = keys
+                    .iter()
+                    .zip(row_digests(&batch, &attributes)?)
+                    .map(|(k, d)| Some(k.and_then(|k| digests.get(&k)) != Some(&d)))
+                    .collect();
+                let changed = arrow_select::filter::filter_record_batch(&batch, &opened)?;
+                let n = changed.num_rows();
+                if n == 0 {
+                    continue;
+                }
+                let versions = conform(dim.target, |name| match name {
+                    "valid_from" => Ok(Arc::new(Date32Array::from_value(valid_from, n)) as ArrayRef),
+                    "valid_to" => Ok(new_null_array(&DataType::Date32, n)),
+                    "is_current" => Ok(Arc::new(BooleanArray::from(vec![true; n])) as ArrayRef),
+                    other => column(&changed, dim.source_of(other).unwrap_or(other)),
+                })?;
+                w.write(&versions).await?;
             }
-            let n = changed.num_rows();
-            conform(dim.target, |name| match name {
-                "valid_from" => Ok(Arc::new(Date32Array::from_value(today, n)) as ArrayRef),
-                "valid_to" => Ok(new_null_array(&DataType::Date32, n)),
-                "is_current" => Ok(Arc::new(BooleanArray::from(vec![true; n])) as ArrayRef),
-                other => column(&changed, dim.source_of(other).unwrap_or(other)),
-            })
-            .map(Some)
-        })
-        .await
+        }
+        self.publish(w, rows_in).await
     }
 }
 

@@ -12,6 +12,8 @@ pub struct TaskInfo {
     pub writes: &'static str,
     pub depends_on_past: bool,
     pub max_active_per_dag: u32,
+    /// The default of the task's `--memory-limit` (empty: none).
+    pub memory_limit: &'static str,
 }
 
 include!(concat!(env!("OUT_DIR"), "/registry.rs"));

@@ -57,6 +57,7 @@ impl Env {
             aws_region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
             run_id: None,
             orphan_grace_seconds: 6 * 3600,
+            memory_limit: None,
         }
     }
 
