@@ -16,8 +16,9 @@ line is a JSON summary, which Airflow keeps as the task's XCom.
 **Schedule**: daily at 00:00 UTC, catchup off (history comes by backfill, so unpausing creates one
 run, not one per day since the start date). ``MERCADO_START_DATE`` and ``MERCADO_CATCHUP`` change that.
 
-**Backfills** run several dates at once (``max_active_runs``). ``gold`` carries SCD2 history from
-the previous date's gold, so it waits for the previous run's ``gold`` (``depends_on_past``): choose
+**Backfills** run several dates at once (``max_active_runs``). ``gold`` compares the date's
+dimensions with the previous date's snapshot, so it waits for the previous run's ``gold``
+(``depends_on_past``): choose
 "reprocess" behaviour *failed* or *completed* when creating a backfill (Airflow requires it for such
 DAGs). ``load_redshift`` runs one date at a time, and the warehouse writers also hold a database lock,
 so loads started outside Airflow are safe too.

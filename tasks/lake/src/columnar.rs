@@ -103,8 +103,27 @@ impl Dimension {
                 )?,
             ),
         };
-        let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
-        drop(batches);
+        // Column by column, each column's pieces freed once joined: the peak is the dimension
+        // plus one column, not twice the dimension.
+        let mut pieces: Vec<Vec<ArrayRef>> =
+            vec![Vec::with_capacity(batches.len()); schema.fields().len()];
+        for batch in batches {
+            for (i, c) in batch.columns().iter().enumerate() {
+                pieces[i].push(c.clone());
+            }
+        }
+        let mut columns = Vec::with_capacity(pieces.len());
+        for (field, parts) in schema.fields().iter().zip(pieces) {
+            columns.push(match parts.len() {
+                0 => arrow_array::new_empty_array(field.data_type()),
+                1 => parts[0].clone(),
+                _ => {
+                    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+                    arrow_select::concat::concat(&refs)?
+                }
+            });
+        }
+        let batch = RecordBatch::try_new(schema, columns)?;
         let keys = ids(&column(&batch, key)?)?;
         let mut index = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for (row, id) in keys.iter().enumerate() {

@@ -20,13 +20,17 @@ use crate::partition::Partition;
 use crate::rows::{BatchBuilder, Cell};
 
 /// Largest Parquet file written; larger partitions get more files.
-pub const MAX_FILE_BYTES: u64 = 128 * 1024 * 1024;
+/// Files of a few MiB: each uploads (on the writer's thread) while the next is encoded, and
+/// downloads while the one before is read.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Rows per row group: large for scans, bounded for memory.
 pub const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// zstd at level 1: its fastest, a few percent larger than level 3, and compression is most of
+/// the transforms' writing cost.
 fn properties() -> Result<WriterProperties> {
     Ok(WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build())
 }
@@ -44,7 +48,8 @@ pub struct PartitionWriter {
     run_id: String,
     schema: SchemaRef,
     rows: BatchBuilder,
-    dir: tempfile::TempDir,
+    /// Handed to the encoding thread when it starts (it outlives a writer dropped midway).
+    dir: Option<tempfile::TempDir>,
     encoder: Option<Encoder>,
     max_file_bytes: u64,
 }
@@ -145,7 +150,7 @@ impl PartitionWriter {
             run_id: run_id.to_string(),
             rows: BatchBuilder::new(schema.clone())?,
             schema,
-            dir: tempfile::Builder::new().prefix("mercado-").tempdir()?,
+            dir: Some(tempfile::Builder::new().prefix("mercado-").tempdir()?),
             encoder: None,
             max_file_bytes: MAX_FILE_BYTES,
         })
@@ -169,14 +174,18 @@ impl PartitionWriter {
         Ok(())
     }
 
-    fn start_encoder(&self) -> Result<Encoder> {
+    fn start_encoder(&mut self) -> Result<Encoder> {
+        let dir = match self.dir.take() {
+            Some(d) => d,
+            None => tempfile::Builder::new().prefix("mercado-").tempdir()?,
+        };
         let (batches, mut inbox) = tokio::sync::mpsc::channel::<RecordBatch>(2);
         let (report, done) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Handle::current();
         let job = EncodeJob {
             lake: self.lake.clone(),
             schema: self.schema.clone(),
-            dir: self.dir.path().to_path_buf(),
+            dir: dir.path().to_path_buf(),
             run_prefix: self.partition.run_prefix(&self.run_id),
             max_file_bytes: self.max_file_bytes,
             flush_at: self.lake.memory_limit().map(|l| (l / 8) as usize),
@@ -185,6 +194,7 @@ impl PartitionWriter {
             .name("parquet-encoder".into())
             .spawn(move || {
                 let result = job.run(&mut inbox, &runtime);
+                drop(dir);
                 let _ = report.send(result);
             })?;
         Ok(Encoder { batches, done })
@@ -195,9 +205,12 @@ impl PartitionWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let encoder = match self.encoder.as_mut() {
-            Some(e) => e,
-            None => self.encoder.insert(self.start_encoder()?),
+        if self.encoder.is_none() {
+            let encoder = self.start_encoder()?;
+            self.encoder = Some(encoder);
+        }
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Ok(());
         };
         if encoder.batches.send(batch.clone()).await.is_err() {
             // The thread stopped early: its error says why.
@@ -253,12 +266,16 @@ impl Encoder {
     }
 }
 
-/// Reads the files a partition's manifest lists, one at a time.
+/// Reads the files a partition's manifest lists, one at a time; the next file downloads while
+/// the current one is read.
 pub struct PartitionReader {
     lake: Lake,
     pub manifest: Manifest,
     pending: VecDeque<String>,
     dir: tempfile::TempDir,
+    /// The download of the next file, under way.
+    next: Option<tokio::task::JoinHandle<Result<PathBuf>>>,
+    downloaded: usize,
     /// Only these columns are decoded (all when `None`).
     columns: Option<Vec<String>>,
 }
@@ -287,8 +304,26 @@ impl PartitionReader {
             pending: manifest.files.iter().map(|f| f.key.clone()).collect(),
             manifest,
             dir: tempfile::Builder::new().prefix("mercado-").tempdir()?,
+            next: None,
+            downloaded: 0,
             columns: None,
         })
+    }
+
+    /// Starts downloading the next pending file, if any.
+    fn prefetch(&mut self) {
+        if let Some(key) = self.pending.pop_front() {
+            let path = self
+                .dir
+                .path()
+                .join(format!("file-{:05}.parquet", self.downloaded));
+            self.downloaded += 1;
+            let lake = self.lake.clone();
+            self.next = Some(tokio::spawn(async move {
+                lake.get_to_file(&key, &path).await?;
+                Ok(path)
+            }));
+        }
     }
 
     /// Decodes only the named columns (Parquet is columnar: the others are never read). Batches
@@ -300,13 +335,22 @@ impl PartitionReader {
 
     /// The next file's batches, streamed from a local copy.
     pub async fn next_file(&mut self) -> Result<Option<ParquetRecordBatchReader>> {
-        let Some(key) = self.pending.pop_front() else {
+        if self.next.is_none() {
+            self.prefetch();
+        }
+        let Some(download) = self.next.take() else {
             return Ok(None);
         };
-        let path = self.dir.path().join("current.parquet");
-        self.lake.get_to_file(&key, &path).await?;
-        // The open handle keeps the data readable after the next download replaces the path.
+        let path = download.await.map_err(|e| {
+            LakeError::Invariant(format!(
+                "a download of {} failed to run: {e}",
+                self.manifest.dataset
+            ))
+        })??;
+        // The open handle keeps the data readable once the path is gone.
         let file = File::open(&path)?;
+        std::fs::remove_file(&path)?;
+        self.prefetch();
         let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?
             .with_batch_size(crate::rows::BATCH_ROWS);
         if let Some(columns) = &self.columns {
@@ -349,10 +393,16 @@ impl LocalPartition {
         let reader = PartitionReader::open(lake, contract, date).await?;
         let dir = tempfile::Builder::new().prefix("mercado-").tempdir()?;
         let mut paths = Vec::new();
-        for (i, key) in reader.pending.iter().enumerate() {
+        // All files at once.
+        let downloads = reader.pending.iter().enumerate().map(|(i, key)| {
             let path = dir.path().join(format!("part-{i:05}.parquet"));
-            lake.get_to_file(key, &path).await?;
-            paths.push(path);
+            async move {
+                lake.get_to_file(key, &path).await?;
+                Ok::<_, LakeError>(path)
+            }
+        });
+        for path in futures::future::join_all(downloads).await {
+            paths.push(path?);
         }
         Ok(Self {
             manifest: reader.manifest,

@@ -18,6 +18,13 @@ pub struct DatasetCounts {
     pub bytes: u64,
     /// Wall time spent on this dataset.
     pub seconds: f64,
+    /// Partitions the work was split into to keep to `--memory-limit` (absent when it fit).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub spilled_partitions: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -168,6 +168,7 @@ pub async fn run(args: &LakeArgs) -> Result<Summary> {
                 s.route(&lines, "item_id")?;
             }
         }
+        counts.spilled_partitions = partitions as u64;
         if let Some(spill) = spill {
             let spilled = spill.finish()?;
             for p in 0..spilled.partitions() {

@@ -194,7 +194,11 @@ impl Ctx<'_> {
                 w.write(&versions).await?;
             }
         }
-        self.publish(w, rows_in).await
+        let mut counts = self.publish(w, rows_in).await?;
+        if partitions > 1 {
+            counts.spilled_partitions = partitions as u64;
+        }
+        Ok(counts)
     }
 }
 
