@@ -38,6 +38,11 @@ pub struct ExtractArgs {
     /// Items per DynamoDB Query page (default: DynamoDB's own 1 MB pages).
     #[arg(long, env = "MERCADO_DDB_PAGE_SIZE")]
     pub ddb_page_size: Option<i32>,
+
+    /// Connections reading a large PostgreSQL table at once, each a range of ids, all in one
+    /// snapshot (as `pg_dump --jobs` does). Tables under 100,000 ids use one.
+    #[arg(long, env = "MERCADO_PG_READERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub pg_readers: u16,
 }
 
 /// This task's flags.
@@ -152,11 +157,20 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     let conn = tokio::spawn(connection);
     // Every row, every run: `clean` checks the day's facts against whole dimensions. (An
     // incremental mode that read rows changed since the last watermark was removed: `clean`
-    // then refused orders of unchanged customers as unknown.)
+    // then refused orders of unchanged customers as unknown.) Every table is read in one
+    // snapshot, which the other readers of a large table share.
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let snapshot: String = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await?
+        .try_get(0)?;
     for table in PG_TABLES {
-        let counts = extract_pg(&lake, &client, table, date, &run_id).await?;
+        let counts = extract_pg(&lake, &client, args, &snapshot, table, date, &run_id).await?;
         summary.add(table.contract.id.to_string(), counts);
     }
+    client.batch_execute("COMMIT").await?;
     drop(client);
     conn.abort();
 
@@ -171,40 +185,86 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     Ok(summary.finish(started))
 }
 
-/// One table through `COPY (SELECT …) TO STDOUT (FORMAT binary)`, streamed into Parquet.
+/// Tables with fewer ids than this are read by one connection.
+const PARALLEL_FROM_IDS: i64 = 100_000;
+
+/// A batch of a table's rows and the latest `updated_at` among them.
+type RangeBatch = (arrow_array::RecordBatch, Option<i64>);
+
+/// One table through `COPY (SELECT …) TO STDOUT (FORMAT binary)`, streamed into Parquet. A large
+/// table is read as `--pg-readers` ranges of ids at once, each on its own connection in the
+/// snapshot `snapshot`, their batches meeting in the one writer.
 async fn extract_pg(
     lake: &Lake,
     client: &tokio_postgres::Client,
+    args: &ExtractArgs,
+    snapshot: &str,
     table: &PgTable,
     date: chrono::NaiveDate,
     run_id: &str,
 ) -> Result<DatasetCounts> {
     let columns = table.columns()?;
     let select: Vec<String> = columns.iter().map(|(name, kind)| kind.select(name)).collect();
-    let sql = format!(
-        "COPY (SELECT {} FROM {} ORDER BY id) TO STDOUT (FORMAT binary)",
-        select.join(", "),
-        table.table
-    );
-    let types: Vec<Type> = columns.iter().map(|(_, t)| t.pg_type()).collect();
-    let stream = client.copy_out(&sql).await?;
-    let rows = BinaryCopyOutStream::new(stream, &types);
-    pin_mut!(rows);
+    let bounds = client
+        .query_one(
+            &format!("SELECT min(id)::int8, max(id)::int8 FROM {}", table.table),
+            &[],
+        )
+        .await?;
+    let (low, high): (Option<i64>, Option<i64>) = (bounds.try_get(0)?, bounds.try_get(1)?);
+    let readers = match (low, high) {
+        (Some(l), Some(h)) if h - l >= PARALLEL_FROM_IDS => i64::from(args.pg_readers),
+        _ => 1,
+    };
+    let (low, high) = (low.unwrap_or(0), high.unwrap_or(0));
+    let step = (high - low) / readers + 1;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RangeBatch>>(4);
+    let mut jobs = tokio::task::JoinSet::new();
+    for r in 0..readers {
+        let filter = if readers == 1 {
+            String::new()
+        } else {
+            let from = low + r * step;
+            let to = if r == readers - 1 { high + 1 } else { from + step };
+            format!(" WHERE id >= {from} AND id < {to}")
+        };
+        let sql = format!(
+            "COPY (SELECT {} FROM {}{filter} ORDER BY id) TO STDOUT (FORMAT binary)",
+            select.join(", "),
+            table.table
+        );
+        let range = CopyRange {
+            database_url: args.database_url.clone(),
+            snapshot: snapshot.to_string(),
+            sql,
+            columns: columns.clone(),
+            schema: table.contract.schema(),
+        };
+        let tx = tx.clone();
+        jobs.spawn(async move {
+            if let Err(e) = range.read(&tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+    }
+    drop(tx);
 
     let mut writer = PartitionWriter::new(lake, TASK, table.contract, date, run_id)?;
     let mut watermark: Option<i64> = None;
     let mut n = 0u64;
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let cells = pg_cells(&row, &columns)?;
-        if let Some(Cell::Ts(t)) = cells.last() {
-            watermark = Some(watermark.map_or(*t, |w| w.max(*t)));
-        }
-        writer.push(&cells).await?;
-        n += 1;
-        if n % 500_000 == 0 {
+    let mut logged = 0u64;
+    while let Some(batch) = rx.recv().await {
+        let (batch, latest) = batch?;
+        watermark = watermark.max(latest);
+        n += batch.num_rows() as u64;
+        writer.write(&batch).await?;
+        if n - logged >= 500_000 {
+            logged = n;
             tracing::info!(table = table.table, rows = n, "extracting");
         }
+    }
+    while let Some(done) = jobs.join_next().await {
+        done.map_err(|e| LakeError::Invariant(format!("a reader of {} failed to run: {e}", table.table)))?;
     }
     let watermark = watermark
         .and_then(DateTime::from_timestamp_micros)
@@ -218,6 +278,53 @@ async fn extract_pg(
         bytes: manifest.files.iter().map(|f| f.bytes).sum(),
         ..Default::default()
     })
+}
+
+/// One reader of a table: its own connection, in the extract's snapshot.
+struct CopyRange {
+    database_url: String,
+    snapshot: String,
+    sql: String,
+    columns: Vec<(String, PgCol)>,
+    schema: arrow_schema::SchemaRef,
+}
+
+impl CopyRange {
+    async fn read(self, out: &tokio::sync::mpsc::Sender<Result<RangeBatch>>) -> Result<()> {
+        let (client, connection) = tokio_postgres::connect(&self.database_url, NoTls).await?;
+        let conn = tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+                self.snapshot.replace('\'', "")
+            ))
+            .await?;
+        let types: Vec<Type> = self.columns.iter().map(|(_, t)| t.pg_type()).collect();
+        let stream = client.copy_out(&self.sql).await?;
+        let rows = BinaryCopyOutStream::new(stream, &types);
+        pin_mut!(rows);
+        let mut builder = crate::rows::BatchBuilder::new(self.schema.clone())?;
+        let mut latest: Option<i64> = None;
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let cells = pg_cells(&row, &self.columns)?;
+            if let Some(Cell::Ts(t)) = cells.last() {
+                latest = latest.max(Some(*t));
+            }
+            if let Some(batch) = builder.push(&cells)? {
+                if out.send(Ok((batch, latest.take()))).await.is_err() {
+                    return Ok(()); // the writer stopped; its error is reported there
+                }
+            }
+        }
+        if let Some(batch) = builder.finish()? {
+            let _ = out.send(Ok((batch, latest))).await;
+        }
+        client.batch_execute("COMMIT").await?;
+        drop(client);
+        conn.abort();
+        Ok(())
+    }
 }
 
 fn pg_cells<'a>(row: &'a BinaryCopyOutRow, columns: &[(String, PgCol)]) -> Result<Vec<Cell<'a>>> {

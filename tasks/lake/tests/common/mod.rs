@@ -67,6 +67,7 @@ impl Env {
             database_url: self.app.database_url.clone(),
             table: self.app.name.clone(),
             ddb_page_size: None,
+            pg_readers: 2,
         }
     }
 
