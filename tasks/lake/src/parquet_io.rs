@@ -334,7 +334,7 @@ impl PartitionReader {
     }
 
     /// The next file's batches, streamed from a local copy.
-    pub async fn next_file(&mut self) -> Result<Option<ParquetRecordBatchReader>> {
+    pub async fn next_file(&mut self) -> Result<Option<DecodedBatches>> {
         if self.next.is_none() {
             self.prefetch();
         }
@@ -360,8 +360,7 @@ impl PartitionReader {
             );
             builder = builder.with_projection(mask);
         }
-        let reader = builder.build()?;
-        Ok(Some(reader))
+        Ok(Some(DecodedBatches::start(builder.build()?)))
     }
 
     /// Every batch of the partition, in memory: for dimension-sized inputs only.
@@ -441,10 +440,46 @@ impl LocalPartition {
                 Ok(builder.with_projection(mask).build()?)
             })();
             let out: Box<dyn Iterator<Item = Result<RecordBatch>>> = match reader {
-                Ok(r) => Box::new(r.map(|b| b.map_err(LakeError::from))),
+                Ok(r) => Box::new(DecodedBatches::start(r)),
                 Err(e) => Box::new(std::iter::once(Err(e))),
             };
             out
         })
+    }
+}
+
+/// A Parquet file's batches decoded on a thread of their own, at most two ahead of the reader:
+/// decompression and decoding overlap the task's work on the batch before.
+pub struct DecodedBatches {
+    batches: std::sync::mpsc::Receiver<Result<RecordBatch>>,
+}
+
+impl DecodedBatches {
+    pub fn start(reader: ParquetRecordBatchReader) -> Self {
+        let (tx, batches) = std::sync::mpsc::sync_channel(2);
+        let spawned = std::thread::Builder::new()
+            .name("parquet-decoder".into())
+            .spawn(move || {
+                for batch in reader {
+                    // A reader that stopped early closed the channel: stop too.
+                    if tx.send(batch.map_err(LakeError::from)).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            let (tx, batches) = std::sync::mpsc::sync_channel(1);
+            let _ = tx.send(Err(LakeError::from(e)));
+            return Self { batches };
+        }
+        Self { batches }
+    }
+}
+
+impl Iterator for DecodedBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.batches.recv().ok()
     }
 }

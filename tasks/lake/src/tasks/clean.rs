@@ -278,59 +278,60 @@ impl Ctx<'_> {
         // Ids of repeated transactions already kept (ids seen once need no record).
         let mut kept: HashSet<u128> = HashSet::default();
         for batch in local.batches(&RAW_TXN_COLUMNS) {
-                let batch = batch?;
-                let texts = RawTexts::of(&batch)?;
-                let parsed = parse_batch(&batch, |i| {
-                    texts
-                        .id(i)
-                        .map(|id| parse_transaction(id, &texts.transaction(i), self.date, known))
+            let batch = batch?;
+            let texts = RawTexts::of(&batch)?;
+            let n = batch.num_rows();
+            out.counts.rows_in += n as u64;
+            // Which rows are refused before parsing (no id, or a copy not kept): in row order,
+            // since of exact copies the first is kept.
+            let mut early: Vec<Option<Reject>> = Vec::with_capacity(n);
+            for i in 0..n {
+                early.push(match texts.id(i) {
+                    None => Some(reject(Reason::MissingId, "transaction_id is missing")),
+                    Some(id) if !copies.is_kept(id, || copy_rank(&texts, i), &mut kept) => {
+                        Some(reject(
+                            Reason::Duplicate,
+                            format!(
+                                "transaction {id} appears more than once; the copy with the \
+                                 earliest created_at (then a fixed tie-break on its cells) is kept"
+                            ),
+                        ))
+                    }
+                    Some(_) => None,
                 });
-                for (i, verdict) in parsed.into_iter().enumerate() {
-                    out.counts.rows_in += 1;
-                    let id = texts.id(i);
-                    let verdict = match (id, verdict) {
-                        (None, _) | (_, None) => {
-                            Err(reject(Reason::MissingId, "transaction_id is missing"))
-                        }
-                        // Exact copies tie on rank: the first of them is kept.
-                        (Some(id), Some(verdict)) => {
-                            if !copies.is_kept(id, || copy_rank(&texts, i), &mut kept) {
-                                Err(reject(
-                                    Reason::Duplicate,
-                                    format!(
-                                        "transaction {id} appears more than once; the copy with the \
-                                         earliest created_at (then a fixed tie-break on its cells) is kept"
-                                    ),
-                                ))
-                            } else {
-                                verdict
-                            }
-                        }
+            }
+            // The rest are parsed, and their lines built into batches, on both cores.
+            let halves = in_halves(n, |rows| {
+                let mut lines = LineBatches::new()?;
+                let mut refused = Vec::new();
+                for i in rows {
+                    let Some(id) = texts.id(i).filter(|_| early[i].is_none()) else {
+                        continue;
                     };
-                    match verdict {
-                        Ok(txn) => {
-                            out.counts.rows_out += 1;
-                            for l in &txn.lines {
-                                out.clean
-                                    .push(&[
-                                        Cell::Str(&txn.id),
-                                        Cell::I32(l.line_no),
-                                        Cell::I64(txn.customer_id),
-                                        Cell::I64(l.item_id),
-                                        Cell::I64(l.vendor_id),
-                                        Cell::I64(l.qty),
-                                        Cell::Money(l.unit_price),
-                                        Cell::Money(l.total_price),
-                                        Cell::Money(txn.total),
-                                        Cell::I32(txn.installments),
-                                        Cell::Ts(txn.created_at),
-                                    ])
-                                    .await?;
-                            }
-                        }
-                        Err(why) => out.refuse(id, &why, &row_json(&batch, i)?).await?,
+                    match parse_transaction(id, &texts.transaction(i), self.date, known) {
+                        Ok(txn) => lines.add(&txn)?,
+                        Err(why) => refused.push((i, why)),
                     }
                 }
+                lines.finish().map(|l| (l, refused))
+            });
+            let mut refused: Vec<(usize, Reject)> = early
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.map(|r| (i, r)))
+                .collect();
+            for half in halves {
+                let (lines, mut half_refused) = half?;
+                out.counts.rows_out += lines.accepted;
+                for b in &lines.batches {
+                    out.clean.write(b).await?;
+                }
+                refused.append(&mut half_refused);
+            }
+            refused.sort_by_key(|(i, _)| *i);
+            for (i, why) in refused {
+                out.refuse(texts.id(i), &why, &row_json(&batch, i)?).await?;
+            }
         }
         out.publish(raw).await
     }
@@ -394,26 +395,85 @@ impl Ctx<'_> {
     }
 }
 
-/// `parse` of each row of `batch`, on both cores for a batch worth splitting (rows are
-/// independent; the results come back in row order).
-fn parse_batch<T: Send>(batch: &RecordBatch, parse: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let n = batch.num_rows();
+/// `work` on the first and on the second half of `0..n`, on both cores when `n` is worth
+/// splitting; the halves' results in order.
+fn in_halves<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
     if n < 4096 {
-        return (0..n).map(&parse).collect();
+        return vec![work(0..n)];
     }
     let half = n / 2;
     std::thread::scope(|s| {
-        let first = s.spawn(|| (0..half).map(&parse).collect::<Vec<T>>());
-        let mut second: Vec<T> = (half..n).map(&parse).collect();
+        let first = s.spawn(|| work(0..half));
+        let second = work(half..n);
         match first.join() {
-            Ok(mut out) => {
-                out.append(&mut second);
-                out
-            }
+            Ok(first) => vec![first, second],
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
 }
+
+/// Accepted transactions' lines as batches of `cleaned/…/transaction_lines`.
+struct LineBatches {
+    builder: crate::rows::BatchBuilder,
+    batches: Vec<RecordBatch>,
+    accepted: u64,
+}
+
+impl LineBatches {
+    fn new() -> Result<Self> {
+        c::CLEAN_TRANSACTION_LINES.check_columns(&LINE_COLUMNS)?;
+        Ok(Self {
+            builder: crate::rows::BatchBuilder::new(c::CLEAN_TRANSACTION_LINES.schema())?,
+            batches: Vec::new(),
+            accepted: 0,
+        })
+    }
+
+    /// The transaction's lines, cells in [`LINE_COLUMNS`]' order.
+    fn add(&mut self, txn: &Txn) -> Result<()> {
+        self.accepted += 1;
+        for l in &txn.lines {
+            if let Some(b) = self.builder.push(&[
+                Cell::Str(&txn.id),
+                Cell::I32(l.line_no),
+                Cell::I64(txn.customer_id),
+                Cell::I64(l.item_id),
+                Cell::I64(l.vendor_id),
+                Cell::I64(l.qty),
+                Cell::Money(l.unit_price),
+                Cell::Money(l.total_price),
+                Cell::Money(txn.total),
+                Cell::I32(txn.installments),
+                Cell::Ts(txn.created_at),
+            ])? {
+                self.batches.push(b);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Self> {
+        if let Some(b) = self.builder.finish()? {
+            self.batches.push(b);
+        }
+        Ok(self)
+    }
+}
+
+/// The order [`LineBatches::add`] pushes its cells in.
+const LINE_COLUMNS: [&str; 11] = [
+    "transaction_id",
+    "line_no",
+    "customer_id",
+    "item_id",
+    "vendor_id",
+    "qty",
+    "unit_price",
+    "total_price",
+    "order_total",
+    "installments",
+    "created_at",
+];
 
 fn text_column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b StringArray> {
     batch
@@ -1232,14 +1292,19 @@ mod tests {
         assert_eq!(rank(late.clone()), rank(late));
     }
 
-    /// Rows are parsed on two threads in big batches; the results keep row order.
+    /// Rows are parsed on two threads in big batches; the halves keep row order.
     #[test]
     fn parsing_on_two_cores_keeps_row_order() {
-        let batch = RecordBatch::try_new(
-            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("n", arrow_schema::DataType::Int32, false)])),
-            vec![Arc::new(Int32Array::from_iter_values(0..10_000)) as ArrayRef],
-        )
-        .expect("batch");
-        assert_eq!(parse_batch(&batch, |i| i), (0..10_000).collect::<Vec<_>>());
+        let halves = in_halves(10_000, |rows| rows.collect::<Vec<_>>());
+        assert_eq!(halves.len(), 2);
+        assert_eq!(halves.concat(), (0..10_000).collect::<Vec<_>>());
+    }
+
+    /// Lines are pushed in the contract's column order.
+    #[test]
+    fn line_cells_follow_the_contract() {
+        c::CLEAN_TRANSACTION_LINES
+            .check_columns(&LINE_COLUMNS)
+            .expect("same columns, same order");
     }
 }
