@@ -3,6 +3,7 @@ to local files, and describe a dataset's rows order-free so outputs of different
 
     bench_lake.py fetch  BUCKET DATE DIR DATASET…   each zone/source/name → DIR/name/NNNN.parquet
     bench_lake.py digest PATH…                      -> JSON {rows, columns, digest}
+    bench_lake.py clear  BUCKET                     every object of the bucket removed (it stays)
 
 A dataset is a directory of Parquet files (or one file); a missing or empty one has no rows.
 """
@@ -30,6 +31,18 @@ def fetch(bucket, date, out, datasets):
             os.remove(old)
         for i, f in enumerate(manifest["files"]):
             s3.download_file(bucket, f["key"], f"{target}/{i:04d}.parquet")
+
+
+def clear(bucket):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        return  # the first task creates it
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
 
 def files(path):
@@ -81,6 +94,8 @@ def main():
     if cmd == "fetch":
         bucket, date, out, *datasets = args
         fetch(bucket, date, out, datasets)
+    elif cmd == "clear":
+        clear(*args)
     elif cmd == "digest":
         print(json.dumps({p: digest(p) for p in args}))
     else:
