@@ -58,10 +58,12 @@ if [ "$SMOKE" = 1 ]; then
   RUNS=1 ROWS=2000 LINES=3000 ITEMS=2000 CUSTOMERS=1000 HISTORY_DAYS=3 SCALE_LINES=1000,3000
   HIST_ITEMS=2000 HIST_CUSTOMERS=500 HIST_LINES=1000
 fi
+# Bad transactions: 1%, or 10% on the smoke run's few lines so that every reason occurs.
+BAD_SHARE=0.01
+[ "$SMOKE" = 1 ] && BAD_SHARE=0.1
 part() { [[ ",$PARTS," == *",$1,"* ]]; }
 NAME=bench_suite
 DAY=2025-03-17
-BAD_SHARE=0.01
 WORK="$LOCAL/bench-suite"
 VENV="$LOCAL/bench-venv"
 PY="$VENV/bin/python"

@@ -260,6 +260,9 @@ async fn main() -> anyhow::Result<()> {
         for i in 0..cli.carts {
             let count = 1 + rng.next() % 3;
             let mut cart_lines = lines(&mut rng, count, cli.items);
+            // A cart holds an item once (the warehouse's key is day, customer, item).
+            cart_lines.sort_by_key(|l| l.item);
+            cart_lines.dedup_by_key(|l| l.item);
             let user = 1 + rng.next() % cli.customers;
             let bad = rng.chance(cli.bad_share).then(|| {
                 bad_carts += 1;
