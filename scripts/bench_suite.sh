@@ -87,11 +87,11 @@ fi
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "$SMOKE" = 1 ]; then
   BIN="$TARGET/debug"
-  cargo build --locked -p mercado-tasks -p mercado-api --example synth_raw -p mercado-lake >&2
+  cargo build --locked --bins --example synth_raw -p mercado-tasks -p mercado-api -p mercado-lake >&2
 else
   BIN="$TARGET/release"
   log "release build"
-  cargo build --release --locked -p mercado-tasks -p mercado-api --example synth_raw -p mercado-lake >&2
+  cargo build --release --locked --bins --example synth_raw -p mercado-tasks -p mercado-api -p mercado-lake >&2
 fi
 TASK="$BIN/mercado-task"
 psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS ${NAME}_wh" -c "CREATE DATABASE ${NAME}_wh" >/dev/null
