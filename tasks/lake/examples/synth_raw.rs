@@ -201,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
     let mut w = PartitionWriter::new(&lake, "synth", c::RAW_TRANSACTIONS, date, "synth")?;
     let (mut written, mut n, mut bad_count) = (0u64, 0u64, 0u64);
     // Seeded with the date: each day of a history run gets its own sales.
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (u64::from(date.num_days_from_ce().unsigned_abs()) * 0x9e37_79b9_7f4a_7c15));
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ u64::from(date.num_days_from_ce().unsigned_abs()).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     while written < cli.lines {
         let count = (1 + rng.next() % 4).min(cli.lines - written);
         let mut txn_lines = lines(&mut rng, count, cli.items);
