@@ -13,7 +13,7 @@
 #     --items         parts 2, 3 and 4b: inventory rows (default 1000000; 100,000 customers)
 #     --history-days  part 4a: days of history before the last day (default 30)
 #     --scale-lines   part 4b: line counts, e.g. 100000,1000000,5000000 (default 100000,1000000)
-# Defaults take about 8 minutes on a 2-core machine, half of it pandas' to_sql.
+# Defaults take about 6 minutes on a 2-core machine (a third of it pandas' to_sql); --smoke 30 s.
 #     --smoke         every part tiny and quick, on the debug build, results not written (the test
 #                     command runs it; outputs are still checked equal)
 #
@@ -147,7 +147,7 @@ section() {
   echo
   [ "$SMOKE" = 1 ] && return
   "$PY" "$ROOT/scripts/bench_report.py" write "$ROOT/BENCHMARKS.md" "$1" "$2" \
-    "scripts/bench_suite.sh $ARGS" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%F)" "$3"
+    "scripts/bench_suite.sh${ARGS:+ $ARGS}" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%F)" "$3"
   log "BENCHMARKS.md: $1 updated"
 }
 
