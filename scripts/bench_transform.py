@@ -1,0 +1,543 @@
+"""Transform benchmark peers (scripts/bench_suite.sh, part 2): Mercado's clean, enrich and gold done
+by DuckDB (SQL) and by Polars (lazy frames) on the same raw Parquet files, one stage per process;
+and the check that every tool's outputs hold the same rows.
+
+    bench_transform.py stage   --tool duckdb|polars --stage clean|enrich|gold --raw DIR --out DIR --date D
+    bench_transform.py compare --raw DIR --date D TOOL=DIR…      (exit 1 and the differences when they differ)
+
+Layout, the same for every tool (Mercado's outputs are fetched into it from the lake):
+    RAW/<raw dataset>/*.parquet           categories vendors customers inventory transactions carts
+    OUT/clean/<dataset>.parquet           categories vendors customers inventory transaction_lines cart_lines
+    OUT/quarantine/<raw dataset>.parquet  record_key, reason_code, reason, record
+    OUT/enrich/sales_lines.parquet
+    OUT/gold/<table>.parquet              fact_sales dim_* fact_cart_snapshot
+
+The rules are those of tasks/lake/src/tasks/clean.rs, in its order, for every case the benchmark's
+data (synth_raw --bad-share) can hold. Two simplifications, both outside that data: copies of a
+transaction with the same created_at are ranked by position in the files, not by the digest of
+the record; and a `lines` array whose elements are not objects is not handled (Polars cannot
+decode it leniently). Quarantine messages are the reason code: the codes are compared, not the text.
+Gold's SCD2 dimensions are built for a lake without earlier gold partitions (the benchmark's day is
+the first), where every current row opens a version on the day.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+from datetime import date as Date
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THREADS = 2
+MAX_QTY = 10_000
+ENTITIES = ["categories", "vendors", "customers", "inventory"]
+RAW = ENTITIES + ["transactions", "carts"]
+GOLD = ["dim_category", "dim_vendor", "dim_customer", "dim_inventory", "dim_date", "fact_sales", "fact_cart_snapshot"]
+
+# Text forms clean accepts (see the module docstring for what they leave out).
+INT = r"^[+-]?[0-9]+$"  # Rust's i64 parse
+MONEY = r"^-?[0-9]+(\.[0-9]{0,2}0*)?$"  # mercado_core::money::parse_cents: at most two decimals that count
+RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+EMAIL = rf"^{EMAIL_LOCAL}@([A-Za-z0-9]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,}}$"  # mercado_core::email
+
+
+def regions():
+    """ISO 3166-1 alpha-2 codes, from the one list the platform has (core/src/regions.rs)."""
+    text = open(f"{ROOT}/core/src/regions.rs").read()
+    body = re.search(r'const CODES: &str = "(.*?)";', text, re.S).group(1)
+    return sorted(set(re.findall(r"\b[A-Z]{2}\b", body)))
+
+
+def date_id(day):
+    return int(day.strftime("%Y%m%d"))
+
+
+# ---- DuckDB --------------------------------------------------------------------------------
+
+
+def duckdb_stage(stage, raw, out, day):
+    import duckdb
+
+    con = duckdb.connect(config={"threads": THREADS})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE MACRO int_of(s) AS CASE WHEN regexp_full_match(trim(s), '{INT[1:-1]}') THEN TRY_CAST(trim(s) AS BIGINT) END")
+    con.execute(f"CREATE MACRO money_of(s) AS CASE WHEN regexp_full_match(trim(s), '{MONEY[1:-1]}') THEN TRY_CAST(trim(s) AS DECIMAL(18,2)) END")
+    con.execute(f"CREATE MACRO ts_of(s) AS CASE WHEN regexp_full_match(trim(s), '{RFC3339[1:-1]}') THEN TRY_CAST(trim(s) AS TIMESTAMPTZ) END")
+    con.execute("CREATE MACRO blank(s) AS s IS NULL OR trim(s) = ''")
+
+    def copy(sql, path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+
+    def view(name, path):
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+
+    if stage == "clean":
+        duckdb_clean(con, copy, raw, out, day)
+    elif stage == "enrich":
+        for name in ["categories", "vendors", "customers", "inventory", "transaction_lines"]:
+            view(name, f"{out}/clean/{name}.parquet")
+        copy(f"""
+            SELECT l.*, {date_id(day)} AS date_id, i.category_id, i.item_name, c.name AS category_name,
+                   v.vendor_name, v.region AS vendor_region, cu.email AS customer_email,
+                   i.price AS inventory_price, i.price <> l.unit_price AS price_differs
+            FROM transaction_lines l
+            JOIN inventory i ON i.id = l.item_id
+            LEFT JOIN categories c ON c.id = i.category_id
+            JOIN vendors v ON v.id = l.vendor_id
+            JOIN customers cu ON cu.id = l.customer_id""", f"{out}/enrich/sales_lines.parquet")
+    else:
+        for name in ["categories", "vendors", "customers", "inventory", "cart_lines"]:
+            view(name, f"{out}/clean/{name}.parquet")
+        view("sales_lines", f"{out}/enrich/sales_lines.parquet")
+        scd2 = f"DATE '{day}' AS valid_from, NULL::DATE AS valid_to, true AS is_current"
+        g = f"{out}/gold"
+        copy("SELECT id AS category_id, name AS category_name FROM categories", f"{g}/dim_category.parquet")
+        copy("SELECT id AS vendor_id, vendor_name, region, joined_at FROM vendors", f"{g}/dim_vendor.parquet")
+        copy(f"SELECT id AS customer_id, first_name, last_name, email, joined_at, {scd2} FROM customers ORDER BY id",
+             f"{g}/dim_customer.parquet")
+        copy(f"SELECT id AS item_id, vendor_id, category_id, item_name, price, {scd2} FROM inventory ORDER BY id",
+             f"{g}/dim_inventory.parquet")
+        copy(f"""SELECT {date_id(day)} AS date_id, DATE '{day}' AS date, {day.year} AS year,
+                        {(day.month - 1) // 3 + 1} AS quarter, {day.month} AS month, {day.day} AS day,
+                        {day.isoweekday()} AS day_of_week, {str(day.isoweekday() >= 6).lower()} AS is_weekend""",
+             f"{g}/dim_date.parquet")
+        copy("""SELECT transaction_id, line_no, item_id, customer_id, vendor_id, category_id, date_id, unit_price,
+                       qty, total_price, installments, created_at FROM sales_lines""", f"{g}/fact_sales.parquet")
+        copy(f"SELECT {date_id(day)} AS date_id, * FROM cart_lines", f"{g}/fact_cart_snapshot.parquet")
+
+
+def duckdb_clean(con, copy, raw, out, day):
+    def load(name):
+        # pos: the row's place in the partition (file, then row), for "first copy" rules.
+        con.execute(f"""CREATE TEMP TABLE r_{name} AS
+            SELECT * EXCLUDE (filename, file_row_number),
+                   (regexp_extract(filename, '(\\d+)\\.parquet$', 1)::BIGINT << 40) + file_row_number AS pos
+            FROM read_parquet('{raw}/{name}/*.parquet', filename = true, file_row_number = true)""")
+        return [r[0] for r in con.execute(f"DESCRIBE r_{name}").fetchall() if r[0] != "pos"]
+
+    def quarantine(name, key, cols, table):
+        record = "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in cols) + "))"
+        copy(f"SELECT {key} AS record_key, reason AS reason_code, reason, {record} AS record "
+             f"FROM {table} WHERE reason IS NOT NULL", f"{out}/quarantine/{name}.parquet")
+
+    # Dimensions: the rule's verdict, then "an id already accepted" (checked before the rules).
+    region_list = ", ".join(f"'{r}'" for r in regions())
+    entity = {
+        "categories": ("CASE WHEN blank(name) THEN 'missing_name' END", "id, trim(name) AS name, updated_at"),
+        "vendors": (f"""CASE WHEN blank(vendor_name) THEN 'missing_name'
+                             WHEN upper(trim(coalesce(region, ''))) NOT IN ({region_list}) THEN 'bad_region' END""",
+                    "id, trim(vendor_name) AS vendor_name, upper(trim(region)) AS region, joined_at, updated_at"),
+        "customers": (f"""CASE WHEN blank(first_name) OR blank(last_name) THEN 'missing_name'
+                               WHEN length(coalesce(email, '')) > 254
+                                 OR NOT regexp_full_match(trim(coalesce(email, '')), '{EMAIL[1:-1].replace("'", "''")}')
+                                 OR length(split_part(trim(email), '@', 1)) > 64 THEN 'bad_email' END""",
+                      "id, trim(first_name) AS first_name, trim(last_name) AS last_name, lower(trim(email)) AS email, "
+                      "joined_at, updated_at"),
+        "inventory": ("""CASE WHEN vendor_id IS NULL OR vendor_id NOT IN (SELECT id FROM vendors) THEN 'unknown_vendor'
+                              WHEN category_id IS NULL OR category_id NOT IN (SELECT id FROM categories) THEN 'unknown_category'
+                              WHEN blank(item_name) THEN 'missing_name'
+                              WHEN price IS NULL OR price <= 0 THEN 'bad_price'
+                              WHEN stock < 0 THEN 'bad_stock' END""",
+                      "id, vendor_id, category_id, trim(item_name) AS item_name, price, coalesce(stock, 0) AS stock, updated_at"),
+    }
+    for name in ENTITIES:
+        cols = load(name)
+        rule, cleaned = entity[name]
+        con.execute(f"""CREATE TEMP TABLE v_{name} AS
+            WITH t AS (SELECT *, {rule} AS rule FROM r_{name}),
+                 f AS (SELECT *, min(pos) FILTER (WHERE rule IS NULL) OVER (PARTITION BY id) AS first_ok FROM t)
+            SELECT *, CASE WHEN id IS NULL THEN 'missing_id' WHEN first_ok < pos THEN 'duplicate' ELSE rule END AS reason
+            FROM f""")
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cleaned} FROM v_{name} WHERE reason IS NULL")
+        copy(f"SELECT * FROM {name}", f"{out}/clean/{name}.parquet")
+        quarantine(name, "id::VARCHAR", cols, f"v_{name}")
+
+    def lines(table):
+        """Each line of the candidate rows of `table`, with the first rule it breaks (clean's order)."""
+        con.execute(f"""CREATE TEMP TABLE l_{table} AS
+            WITH e AS (SELECT t.pos, j.key::INTEGER AS n,
+                              json_extract_string(j.value, ['$.item_id', '$.vendor_id', '$.qty', '$.unit_price',
+                                                            '$.total_price', '$.line_no']) AS f
+                       FROM c_{table} t, json_each(t.lines) j),
+                 p AS (SELECT pos, n, int_of(f[1]) AS item_id, int_of(f[2]) AS vendor_id, int_of(f[3]) AS qty,
+                              money_of(f[4]) AS unit_price, money_of(f[5]) AS total_price,
+                              coalesce(int_of(f[6]), n + 1) AS line_no FROM e)
+            SELECT p.*, CASE
+                WHEN p.item_id IS NULL OR p.vendor_id IS NULL THEN 'bad_line'
+                WHEN p.qty IS NULL OR p.qty NOT BETWEEN 1 AND {MAX_QTY} THEN 'bad_qty'
+                WHEN p.unit_price IS NULL OR p.unit_price <= 0 OR p.total_price IS NULL THEN 'bad_price'
+                WHEN p.total_price <> p.unit_price * p.qty THEN 'line_total_mismatch'
+                WHEN i.id IS NULL THEN 'unknown_item'
+                WHEN i.vendor_id <> p.vendor_id THEN 'vendor_mismatch'
+                WHEN p.line_no NOT BETWEEN -2147483648 AND 2147483647 THEN 'bad_line' END AS line_reason
+            FROM p LEFT JOIN inventory i ON i.id = p.item_id""")
+        con.execute(f"""CREATE TEMP TABLE lv_{table} AS
+            SELECT pos, arg_min(line_reason, n) FILTER (WHERE line_reason IS NOT NULL) AS line_reason,
+                   sum(total_price) AS lines_total
+            FROM l_{table} GROUP BY pos""")
+
+    lines_ok = "json_valid(lines) AND json_type(lines) = 'ARRAY' AND json_array_length(lines) > 0"
+    customer = """CASE WHEN uid IS NULL OR uid <= 0 THEN 'bad_customer_id'
+                       WHEN uid NOT IN (SELECT id FROM customers) THEN 'unknown_customer' END"""
+
+    # Transactions: the copy kept is the earliest created_at (unreadable: last), then the first.
+    cols = load("transactions")
+    con.execute(f"""CREATE TEMP TABLE t_transactions AS
+        WITH t AS (SELECT *, NULLIF(trim(transaction_id), '') AS id, int_of(user_id) AS uid,
+                          CASE WHEN installments IS NULL THEN 1 ELSE int_of(installments) END AS inst,
+                          ts_of(created_at) AS created, money_of(total_price) AS total
+                   FROM r_transactions),
+             k AS (SELECT *, row_number() OVER (PARTITION BY id ORDER BY coalesce(epoch_us(created), 9223372036854775807), pos) AS copy
+                   FROM t)
+        SELECT *, CASE
+            WHEN id IS NULL THEN 'missing_id'
+            WHEN copy > 1 THEN 'duplicate'
+            ELSE coalesce({customer}, CASE
+                WHEN inst IS NULL OR inst < 1 OR inst > 2147483647 THEN 'bad_installments'
+                WHEN created IS NULL THEN 'bad_timestamp'
+                WHEN created::DATE <> DATE '{day}' THEN 'wrong_date'
+                WHEN NOT coalesce(CASE WHEN json_valid(lines) THEN {lines_ok} END, false) THEN 'bad_lines' END) END AS pre
+        FROM k""")
+    con.execute("CREATE TEMP TABLE c_transactions AS SELECT pos, lines FROM t_transactions WHERE pre IS NULL")
+    lines("transactions")
+    con.execute("""CREATE TEMP TABLE v_transactions AS
+        SELECT t.*, coalesce(t.pre, v.line_reason, CASE
+            WHEN t.total IS NULL OR t.total <= 0 THEN 'bad_total'
+            WHEN v.lines_total <> t.total THEN 'total_mismatch' END) AS reason
+        FROM t_transactions t LEFT JOIN lv_transactions v USING (pos)""")
+    copy("""SELECT t.id AS transaction_id, l.line_no::INTEGER AS line_no, t.uid AS customer_id, l.item_id, l.vendor_id,
+                   l.qty, l.unit_price, l.total_price, t.total AS order_total, t.inst::INTEGER AS installments,
+                   t.created AS created_at
+            FROM v_transactions t JOIN l_transactions l USING (pos) WHERE t.reason IS NULL""",
+         f"{out}/clean/transaction_lines.parquet")
+    quarantine("transactions", "id", cols, "v_transactions")
+
+    # Carts: the rules first, then a customer's second valid cart is the duplicate.
+    cols = load("carts")
+    con.execute(f"""CREATE TEMP TABLE t_carts AS
+        WITH t AS (SELECT *, int_of(user_id) AS uid, ts_of(updated_at) AS updated FROM r_carts)
+        SELECT *, coalesce({customer}, CASE
+            WHEN updated IS NULL THEN 'bad_timestamp'
+            WHEN NOT coalesce(CASE WHEN json_valid(lines) THEN {lines_ok} END, false) THEN 'bad_lines' END) AS pre
+        FROM t""")
+    con.execute("CREATE TEMP TABLE c_carts AS SELECT pos, lines FROM t_carts WHERE pre IS NULL")
+    lines("carts")
+    con.execute("""CREATE TEMP TABLE v_carts AS
+        WITH r AS (SELECT t.*, coalesce(t.pre, v.line_reason) AS rule FROM t_carts t LEFT JOIN lv_carts v USING (pos)),
+             f AS (SELECT *, min(pos) FILTER (WHERE rule IS NULL) OVER (PARTITION BY uid) AS first_ok FROM r)
+        SELECT *, CASE WHEN rule IS NULL AND first_ok < pos THEN 'duplicate' ELSE rule END AS reason FROM f""")
+    copy("""SELECT t.uid AS customer_id, l.item_id, l.vendor_id, l.qty, l.unit_price, l.total_price,
+                   t.updated AS cart_updated_at
+            FROM v_carts t JOIN l_carts l USING (pos) WHERE t.reason IS NULL""", f"{out}/clean/cart_lines.parquet")
+    quarantine("carts", "user_id", cols, "v_carts")
+
+
+# ---- Polars --------------------------------------------------------------------------------
+
+
+def polars_stage(stage, raw, out, day):
+    os.environ.setdefault("POLARS_MAX_THREADS", str(THREADS))
+    import polars as pl
+
+    def sink(lf, path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        lf.sink_parquet(path, compression="zstd")
+
+    def scan(path):
+        return pl.scan_parquet(path)
+
+    if stage == "clean":
+        polars_clean(pl, sink, raw, out, day)
+    elif stage == "enrich":
+        c = {n: scan(f"{out}/clean/{n}.parquet") for n in ["categories", "vendors", "customers", "inventory", "transaction_lines"]}
+        inv = c["inventory"].select(pl.col("id").alias("item_id"), "category_id", "item_name", pl.col("price").alias("inventory_price"))
+        sink(c["transaction_lines"]
+             .join(inv, on="item_id", how="inner")
+             .join(c["categories"].select(pl.col("id").alias("category_id"), pl.col("name").alias("category_name")),
+                   on="category_id", how="left")
+             .join(c["vendors"].select(pl.col("id").alias("vendor_id"), "vendor_name", pl.col("region").alias("vendor_region")),
+                   on="vendor_id", how="inner")
+             .join(c["customers"].select(pl.col("id").alias("customer_id"), pl.col("email").alias("customer_email")),
+                   on="customer_id", how="inner")
+             .with_columns(pl.lit(date_id(day), pl.Int32).alias("date_id"),
+                           (pl.col("inventory_price") != pl.col("unit_price")).alias("price_differs"))
+             .select(*pl.read_parquet_schema(f"{out}/clean/transaction_lines.parquet").keys(), "date_id", "category_id",
+                     "item_name", "category_name", "vendor_name", "vendor_region", "customer_email", "inventory_price",
+                     "price_differs"),
+             f"{out}/enrich/sales_lines.parquet")
+    else:
+        c = {n: scan(f"{out}/clean/{n}.parquet") for n in ["categories", "vendors", "customers", "inventory", "cart_lines"]}
+        g = f"{out}/gold"
+        scd2 = [pl.lit(day, pl.Date).alias("valid_from"), pl.lit(None, pl.Date).alias("valid_to"),
+                pl.lit(True).alias("is_current")]
+        sink(c["categories"].select(pl.col("id").alias("category_id"), pl.col("name").alias("category_name")),
+             f"{g}/dim_category.parquet")
+        sink(c["vendors"].select(pl.col("id").alias("vendor_id"), "vendor_name", "region", "joined_at"), f"{g}/dim_vendor.parquet")
+        sink(c["customers"].select(pl.col("id").alias("customer_id"), "first_name", "last_name", "email", "joined_at", *scd2)
+             .sort("customer_id"), f"{g}/dim_customer.parquet")
+        sink(c["inventory"].select(pl.col("id").alias("item_id"), "vendor_id", "category_id", "item_name", "price", *scd2)
+             .sort("item_id"), f"{g}/dim_inventory.parquet")
+        pl.DataFrame({"date_id": [date_id(day)], "date": [day], "year": [day.year], "quarter": [(day.month - 1) // 3 + 1],
+                      "month": [day.month], "day": [day.day], "day_of_week": [day.isoweekday()],
+                      "is_weekend": [day.isoweekday() >= 6]},
+                     schema_overrides={k: pl.Int32 for k in ["date_id", "year", "quarter", "month", "day", "day_of_week"]}
+                     ).write_parquet(f"{g}/dim_date.parquet", compression="zstd")
+        sink(scan(f"{out}/enrich/sales_lines.parquet").select(
+            "transaction_id", "line_no", "item_id", "customer_id", "vendor_id", "category_id", "date_id", "unit_price",
+            "qty", "total_price", "installments", "created_at"), f"{g}/fact_sales.parquet")
+        sink(c["cart_lines"].select(pl.lit(date_id(day), pl.Int32).alias("date_id"), pl.all()),
+             f"{g}/fact_cart_snapshot.parquet")
+
+
+def polars_clean(pl, sink, raw, out, day):
+    money_t = pl.Decimal(18, 2)
+
+    def int_of(e):
+        t = e.str.strip_chars()
+        return pl.when(t.str.contains(INT)).then(t.str.strip_prefix("+").cast(pl.Int64, strict=False))
+
+    def money_of(e):
+        t = e.str.strip_chars()
+        return pl.when(t.str.contains(MONEY)).then(t.cast(money_t, strict=False))
+
+    def ts_of(e):
+        t = e.str.strip_chars()
+        return pl.when(t.str.contains(RFC3339)).then(
+            t.str.to_datetime("%+", time_unit="us", time_zone="UTC", strict=False))
+
+    def blank(name):
+        return pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "")
+
+    def load(name):
+        # pos: the row's place in the partition (file, then row), for "first copy" rules.
+        files = sorted(f"{raw}/{name}/{f}" for f in os.listdir(f"{raw}/{name}"))
+        frames = [pl.scan_parquet(f).with_row_index("pos", offset=i << 40) for i, f in enumerate(files)]
+        lf = pl.concat(frames)
+        return lf, [c for c in lf.collect_schema().names() if c != "pos"]
+
+    def quarantine(name, key, cols, df):
+        bad = df.filter(pl.col("reason").is_not_null())
+        bad.select(key.alias("record_key"), pl.col("reason").alias("reason_code"), pl.col("reason"),
+                   pl.struct(cols).struct.json_encode().alias("record")
+                   ).write_parquet(f"{out}/quarantine/{name}.parquet", compression="zstd")
+
+    os.makedirs(f"{out}/clean", exist_ok=True)
+    os.makedirs(f"{out}/quarantine", exist_ok=True)
+    accepted = {}
+    codes = regions()
+    email_ok = (pl.col("email").fill_null("").str.len_chars() <= 254) & \
+        pl.col("email").fill_null("").str.strip_chars().str.contains(EMAIL) & \
+        (pl.col("email").str.strip_chars().str.split("@").list.first().str.len_bytes() <= 64)
+    rules = {
+        "categories": (pl.when(blank("name")).then(pl.lit("missing_name")),
+                       [pl.col("id"), pl.col("name").str.strip_chars(), pl.col("updated_at")]),
+        "vendors": (pl.when(blank("vendor_name")).then(pl.lit("missing_name"))
+                    .when(~pl.col("region").fill_null("").str.strip_chars().str.to_uppercase().is_in(codes)).then(pl.lit("bad_region")),
+                    [pl.col("id"), pl.col("vendor_name").str.strip_chars(), pl.col("region").str.strip_chars().str.to_uppercase(),
+                     pl.col("joined_at"), pl.col("updated_at")]),
+        "customers": (pl.when(blank("first_name") | blank("last_name")).then(pl.lit("missing_name"))
+                      .when(~email_ok).then(pl.lit("bad_email")),
+                      [pl.col("id"), pl.col("first_name").str.strip_chars(), pl.col("last_name").str.strip_chars(),
+                       pl.col("email").str.strip_chars().str.to_lowercase(), pl.col("joined_at"), pl.col("updated_at")]),
+    }
+    for name in ENTITIES:
+        lf, cols = load(name)
+        if name == "inventory":
+            vendors = accepted["vendors"].get_column("id")
+            categories = accepted["categories"].get_column("id")
+            rule = (pl.when(pl.col("vendor_id").is_null() | ~pl.col("vendor_id").is_in(vendors.implode())).then(pl.lit("unknown_vendor"))
+                    .when(pl.col("category_id").is_null() | ~pl.col("category_id").is_in(categories.implode())).then(pl.lit("unknown_category"))
+                    .when(blank("item_name")).then(pl.lit("missing_name"))
+                    .when(pl.col("price").is_null() | (pl.col("price") <= 0)).then(pl.lit("bad_price"))
+                    .when(pl.col("stock") < 0).then(pl.lit("bad_stock")))
+            cleaned = [pl.col("id"), pl.col("vendor_id"), pl.col("category_id"), pl.col("item_name").str.strip_chars(),
+                       pl.col("price"), pl.col("stock").fill_null(0), pl.col("updated_at")]
+        else:
+            rule, cleaned = rules[name]
+        # The rule's verdict, then "an id already accepted" (which clean checks before the rules).
+        df = (lf.with_columns(rule.alias("rule"))
+              .with_columns(pl.col("pos").filter(pl.col("rule").is_null()).min().over("id").alias("first_ok"))
+              .with_columns(pl.when(pl.col("id").is_null()).then(pl.lit("missing_id"))
+                            .when(pl.col("first_ok") < pl.col("pos")).then(pl.lit("duplicate"))
+                            .otherwise(pl.col("rule")).alias("reason"))
+              .collect())
+        accepted[name] = df.filter(pl.col("reason").is_null()).select(cleaned)
+        accepted[name].write_parquet(f"{out}/clean/{name}.parquet", compression="zstd")
+        quarantine(name, pl.col("id").cast(pl.String), cols, df)
+
+    inventory = accepted["inventory"].lazy().select(pl.col("id").alias("item_id"), pl.col("vendor_id").alias("inv_vendor"))
+    customers = accepted["customers"].select("id").get_column("id")
+    lines_ok = pl.col("lines").str.json_path_match("$[0]").is_not_null()
+    customer = (pl.when(pl.col("uid").is_null() | (pl.col("uid") <= 0)).then(pl.lit("bad_customer_id"))
+                .when(~pl.col("uid").is_in(customers.implode())).then(pl.lit("unknown_customer")))
+    line_t = pl.List(pl.Struct({k: pl.String for k in ["item_id", "vendor_id", "qty", "unit_price", "total_price", "line_no"]}))
+
+    def lines(candidates):
+        """Each line of the candidate rows, with the first rule it breaks (clean's order), and per
+        row the first line's reason and the lines' total."""
+        l = (candidates.select("pos", pl.col("lines").str.json_decode(line_t).alias("j"))
+             .with_columns(pl.int_ranges(0, pl.col("j").list.len(), dtype=pl.Int64).alias("n"))
+             .explode("j", "n").unnest("j")
+             .with_columns(int_of(pl.col("item_id")).alias("item_id"), int_of(pl.col("vendor_id")).alias("vendor_id"),
+                           int_of(pl.col("qty")).alias("qty"), money_of(pl.col("unit_price")).alias("unit_price"),
+                           money_of(pl.col("total_price")).alias("total_price"),
+                           pl.coalesce(int_of(pl.col("line_no")), pl.col("n") + 1).alias("line_no"))
+             .join(inventory, on="item_id", how="left")
+             .with_columns(
+                 pl.when(pl.col("item_id").is_null() | pl.col("vendor_id").is_null()).then(pl.lit("bad_line"))
+                 .when(pl.col("qty").is_null() | ~pl.col("qty").is_between(1, MAX_QTY)).then(pl.lit("bad_qty"))
+                 .when(pl.col("unit_price").is_null() | (pl.col("unit_price") <= 0) | pl.col("total_price").is_null())
+                 .then(pl.lit("bad_price"))
+                 .when(pl.col("total_price") != pl.col("unit_price") * pl.col("qty")).then(pl.lit("line_total_mismatch"))
+                 .when(pl.col("inv_vendor").is_null()).then(pl.lit("unknown_item"))
+                 .when(pl.col("inv_vendor") != pl.col("vendor_id")).then(pl.lit("vendor_mismatch"))
+                 .when(~pl.col("line_no").is_between(-2**31, 2**31 - 1)).then(pl.lit("bad_line"))
+                 .alias("line_reason"))
+             .collect())
+        verdict = (l.lazy().group_by("pos").agg(
+            pl.col("line_reason").sort_by("n").drop_nulls().first().alias("line_reason"),
+            pl.col("total_price").sum().alias("lines_total")))
+        return l, verdict
+
+    # Transactions: the copy kept is the earliest created_at (unreadable: last), then the first.
+    lf, cols = load("transactions")
+    t = (lf.with_columns(pl.when(pl.col("transaction_id").str.strip_chars() != "").then(pl.col("transaction_id").str.strip_chars()).alias("id"),
+                         int_of(pl.col("user_id")).alias("uid"),
+                         pl.when(pl.col("installments").is_null()).then(1).otherwise(int_of(pl.col("installments"))).alias("inst"),
+                         ts_of(pl.col("created_at")).alias("created"), money_of(pl.col("total_price")).alias("total"))
+         .with_columns(pl.col("created").dt.epoch("us").fill_null(2**63 - 1).alias("rank"))
+         .with_columns((pl.col("pos") == pl.col("pos").filter(pl.col("rank") == pl.col("rank").min()).min().over("id"))
+                       .alias("kept"))
+         .with_columns(pl.when(pl.col("id").is_null()).then(pl.lit("missing_id"))
+                       .when(~pl.col("kept")).then(pl.lit("duplicate"))
+                       .otherwise(pl.coalesce(customer,
+                                              pl.when(pl.col("inst").is_null() | ~pl.col("inst").is_between(1, 2**31 - 1)).then(pl.lit("bad_installments"))
+                                              .when(pl.col("created").is_null()).then(pl.lit("bad_timestamp"))
+                                              .when(pl.col("created").dt.date() != day).then(pl.lit("wrong_date"))
+                                              .when(~lines_ok.fill_null(False)).then(pl.lit("bad_lines"))))
+                       .alias("pre"))
+         .collect())
+    l, verdict = lines(t.lazy().filter(pl.col("pre").is_null()))
+    v = (t.lazy().join(verdict, on="pos", how="left")
+         .with_columns(pl.coalesce("pre", "line_reason",
+                                   pl.when(pl.col("total").is_null() | (pl.col("total") <= 0)).then(pl.lit("bad_total"))
+                                   .when(pl.col("lines_total") != pl.col("total")).then(pl.lit("total_mismatch"))).alias("reason"))
+         .collect())
+    sink(v.lazy().filter(pl.col("reason").is_null())
+         .select("pos", pl.col("id").alias("transaction_id"), pl.col("uid").alias("customer_id"), pl.col("total").alias("order_total"),
+                 pl.col("inst").cast(pl.Int32).alias("installments"), pl.col("created").alias("created_at"))
+         .join(l.lazy(), on="pos", how="inner")
+         .select("transaction_id", pl.col("line_no").cast(pl.Int32), "customer_id", "item_id", "vendor_id", "qty",
+                 "unit_price", "total_price", "order_total", "installments", "created_at"),
+         f"{out}/clean/transaction_lines.parquet")
+    quarantine("transactions", pl.col("id"), cols, v)
+
+    # Carts: the rules first, then a customer's second valid cart is the duplicate.
+    lf, cols = load("carts")
+    t = (lf.with_columns(int_of(pl.col("user_id")).alias("uid"), ts_of(pl.col("updated_at")).alias("updated"))
+         .with_columns(pl.coalesce(customer, pl.when(pl.col("updated").is_null()).then(pl.lit("bad_timestamp"))
+                                   .when(~lines_ok.fill_null(False)).then(pl.lit("bad_lines"))).alias("pre"))
+         .collect())
+    l, verdict = lines(t.lazy().filter(pl.col("pre").is_null()))
+    v = (t.lazy().join(verdict, on="pos", how="left")
+         .with_columns(pl.coalesce("pre", "line_reason").alias("rule"))
+         .with_columns(pl.col("pos").filter(pl.col("rule").is_null()).min().over("uid").alias("first_ok"))
+         .with_columns(pl.when(pl.col("rule").is_null() & (pl.col("first_ok") < pl.col("pos"))).then(pl.lit("duplicate"))
+                       .otherwise(pl.col("rule")).alias("reason"))
+         .collect())
+    sink(v.lazy().filter(pl.col("reason").is_null())
+         .select("pos", pl.col("uid").alias("customer_id"), pl.col("updated").alias("cart_updated_at"))
+         .join(l.lazy(), on="pos", how="inner")
+         .select("customer_id", "item_id", "vendor_id", "qty", "unit_price", "total_price", "cart_updated_at"),
+         f"{out}/clean/cart_lines.parquet")
+    quarantine("carts", pl.col("user_id"), cols, v)
+
+
+# ---- equality ------------------------------------------------------------------------------
+
+
+def describe(out, raw_rows):
+    """What a tool's outputs say, to compare with another tool's: per raw dataset the rows
+    accepted and refused per reason (rows in must be what the raw partition holds); a digest of
+    every cleaned, enriched and gold dataset; and fact_sales' Σ total_price."""
+    import polars as pl
+    from bench_lake import digest, frame
+
+    result = {"clean": {}, "datasets": {}}
+    for name in RAW:
+        q = frame(f"{out}/quarantine/{name}")
+        reasons = {} if q is None else dict(sorted(q.group_by("reason_code").len().iter_rows()))
+        if name == "transactions":
+            f = frame(f"{out}/clean/transaction_lines")
+            accepted = 0 if f is None else f.get_column("transaction_id").n_unique()
+        elif name == "carts":
+            f = frame(f"{out}/clean/cart_lines")
+            accepted = 0 if f is None else f.get_column("customer_id").n_unique()
+        else:
+            f = frame(f"{out}/clean/{name}")
+            accepted = 0 if f is None else f.height
+        refused = sum(reasons.values())
+        result["clean"][name] = {"rows_in": accepted + refused, "accepted": accepted,
+                                 "quarantined": refused - reasons.get("duplicate", 0),
+                                 "duplicates": reasons.get("duplicate", 0), "reasons": reasons}
+        if accepted + refused != raw_rows[name]:
+            result["clean"][name]["error"] = f"{accepted + refused} rows accounted for, the raw partition has {raw_rows[name]}"
+    for path in [f"clean/{n}" for n in ENTITIES + ["transaction_lines", "cart_lines"]] + ["enrich/sales_lines"] + \
+            [f"gold/{n}" for n in GOLD]:
+        result["datasets"][path] = digest(f"{out}/{path}")
+    facts = frame(f"{out}/gold/fact_sales")
+    result["fact_sales_total_price"] = "0.00" if facts is None else str(facts.get_column("total_price").cast(pl.Decimal(38, 2)).sum())
+    return result
+
+
+def compare(raw, tools):
+    """Exit 1, printing each difference, unless every tool's description equals the first's."""
+    from bench_lake import frame
+
+    raw_rows = {n: frame(f"{raw}/{n}").height for n in RAW}
+    described = {name: describe(out, raw_rows) for name, out in tools}
+    (first, want), *others = described.items()
+    problems = []
+    for name, got in described.items():
+        for ds, c in got["clean"].items():
+            if "error" in c:
+                problems.append(f"{name} {ds}: {c['error']}")
+    for name, got in others:
+        for section in ["clean", "datasets"]:
+            for key in want[section]:
+                if want[section][key] != got[section][key]:
+                    problems.append(f"{section} {key}:\n    {first}: {want[section][key]}\n    {name}: {got[section][key]}")
+        if want["fact_sales_total_price"] != got["fact_sales_total_price"]:
+            problems.append(f"fact_sales Σ total_price: {first} {want['fact_sales_total_price']}, {name} {got['fact_sales_total_price']}")
+    for p in problems:
+        print(f"  differs: {p}", file=sys.stderr)
+    print(json.dumps(want))
+    if problems:
+        sys.exit(f"outputs differ ({len(problems)} difference(s)): no timing counts")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("stage")
+    s.add_argument("--tool", choices=["duckdb", "polars"], required=True)
+    s.add_argument("--stage", choices=["clean", "enrich", "gold"], required=True)
+    s.add_argument("--raw", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--date", type=Date.fromisoformat, required=True)
+    c = sub.add_parser("compare")
+    c.add_argument("--raw", required=True)
+    c.add_argument("tools", nargs="+", help="NAME=DIR")
+    a = p.parse_args()
+    if a.cmd == "stage":
+        (duckdb_stage if a.tool == "duckdb" else polars_stage)(a.stage, a.raw, a.out, a.date)
+    else:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        compare(a.raw, [t.split("=", 1) for t in a.tools])
+
+
+if __name__ == "__main__":
+    main()
