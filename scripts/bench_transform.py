@@ -314,7 +314,10 @@ def polars_clean(pl, sink, raw, out, day):
     def load(name):
         # pos: the row's place in the partition (file, then row), for "first copy" rules.
         files = sorted(f"{raw}/{name}/{f}" for f in os.listdir(f"{raw}/{name}"))
-        frames = [pl.scan_parquet(f).with_row_index("pos", offset=i << 40) for i, f in enumerate(files)]
+        frames, offset = [], 0
+        for f in files:  # consecutive positions across files (Polars' row index is 32-bit)
+            frames.append(pl.scan_parquet(f).with_row_index("pos", offset=offset))
+            offset += pl.scan_parquet(f).select(pl.len()).collect().item()
         lf = pl.concat(frames)
         return lf, [c for c in lf.collect_schema().names() if c != "pos"]
 

@@ -163,7 +163,11 @@ fn break_line(bad: Bad, lines: &mut [Line], items: u64, k: u64) -> Option<serde_
         Bad::VendorMismatch => first.vendor = first.vendor % 1000 + 1,
         _ => {}
     }
-    let mut json: Vec<serde_json::Value> = lines.iter().enumerate().map(|(i, l)| l.json(Some(i))).collect();
+    let mut json: Vec<serde_json::Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| l.json(Some(i)))
+        .collect();
     match bad {
         Bad::BadLine => {
             json[0].as_object_mut()?.remove("item_id");
@@ -180,7 +184,11 @@ fn break_line(bad: Bad, lines: &mut [Line], items: u64, k: u64) -> Option<serde_
 /// The `lines` column of a row: good lines, or lines breaking `bad` when it is a lines rule.
 fn lines_text(bad: Option<Bad>, lines: &mut [Line], items: u64, k: u64) -> String {
     let good = |lines: &[Line]| -> serde_json::Value {
-        lines.iter().enumerate().map(|(i, l)| l.json(Some(i))).collect()
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| l.json(Some(i)))
+            .collect()
     };
     match bad {
         Some(Bad::BadLines) => "not json".to_string(),
@@ -201,7 +209,8 @@ async fn main() -> anyhow::Result<()> {
     let mut w = PartitionWriter::new(&lake, "synth", c::RAW_TRANSACTIONS, date, "synth")?;
     let (mut written, mut n, mut bad_count) = (0u64, 0u64, 0u64);
     // Seeded with the date: each day of a history run gets its own sales.
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ u64::from(date.num_days_from_ce().unsigned_abs()).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d
+        ^ u64::from(date.num_days_from_ce().unsigned_abs()).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     while written < cli.lines {
         let count = (1 + rng.next() % 4).min(cli.lines - written);
         let mut txn_lines = lines(&mut rng, count, cli.items);
@@ -213,11 +222,17 @@ async fn main() -> anyhow::Result<()> {
         let k = bad_count;
         let id = format!("synth-{n:010}");
         let time = |day: NaiveDate, millis: u32| {
-            format!("{day}T{:02}:{:02}:{:02}.{millis:03}Z", n % 24, n % 60, (n / 60) % 60)
+            format!(
+                "{day}T{:02}:{:02}:{:02}.{millis:03}Z",
+                n % 24,
+                n % 60,
+                (n / 60) % 60
+            )
         };
         let lines_json = lines_text(bad, &mut txn_lines, cli.items, k);
         let total: u64 = txn_lines.iter().map(|l| l.total).sum();
-        let (mut id_text, mut user_text, mut total_text) = (id.clone(), user.to_string(), money(total));
+        let (mut id_text, mut user_text, mut total_text) =
+            (id.clone(), user.to_string(), money(total));
         let (mut installments, mut created) = ("1".to_string(), time(date, 0));
         match bad {
             Some(Bad::MissingId) => id_text = "  ".into(),
@@ -231,7 +246,14 @@ async fn main() -> anyhow::Result<()> {
             _ => {}
         }
         let row = |created: &str| {
-            [id_text.clone(), user_text.clone(), total_text.clone(), installments.clone(), created.to_string(), lines_json.clone()]
+            [
+                id_text.clone(),
+                user_text.clone(),
+                total_text.clone(),
+                installments.clone(),
+                created.to_string(),
+                lines_json.clone(),
+            ]
         };
         let mut rows = vec![row(&created)];
         if let Some(Bad::Duplicate) = bad {
@@ -275,10 +297,19 @@ async fn main() -> anyhow::Result<()> {
             };
             let updated = match bad {
                 Some(Bad::BadTimestamp) => "later".to_string(),
-                _ => format!("{date}T{:02}:{:02}:{:02}.000Z", i % 24, i % 60, (i / 60) % 60),
+                _ => format!(
+                    "{date}T{:02}:{:02}:{:02}.000Z",
+                    i % 24,
+                    i % 60,
+                    (i / 60) % 60
+                ),
             };
-            w.push(&[Cell::Str(&user.to_string()), Cell::Str(&updated), Cell::Str(&lines_json)])
-                .await?;
+            w.push(&[
+                Cell::Str(&user.to_string()),
+                Cell::Str(&updated),
+                Cell::Str(&lines_json),
+            ])
+            .await?;
         }
         carts_written = w.publish(None, Default::default()).await?.rows;
     }

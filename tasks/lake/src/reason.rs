@@ -48,6 +48,8 @@ pub enum Reason {
     TotalMismatch,
     /// installments is missing or not a positive integer
     BadInstallments,
+    /// a cart holds the same item on two lines (a cart has one line per item)
+    RepeatedItem,
 }
 
 impl Reason {
@@ -75,6 +77,7 @@ impl Reason {
         Reason::BadTotal,
         Reason::TotalMismatch,
         Reason::BadInstallments,
+        Reason::RepeatedItem,
     ];
 
     /// The stored code, e.g. `bad_email`.
@@ -102,6 +105,7 @@ impl Reason {
             Reason::BadTotal => "bad_total",
             Reason::TotalMismatch => "total_mismatch",
             Reason::BadInstallments => "bad_installments",
+            Reason::RepeatedItem => "repeated_item",
         }
     }
 
@@ -130,6 +134,7 @@ impl Reason {
             Reason::BadTotal => "the transaction total is missing, not an amount, or not positive",
             Reason::TotalMismatch => "the transaction total is not the sum of its lines",
             Reason::BadInstallments => "installments is missing or not a positive integer",
+            Reason::RepeatedItem => "a cart holds the same item on two lines (a cart has one line per item)",
         }
     }
 

@@ -17,8 +17,9 @@ use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use crate::contracts::{MONEY_PRECISION, MONEY_SCALE};
 use crate::error::{LakeError, Result};
 
-/// Rows per record batch written.
-pub const BATCH_ROWS: usize = 65_536;
+/// Rows per record batch, read or written: small enough that the batches in flight between the
+/// decoding, working and encoding threads stay a few MiB.
+pub const BATCH_ROWS: usize = 16_384;
 
 /// One value of a row. Money is the unscaled integer at scale 2 (`1250` is 12.50); timestamps are
 /// microseconds since the epoch; dates are days since the epoch.

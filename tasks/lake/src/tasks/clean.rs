@@ -1081,6 +1081,13 @@ fn parse_cart(raw: &RawCart<'_>, known: &Known) -> Result<Cart, Reject> {
         )
     })?;
     let lines = parse_lines(raw.lines, known)?;
+    let mut items = HashSet::default();
+    if let Some(l) = lines.iter().find(|l| !items.insert(l.item_id)) {
+        return Err(reject(
+            Reason::RepeatedItem,
+            format!("item {} is on more than one line of the cart", l.item_id),
+        ));
+    }
     Ok((customer, updated_at.timestamp_micros(), lines))
 }
 
@@ -1277,6 +1284,9 @@ mod tests {
         assert_eq!(reason(parse_cart(&cart("7", "2025-03-17T10:00:00Z"), &k)), None);
         assert_eq!(reason(parse_cart(&cart("8", "2025-03-17T10:00:00Z"), &k)), Some(Reason::UnknownCustomer));
         assert_eq!(reason(parse_cart(&cart("7", ""), &k)), Some(Reason::BadTimestamp));
+        let twice = r#"[{"item_id":10,"vendor_id":1,"qty":1,"unit_price":"1.25","total_price":"1.25"},{"item_id":10,"vendor_id":1,"qty":2,"unit_price":"1.25","total_price":"2.50"}]"#;
+        let repeated = RawCart { user_id: Some("7"), updated_at: Some("2025-03-17T10:00:00Z"), lines: Some(twice) };
+        assert_eq!(reason(parse_cart(&repeated, &k)), Some(Reason::RepeatedItem));
     }
 
     /// `duplicate`: of several copies, the one with the earliest `created_at` ranks first; an
