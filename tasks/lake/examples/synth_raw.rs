@@ -41,7 +41,7 @@ struct Cli {
 /// transaction whose `created_at` is later by half a second (the copies never tie on time, so
 /// which one survives does not depend on clean's tie-break by record digest).
 #[derive(Clone, Copy, Debug)]
-enum Bad {
+enum Fault {
     Duplicate,
     MissingId,
     BadCustomerId,
@@ -61,33 +61,33 @@ enum Bad {
     TotalMismatch,
 }
 
-const BAD_TRANSACTIONS: &[Bad] = &[
-    Bad::Duplicate,
-    Bad::MissingId,
-    Bad::BadCustomerId,
-    Bad::UnknownCustomer,
-    Bad::BadInstallments,
-    Bad::BadTimestamp,
-    Bad::WrongDate,
-    Bad::BadLines,
-    Bad::EmptyLines,
-    Bad::BadLine,
-    Bad::BadQty,
-    Bad::BadPrice,
-    Bad::LineTotalMismatch,
-    Bad::UnknownItem,
-    Bad::VendorMismatch,
-    Bad::BadTotal,
-    Bad::TotalMismatch,
+const BAD_TRANSACTIONS: &[Fault] = &[
+    Fault::Duplicate,
+    Fault::MissingId,
+    Fault::BadCustomerId,
+    Fault::UnknownCustomer,
+    Fault::BadInstallments,
+    Fault::BadTimestamp,
+    Fault::WrongDate,
+    Fault::BadLines,
+    Fault::EmptyLines,
+    Fault::BadLine,
+    Fault::BadQty,
+    Fault::BadPrice,
+    Fault::LineTotalMismatch,
+    Fault::UnknownItem,
+    Fault::VendorMismatch,
+    Fault::BadTotal,
+    Fault::TotalMismatch,
 ];
 
 /// Carts have no id, total or creation date of their own: fewer rules apply.
-const BAD_CARTS: &[Bad] = &[
-    Bad::UnknownCustomer,
-    Bad::BadTimestamp,
-    Bad::BadLines,
-    Bad::UnknownItem,
-    Bad::VendorMismatch,
+const BAD_CARTS: &[Fault] = &[
+    Fault::UnknownCustomer,
+    Fault::BadTimestamp,
+    Fault::BadLines,
+    Fault::UnknownItem,
+    Fault::VendorMismatch,
 ];
 
 fn price_cents(item: u64) -> u64 {
@@ -156,11 +156,11 @@ fn lines(rng: &mut Rng, count: u64, items: u64) -> Vec<Line> {
 }
 
 /// Breaks one line rule in the first line; `None` when `bad` is not a line rule.
-fn break_line(bad: Bad, lines: &mut [Line], items: u64, k: u64) -> Option<serde_json::Value> {
+fn break_line(bad: Fault, lines: &mut [Line], items: u64, k: u64) -> Option<serde_json::Value> {
     let first = &mut lines[0];
     match bad {
-        Bad::UnknownItem => first.item = items + 1 + k % 100,
-        Bad::VendorMismatch => first.vendor = first.vendor % 1000 + 1,
+        Fault::UnknownItem => first.item = items + 1 + k % 100,
+        Fault::VendorMismatch => first.vendor = first.vendor % 1000 + 1,
         _ => {}
     }
     let mut json: Vec<serde_json::Value> = lines
@@ -169,20 +169,20 @@ fn break_line(bad: Bad, lines: &mut [Line], items: u64, k: u64) -> Option<serde_
         .map(|(i, l)| l.json(Some(i)))
         .collect();
     match bad {
-        Bad::BadLine => {
+        Fault::BadLine => {
             json[0].as_object_mut()?.remove("item_id");
         }
-        Bad::BadQty => json[0]["qty"] = "0".into(),
-        Bad::BadPrice => json[0]["unit_price"] = "-1.00".into(),
-        Bad::LineTotalMismatch => json[0]["total_price"] = money(lines[0].total + 1).into(),
-        Bad::UnknownItem | Bad::VendorMismatch => {}
+        Fault::BadQty => json[0]["qty"] = "0".into(),
+        Fault::BadPrice => json[0]["unit_price"] = "-1.00".into(),
+        Fault::LineTotalMismatch => json[0]["total_price"] = money(lines[0].total + 1).into(),
+        Fault::UnknownItem | Fault::VendorMismatch => {}
         _ => return None,
     }
     Some(serde_json::Value::Array(json))
 }
 
 /// The `lines` column of a row: good lines, or lines breaking `bad` when it is a lines rule.
-fn lines_text(bad: Option<Bad>, lines: &mut [Line], items: u64, k: u64) -> String {
+fn lines_text(bad: Option<Fault>, lines: &mut [Line], items: u64, k: u64) -> String {
     let good = |lines: &[Line]| -> serde_json::Value {
         lines
             .iter()
@@ -191,8 +191,8 @@ fn lines_text(bad: Option<Bad>, lines: &mut [Line], items: u64, k: u64) -> Strin
             .collect()
     };
     match bad {
-        Some(Bad::BadLines) => "not json".to_string(),
-        Some(Bad::EmptyLines) => "[]".to_string(),
+        Some(Fault::BadLines) => "not json".to_string(),
+        Some(Fault::EmptyLines) => "[]".to_string(),
         Some(b) => break_line(b, lines, items, k)
             .unwrap_or_else(|| good(lines))
             .to_string(),
@@ -235,14 +235,14 @@ async fn main() -> anyhow::Result<()> {
             (id.clone(), user.to_string(), money(total));
         let (mut installments, mut created) = ("1".to_string(), time(date, 0));
         match bad {
-            Some(Bad::MissingId) => id_text = "  ".into(),
-            Some(Bad::BadCustomerId) => user_text = format!("u-{user}"),
-            Some(Bad::UnknownCustomer) => user_text = (cli.customers + 1 + k % 100).to_string(),
-            Some(Bad::BadInstallments) => installments = "0".into(),
-            Some(Bad::BadTimestamp) => created = "noon".into(),
-            Some(Bad::WrongDate) => created = time(next_day, 0),
-            Some(Bad::BadTotal) => total_text = "abc".into(),
-            Some(Bad::TotalMismatch) => total_text = money(total + 1),
+            Some(Fault::MissingId) => id_text = "  ".into(),
+            Some(Fault::BadCustomerId) => user_text = format!("u-{user}"),
+            Some(Fault::UnknownCustomer) => user_text = (cli.customers + 1 + k % 100).to_string(),
+            Some(Fault::BadInstallments) => installments = "0".into(),
+            Some(Fault::BadTimestamp) => created = "noon".into(),
+            Some(Fault::WrongDate) => created = time(next_day, 0),
+            Some(Fault::BadTotal) => total_text = "abc".into(),
+            Some(Fault::TotalMismatch) => total_text = money(total + 1),
             _ => {}
         }
         let row = |created: &str| {
@@ -256,7 +256,7 @@ async fn main() -> anyhow::Result<()> {
             ]
         };
         let mut rows = vec![row(&created)];
-        if let Some(Bad::Duplicate) = bad {
+        if let Some(Fault::Duplicate) = bad {
             // The later copy comes first in the file every other time: the rule is by time, not order.
             let copy = row(&time(date, 500));
             if k % 2 == 0 {
@@ -292,11 +292,11 @@ async fn main() -> anyhow::Result<()> {
             });
             let lines_json = lines_text(bad, &mut cart_lines, cli.items, bad_carts);
             let user = match bad {
-                Some(Bad::UnknownCustomer) => cli.customers + 1 + bad_carts % 100,
+                Some(Fault::UnknownCustomer) => cli.customers + 1 + bad_carts % 100,
                 _ => user,
             };
             let updated = match bad {
-                Some(Bad::BadTimestamp) => "later".to_string(),
+                Some(Fault::BadTimestamp) => "later".to_string(),
                 _ => format!(
                     "{date}T{:02}:{:02}:{:02}.000Z",
                     i % 24,
