@@ -39,6 +39,10 @@ pub enum LakeError {
     #[error("DynamoDB: {0}")]
     Dynamo(String),
     /// PostgreSQL (the source or the warehouse) refused or failed a statement.
+    /// PostgreSQL's binary COPY output is not what `extract` decodes for the contract's column
+    /// types: the contract and the SELECT it builds disagree (a bug), or the data was cut short.
+    #[error("PostgreSQL binary COPY: {0}")]
+    CopyFormat(String),
     #[error("PostgreSQL: {}", postgres_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("Parquet: {0}")]

@@ -19,6 +19,7 @@ pub mod lake;
 pub mod manifest;
 pub mod parquet_io;
 pub mod partition;
+pub mod pg_copy;
 pub mod reason;
 pub mod rows;
 pub mod spill;

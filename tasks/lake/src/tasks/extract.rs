@@ -3,12 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use futures::{pin_mut, StreamExt};
 use mercado_core::keys::{self, DayKind};
-use rust_decimal::Decimal;
-use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
-use tokio_postgres::types::Type;
 use tokio_postgres::NoTls;
 
 use crate::cli::LakeArgs;
@@ -17,6 +14,7 @@ use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::PartitionWriter;
+use crate::pg_copy::{CopyDecoder, PgCol};
 use crate::rows::Cell;
 use crate::summary::{DatasetCounts, Summary};
 
@@ -54,57 +52,6 @@ impl crate::entry::TaskArgs for ExtractArgs {
     }
     fn lake_mut(&mut self) -> &mut LakeArgs {
         &mut self.lake
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PgCol {
-    I64,
-    I32,
-    Text,
-    Ts,
-    Money,
-}
-
-impl PgCol {
-    /// How a contract column's Arrow type is read from PostgreSQL's binary COPY.
-    fn of(field: &arrow_schema::Field) -> Result<PgCol> {
-        use arrow_schema::DataType;
-        Ok(match field.data_type() {
-            DataType::Int64 => PgCol::I64,
-            DataType::Int32 => PgCol::I32,
-            DataType::Utf8 => PgCol::Text,
-            DataType::Timestamp(..) => PgCol::Ts,
-            DataType::Decimal128(..) => PgCol::Money,
-            other => {
-                return Err(LakeError::Schema(format!(
-                    "column {} of type {other} has no PostgreSQL reading",
-                    field.name()
-                )))
-            }
-        })
-    }
-
-    fn pg_type(self) -> Type {
-        match self {
-            PgCol::I64 => Type::INT8,
-            PgCol::I32 => Type::INT4,
-            PgCol::Text => Type::TEXT,
-            PgCol::Ts => Type::TIMESTAMPTZ,
-            PgCol::Money => Type::NUMERIC,
-        }
-    }
-
-    /// The SELECT expression of column `name`: a cast where the OLTP type is not the one COPY
-    /// reads (a text domain or enum as text, a narrower integer widened).
-    fn select(self, name: &str) -> String {
-        match self {
-            PgCol::Text => format!("{name}::text"),
-            PgCol::I64 => format!("{name}::int8"),
-            PgCol::I32 => format!("{name}::int4"),
-            PgCol::Ts => format!("{name}::timestamptz"),
-            PgCol::Money => format!("{name}::numeric"),
-        }
     }
 }
 
@@ -237,7 +184,6 @@ async fn extract_pg(
             database_url: args.database_url.clone(),
             snapshot: snapshot.to_string(),
             sql,
-            columns: columns.clone(),
             schema: table.contract.schema(),
         };
         let tx = tx.clone();
@@ -285,7 +231,6 @@ struct CopyRange {
     database_url: String,
     snapshot: String,
     sql: String,
-    columns: Vec<(String, PgCol)>,
     schema: arrow_schema::SchemaRef,
 }
 
@@ -299,56 +244,26 @@ impl CopyRange {
                 self.snapshot.replace('\'', "")
             ))
             .await?;
-        let types: Vec<Type> = self.columns.iter().map(|(_, t)| t.pg_type()).collect();
         let stream = client.copy_out(&self.sql).await?;
-        let rows = BinaryCopyOutStream::new(stream, &types);
-        pin_mut!(rows);
-        let mut builder = crate::rows::BatchBuilder::new(self.schema.clone())?;
-        let mut latest: Option<i64> = None;
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            let cells = pg_cells(&row, &self.columns)?;
-            if let Some(Cell::Ts(t)) = cells.last() {
-                latest = latest.max(Some(*t));
-            }
-            if let Some(batch) = builder.push(&cells)? {
-                if out.send(Ok((batch, latest.take()))).await.is_err() {
+        pin_mut!(stream);
+        let mut decoder = CopyDecoder::new(self.schema.clone())?;
+        let mut batches = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            decoder.feed(&chunk?, &mut batches)?;
+            for batch in batches.drain(..) {
+                if out.send(Ok((batch, decoder.take_watermark()))).await.is_err() {
                     return Ok(()); // the writer stopped; its error is reported there
                 }
             }
         }
-        if let Some(batch) = builder.finish()? {
-            let _ = out.send(Ok((batch, latest))).await;
+        if let Some(batch) = decoder.finish()? {
+            let _ = out.send(Ok((batch, decoder.take_watermark()))).await;
         }
         client.batch_execute("COMMIT").await?;
         drop(client);
         conn.abort();
         Ok(())
     }
-}
-
-fn pg_cells<'a>(row: &'a BinaryCopyOutRow, columns: &[(String, PgCol)]) -> Result<Vec<Cell<'a>>> {
-    columns
-        .iter()
-        .enumerate()
-        .map(|(i, (_, kind))| {
-            Ok(match kind {
-                PgCol::I64 => row.try_get::<Option<i64>>(i)?.map_or(Cell::Null, Cell::I64),
-                PgCol::I32 => row.try_get::<Option<i32>>(i)?.map_or(Cell::Null, Cell::I32),
-                PgCol::Text => row
-                    .try_get::<Option<&str>>(i)?
-                    .map_or(Cell::Null, Cell::Str),
-                PgCol::Ts => row
-                    .try_get::<Option<DateTime<Utc>>>(i)?
-                    .map_or(Cell::Null, |t| Cell::Ts(t.timestamp_micros())),
-                PgCol::Money => row.try_get::<Option<Decimal>>(i)?.map_or(Cell::Null, |d| {
-                    let mut d = d;
-                    d.rescale(2);
-                    Cell::Money(d.mantissa())
-                }),
-            })
-        })
-        .collect()
 }
 
 /// One day of one kind of item: a paginated Query per shard of the `by_day` index, all shards
