@@ -48,6 +48,7 @@ pub const BINARY: &str = "mercado-task";
 
 /// Runs the task named by the first argument (or by the name the binary was invoked as).
 pub fn main() -> ExitCode {
+    limit_malloc_arenas();
     let mut argv: Vec<OsString> = std::env::args_os().collect();
     let invoked_as = argv
         .first()
@@ -79,6 +80,33 @@ pub fn main() -> ExitCode {
     };
     crate::tasks::dispatch(&name, argv).unwrap_or_else(|| ExitCode::from(2))
 }
+
+/// glibc gives threads that allocate at the same time heaps of their own ("arenas", up to 8 per
+/// core) and returns freed memory to the heap it came from. The tasks hand batches between
+/// threads (files decoded on their own threads, lines parsed on both cores, Parquet encoded on
+/// the writer's), so each arena grows to its own high-water mark. At 1M lines on 2 cores `clean`
+/// peaked at 170–215 MiB with glibc's default, 170–180 with an arena per core and 141 with one
+/// per two cores, in the same time (the tasks' CPU work runs on at most two threads at once).
+/// A `MALLOC_ARENA_MAX` in the environment, read by glibc already, is left to win.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let arenas = libc::c_int::try_from(cores / 2)
+        .unwrap_or(libc::c_int::MAX)
+        .max(1);
+    // SAFETY: mallopt only sets a parameter of glibc's allocator, and is called first thing in
+    // main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 /// `mercado-task --help`: the tasks of the registry, in run order.
 fn overview() -> String {
