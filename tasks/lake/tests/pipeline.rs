@@ -432,4 +432,21 @@ async fn duplicates_keep_the_earliest_copy() {
             .count();
         assert_eq!(dups, 2);
     }
+    // Under a memory limit too small for the day's ids, repeats are found in passes, alike.
+    let want = (
+        env.rows(c::CLEAN_TRANSACTION_LINES, d).await,
+        env.rows(c::quarantine_of(c::RAW_TRANSACTIONS.id), d).await,
+    );
+    let mut args = env.args(d);
+    args.memory_limit = Some(64);
+    let summary = mercado_lake::tasks::clean::run(&args)
+        .await
+        .expect("clean under the limit");
+    let passes = summary.datasets[&c::RAW_TRANSACTIONS.id.to_string()].spilled_partitions;
+    assert!(passes > 1, "repeats searched in {passes} passes");
+    let got = (
+        env.rows(c::CLEAN_TRANSACTION_LINES, d).await,
+        env.rows(c::quarantine_of(c::RAW_TRANSACTIONS.id), d).await,
+    );
+    assert_eq!(got, want);
 }

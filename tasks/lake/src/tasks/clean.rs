@@ -274,7 +274,10 @@ impl Ctx<'_> {
         // Read twice (copies first), so copied to local disk once.
         let local = LocalPartition::download(self.lake, raw, self.date).await?;
         let mut out = Outputs::new(self, raw, c::CLEAN_TRANSACTION_LINES)?;
-        let copies = Copies::count(&local)?;
+        let copies = Copies::count(&local, self.lake.memory_limit())?;
+        if copies.passes > 1 {
+            out.counts.spilled_partitions = copies.passes as u64;
+        }
         // Ids of repeated transactions already kept (ids seen once need no record).
         let mut kept: HashSet<u128> = HashSet::default();
         for batch in local.batches(&RAW_TXN_COLUMNS) {
@@ -659,6 +662,11 @@ struct RawTexts<'b> {
     columns: [&'b StringArray; 6],
 }
 
+/// The trimmed `transaction_id` of row `i` of the raw column, if it has one.
+fn trimmed_id(column: &StringArray, i: usize) -> Option<&str> {
+    text(column, i).map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// Column order of [`RawTexts`]: the raw contract's names.
 const RAW_TXN_COLUMNS: [&str; 6] = [
     "transaction_id",
@@ -683,9 +691,7 @@ impl<'b> RawTexts<'b> {
 
     /// The trimmed `transaction_id` of row `i`, if it has one.
     fn id(&self, i: usize) -> Option<&'b str> {
-        text(self.columns[0], i)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        trimmed_id(self.columns[0], i)
     }
 
     fn transaction(&self, i: usize) -> RawTxn<'b> {
@@ -930,25 +936,50 @@ fn copy_rank(texts: &RawTexts<'_>, i: usize) -> CopyRank {
 /// keep (first passes over the day's raw transactions).
 struct Copies {
     keep: HashMap<u128, CopyRank>,
+    /// Passes the search for repeats took to keep to the memory limit.
+    passes: usize,
 }
 
+/// The share of `--memory-limit` the ids' digests may take while repeats are found: a day with
+/// more ids than fit is searched in passes, each over the ids of one hash partition, so memory
+/// stays flat however many lines the day has.
+const DIGESTS_SHARE_OF_LIMIT: u64 = 8;
+
 impl Copies {
-    fn count(local: &LocalPartition) -> Result<Self> {
-        let mut count: HashMap<u128, u32> = HashMap::default();
-        for batch in local.batches(&RAW_TXN_COLUMNS) {
-            let batch = batch?;
-            let texts = RawTexts::of(&batch)?;
-            for i in 0..batch.num_rows() {
-                if let Some(id) = texts.id(i) {
-                    *count.entry(crate::rows::digest(id)).or_insert(0) += 1;
+    fn count(local: &LocalPartition, memory_limit: Option<u64>) -> Result<Self> {
+        let ids = local.manifest.rows as usize;
+        let digest_bytes = std::mem::size_of::<u128>() as u64;
+        let passes = memory_limit.map_or(1, |limit| {
+            (ids as u64 * digest_bytes).div_ceil((limit / DIGESTS_SHARE_OF_LIMIT).max(1)).max(1) as usize
+        });
+        // Sorted digests, not a map of counts: 16 bytes an id, sized once, no rehash peaks.
+        let mut digests: Vec<u128> = Vec::with_capacity(ids / passes + ids / passes / 16 + 16);
+        let mut repeated: HashSet<u128> = HashSet::default();
+        for pass in 0..passes {
+            digests.clear();
+            for batch in local.batches(&RAW_TXN_COLUMNS[..1]) {
+                let batch = batch?;
+                let column = text_column(&batch, RAW_TXN_COLUMNS[0])?;
+                for i in 0..batch.num_rows() {
+                    if let Some(id) = trimmed_id(column, i) {
+                        let d = crate::rows::digest(id);
+                        if passes == 1 || (d % passes as u128) as usize == pass {
+                            digests.push(d);
+                        }
+                    }
                 }
             }
+            digests.sort_unstable();
+            repeated.extend(digests.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]));
+        }
+        drop(digests);
+        if passes > 1 {
+            tracing::info!(passes, ids, "repeated transaction ids found in passes under the memory limit");
         }
         // Only repeated ids are remembered, with the rank of the copy to keep: worked out in a
         // second read that a day without repeats never needs.
-        count.retain(|_, n| *n > 1);
         let mut keep: HashMap<u128, CopyRank> = HashMap::default();
-        if !count.is_empty() {
+        if !repeated.is_empty() {
             for batch in local.batches(&RAW_TXN_COLUMNS) {
                 let batch = batch?;
                 let texts = RawTexts::of(&batch)?;
@@ -956,7 +987,7 @@ impl Copies {
                     let Some(d) = texts.id(i).map(crate::rows::digest) else {
                         continue;
                     };
-                    if count.contains_key(&d) {
+                    if repeated.contains(&d) {
                         let rank = copy_rank(&texts, i);
                         keep.entry(d)
                             .and_modify(|r| *r = (*r).min(rank))
@@ -965,7 +996,7 @@ impl Copies {
                 }
             }
         }
-        Ok(Self { keep })
+        Ok(Self { keep, passes })
     }
 
     /// Whether this copy of transaction `id` (of rank `rank`) is the one to keep: an id seen
