@@ -22,10 +22,11 @@
 #   mercado    mercado-task extract (binary COPY → Arrow → Parquet zstd → S3), the inventory's own time
 #   connectorx ConnectorX read_sql → Arrow → pyarrow Parquet zstd (local file)
 #   pandas     pandas read_sql → to_parquet zstd (local file)
-# Part 2, transform: mercado-task clean, enrich, gold against DuckDB SQL and Polars lazy frames doing
-#   the same work on the same raw Parquet files (scripts/bench_transform.py), each stage its own
-#   process under GNU time (seconds, peak memory). The day's raw transactions come from synth_raw
-#   with 1% of them bad (every quarantine reason a transaction can get) and some carts.
+# Part 2, transform: mercado-task clean, enrich, gold against DuckDB SQL, DataFusion SQL (Python
+#   bindings) and Polars lazy frames doing the same work on the same raw Parquet files
+#   (scripts/bench_transform.py), each stage its own process under GNU time (seconds, peak memory).
+#   The day's raw transactions come from synth_raw with 1% of them bad (every quarantine reason a
+#   transaction can get) and some carts.
 # Part 3, load (gold fact_sales → PostgreSQL): mercado-task load_redshift into a fresh warehouse
 #   database, psql \copy of the same rows as CSV (the floor), pandas to_sql (scripts/bench_load.py;
 #   one run only: it takes minutes).
@@ -203,7 +204,7 @@ if part 2; then
   run_all() {
     pipeline "transform$1.mercado" "$DAY"
     local tool stage
-    for tool in duckdb polars; do
+    for tool in duckdb datafusion polars; do
       for stage in clean enrich gold; do
         measure "transform$1.$tool.$stage" "$PY" "$ROOT/scripts/bench_transform.py" stage \
           --tool "$tool" --stage "$stage" --raw "$T/raw" --out "$T/$tool" --date "$DAY"
@@ -220,12 +221,12 @@ if part 2; then
   "$PY" "$ROOT/scripts/bench_lake.py" fetch "$MERCADO_LAKE_BUCKET" "$DAY" "$T/mercado/gold" \
     gold/mercado/{dim_category,dim_vendor,dim_customer,dim_inventory,dim_date,fact_sales,fact_cart_snapshot}
   "$PY" "$ROOT/scripts/bench_transform.py" compare --raw "$T/raw" \
-    mercado="$T/mercado" duckdb="$T/duckdb" polars="$T/polars" > "$WORK/checked.json"
+    mercado="$T/mercado" duckdb="$T/duckdb" datafusion="$T/datafusion" polars="$T/polars" > "$WORK/checked.json"
   log "part 2: outputs agree; $RUNS timed run(s) of each"
   for r in $(seq "$RUNS"); do run_all ""; done
   "$PY" "$ROOT/scripts/bench_report.py" transform "$TIMES" lines="$LINES" items="$ITEMS" customers="$CUSTOMERS" \
     runs="$RUNS" bad_share="$BAD_SHARE" checked="$(cat "$WORK/checked.json")" > "$WORK/transform.md"
-  section transform "Suite, part 2: clean + enrich + gold against DuckDB and Polars" "$WORK/transform.md"
+  section transform "Suite, part 2: clean + enrich + gold against DuckDB, DataFusion and Polars" "$WORK/transform.md"
 fi
 
 # ---- part 3: load -----------------------------------------------------------------------------

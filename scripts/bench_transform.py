@@ -1,8 +1,8 @@
 """Transform benchmark peers (scripts/bench_suite.sh, part 2): Mercado's clean, enrich and gold done
-by DuckDB (SQL) and by Polars (lazy frames) on the same raw Parquet files, one stage per process;
-and the check that every tool's outputs hold the same rows.
+by DuckDB (SQL), by Apache DataFusion (SQL, Python bindings) and by Polars (lazy frames) on the same
+raw Parquet files, one stage per process; and the check that every tool's outputs hold the same rows.
 
-    bench_transform.py stage   --tool duckdb|polars --stage clean|enrich|gold --raw DIR --out DIR --date D
+    bench_transform.py stage   --tool duckdb|datafusion|polars --stage clean|enrich|gold --raw DIR --out DIR --date D
     bench_transform.py compare --raw DIR --date D TOOL=DIR…      (exit 1 and the differences when they differ)
 
 Layout, the same for every tool (Mercado's outputs are fetched into it from the lake):
@@ -18,7 +18,16 @@ transaction with the same created_at are ranked by position in the files, not by
 the record; and a `lines` array whose elements are not objects is not handled (Polars cannot
 decode it leniently). Quarantine messages are the reason code: the codes are compared, not the text.
 Gold's SCD2 dimensions are built for a lake without earlier gold partitions (the benchmark's day is
-the first), where every current row opens a version on the day.
+the first), where every current row opens a version on the day. Every tool writes DuckDB's column
+types (DECIMAL(18,2) money, Int32 line_no/installments/date_id, UTC microsecond times; Polars'
+strings are large ones).
+
+enrich and gold are one SQL text (sql_stage) that DuckDB and DataFusion both run. DataFusion 55's
+clean is its own SQL, around what it lacks: no JSON functions (`lines` is decoded in Python, one
+json.loads per row, and quarantine records are JSON-encoded in Python); no IN (subquery) inside
+CASE (LEFT JOIN to the accepted ids); no file name or row number from its Parquet reader (pyarrow
+reads the files and numbers the rows); and window functions were slow (per-key minima by GROUP BY,
+joined back). It runs with THREADS target partitions.
 """
 
 import argparse
@@ -54,6 +63,51 @@ def date_id(day):
     return int(day.strftime("%Y%m%d"))
 
 
+# ---- enrich and gold in SQL, DuckDB's and DataFusion's --------------------------------------
+
+
+def sql_stage(stage, out, day, view, copy):
+    """enrich or gold in the SQL that DuckDB and DataFusion both run: each engine supplies
+    view(name, path), a Parquet file as a table, and copy(sql, path), a query into a zstd Parquet
+    file. Literals are cast to INTEGER (Int32) where the output is Int32: DataFusion's are Int64."""
+    d = f"CAST({date_id(day)} AS INTEGER)"
+    if stage == "enrich":
+        for name in ["categories", "vendors", "customers", "inventory", "transaction_lines"]:
+            view(name, f"{out}/clean/{name}.parquet")
+        copy(f"""
+            SELECT l.*, {d} AS date_id, i.category_id, i.item_name, c.name AS category_name,
+                   v.vendor_name, v.region AS vendor_region, cu.email AS customer_email,
+                   i.price AS inventory_price, i.price <> l.unit_price AS price_differs
+            FROM transaction_lines l
+            JOIN inventory i ON i.id = l.item_id
+            LEFT JOIN categories c ON c.id = i.category_id
+            JOIN vendors v ON v.id = l.vendor_id
+            JOIN customers cu ON cu.id = l.customer_id""", f"{out}/enrich/sales_lines.parquet")
+        return
+    for name in ["categories", "vendors", "customers", "inventory", "cart_lines"]:
+        view(name, f"{out}/clean/{name}.parquet")
+    view("sales_lines", f"{out}/enrich/sales_lines.parquet")
+    scd2 = f"DATE '{day}' AS valid_from, CAST(NULL AS DATE) AS valid_to, true AS is_current"
+    g = f"{out}/gold"
+
+    def i32(v):
+        return f"CAST({v} AS INTEGER)"
+
+    copy("SELECT id AS category_id, name AS category_name FROM categories", f"{g}/dim_category.parquet")
+    copy("SELECT id AS vendor_id, vendor_name, region, joined_at FROM vendors", f"{g}/dim_vendor.parquet")
+    copy(f"SELECT id AS customer_id, first_name, last_name, email, joined_at, {scd2} FROM customers ORDER BY id",
+         f"{g}/dim_customer.parquet")
+    copy(f"SELECT id AS item_id, vendor_id, category_id, item_name, price, {scd2} FROM inventory ORDER BY id",
+         f"{g}/dim_inventory.parquet")
+    copy(f"""SELECT {d} AS date_id, DATE '{day}' AS date, {i32(day.year)} AS year,
+                    {i32((day.month - 1) // 3 + 1)} AS quarter, {i32(day.month)} AS month, {i32(day.day)} AS day,
+                    {i32(day.isoweekday())} AS day_of_week, {str(day.isoweekday() >= 6).lower()} AS is_weekend""",
+         f"{g}/dim_date.parquet")
+    copy("""SELECT transaction_id, line_no, item_id, customer_id, vendor_id, category_id, date_id, unit_price,
+                   qty, total_price, installments, created_at FROM sales_lines""", f"{g}/fact_sales.parquet")
+    copy(f"SELECT {d} AS date_id, * FROM cart_lines", f"{g}/fact_cart_snapshot.parquet")
+
+
 # ---- DuckDB --------------------------------------------------------------------------------
 
 
@@ -76,37 +130,8 @@ def duckdb_stage(stage, raw, out, day):
 
     if stage == "clean":
         duckdb_clean(con, copy, raw, out, day)
-    elif stage == "enrich":
-        for name in ["categories", "vendors", "customers", "inventory", "transaction_lines"]:
-            view(name, f"{out}/clean/{name}.parquet")
-        copy(f"""
-            SELECT l.*, {date_id(day)} AS date_id, i.category_id, i.item_name, c.name AS category_name,
-                   v.vendor_name, v.region AS vendor_region, cu.email AS customer_email,
-                   i.price AS inventory_price, i.price <> l.unit_price AS price_differs
-            FROM transaction_lines l
-            JOIN inventory i ON i.id = l.item_id
-            LEFT JOIN categories c ON c.id = i.category_id
-            JOIN vendors v ON v.id = l.vendor_id
-            JOIN customers cu ON cu.id = l.customer_id""", f"{out}/enrich/sales_lines.parquet")
     else:
-        for name in ["categories", "vendors", "customers", "inventory", "cart_lines"]:
-            view(name, f"{out}/clean/{name}.parquet")
-        view("sales_lines", f"{out}/enrich/sales_lines.parquet")
-        scd2 = f"DATE '{day}' AS valid_from, NULL::DATE AS valid_to, true AS is_current"
-        g = f"{out}/gold"
-        copy("SELECT id AS category_id, name AS category_name FROM categories", f"{g}/dim_category.parquet")
-        copy("SELECT id AS vendor_id, vendor_name, region, joined_at FROM vendors", f"{g}/dim_vendor.parquet")
-        copy(f"SELECT id AS customer_id, first_name, last_name, email, joined_at, {scd2} FROM customers ORDER BY id",
-             f"{g}/dim_customer.parquet")
-        copy(f"SELECT id AS item_id, vendor_id, category_id, item_name, price, {scd2} FROM inventory ORDER BY id",
-             f"{g}/dim_inventory.parquet")
-        copy(f"""SELECT {date_id(day)} AS date_id, DATE '{day}' AS date, {day.year} AS year,
-                        {(day.month - 1) // 3 + 1} AS quarter, {day.month} AS month, {day.day} AS day,
-                        {day.isoweekday()} AS day_of_week, {str(day.isoweekday() >= 6).lower()} AS is_weekend""",
-             f"{g}/dim_date.parquet")
-        copy("""SELECT transaction_id, line_no, item_id, customer_id, vendor_id, category_id, date_id, unit_price,
-                       qty, total_price, installments, created_at FROM sales_lines""", f"{g}/fact_sales.parquet")
-        copy(f"SELECT {date_id(day)} AS date_id, * FROM cart_lines", f"{g}/fact_cart_snapshot.parquet")
+        sql_stage(stage, out, day, view, copy)
 
 
 def duckdb_clean(con, copy, raw, out, day):
@@ -232,6 +257,250 @@ def duckdb_clean(con, copy, raw, out, day):
     copy("""SELECT t.uid AS customer_id, l.item_id, l.vendor_id, l.qty, l.unit_price, l.total_price,
                    t.updated AS cart_updated_at
             FROM v_carts t JOIN l_carts l USING (pos) WHERE t.reason IS NULL""", f"{out}/clean/cart_lines.parquet")
+    quarantine("carts", "user_id", cols, "v_carts")
+
+
+# ---- DataFusion ----------------------------------------------------------------------------
+
+
+def datafusion_stage(stage, raw, out, day):
+    from datafusion import SessionConfig, SessionContext
+
+    config = (SessionConfig().with_target_partitions(THREADS)
+              # Plain Utf8 strings throughout, as DuckDB writes them (not Utf8View).
+              .set("datafusion.execution.parquet.schema_force_view_types", "false")
+              .set("datafusion.sql_parser.map_string_types_to_utf8view", "false"))
+    ctx = SessionContext(config)
+
+    def copy(sql, path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        ctx.sql(f"COPY ({sql}) TO '{path}' STORED AS PARQUET OPTIONS ('format.compression' 'zstd(3)')").collect()
+
+    def view(name, path):
+        ctx.register_parquet(name, path)
+
+    if stage == "clean":
+        datafusion_clean(ctx, copy, raw, out, day)
+    else:
+        sql_stage(stage, out, day, view, copy)
+
+
+LINE_FIELDS = ["item_id", "vendor_id", "qty", "unit_price", "total_price", "line_no"]
+
+
+def decode_lines(pos, texts):
+    """DataFusion 55 has no JSON functions, so `lines` is decoded here, in Python, one json.loads
+    per row: an overhead DuckDB and Polars do not pay, counted in DataFusion's clean time. Returns
+    per row whether `lines` is a non-empty JSON array (DuckDB's json_valid, json_type = 'ARRAY',
+    json_array_length > 0), and one row per element: pos, n (its index), and its fields as text,
+    as json_extract_string gives them (a number's own text; NULL when absent or not an object)."""
+    import pyarrow as pa
+
+    def text(v):
+        return v if v is None or v.__class__ is str else json.dumps(v)
+
+    loads = json.JSONDecoder(parse_float=str, parse_int=str).decode
+    ok, out_pos, out_n = [], [], []
+    fields = [[] for _ in LINE_FIELDS]
+    for p, t in zip(pos.to_pylist(), texts.to_pylist()):
+        try:
+            items = loads(t) if t is not None else None
+        except ValueError:
+            items = None
+        if items.__class__ is not list or not items:
+            ok.append(False)
+            continue
+        ok.append(True)
+        for n, e in enumerate(items):
+            out_pos.append(p)
+            out_n.append(n)
+            for f, values in zip(LINE_FIELDS, fields):
+                values.append(text(e.get(f)) if e.__class__ is dict else None)
+    lines = pa.table({"pos": pa.array(out_pos, pa.int64()), "n": pa.array(out_n, pa.int64()),
+                      **{f: pa.array(v, pa.string()) for f, v in zip(LINE_FIELDS, fields)}})
+    return pa.array(ok, pa.bool_()), lines
+
+
+def datafusion_clean(ctx, copy, raw, out, day):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pa.set_cpu_count(THREADS)
+    pa.set_io_thread_count(THREADS)
+
+    def int_of(s):
+        return f"CASE WHEN btrim({s}) ~ '{INT}' THEN TRY_CAST(btrim({s}) AS BIGINT) END"
+
+    def money_of(s):
+        return f"CASE WHEN btrim({s}) ~ '{MONEY}' THEN TRY_CAST(btrim({s}) AS DECIMAL(18,2)) END"
+
+    def ts_of(s):
+        # Parsed to microseconds (TIMESTAMP alone is nanoseconds: years past 2262 would not parse).
+        return (f"CASE WHEN btrim({s}) ~ '{RFC3339}' THEN arrow_cast(TRY_CAST(btrim({s}) AS TIMESTAMP(6)), "
+                f"'Timestamp(Microsecond, Some(\"UTC\"))') END")
+
+    def blank(s):
+        return f"({s} IS NULL OR btrim({s}) = '')"
+
+    def register(name, table):
+        """An Arrow table as a table of the session, in THREADS partitions (one when empty)."""
+        step = max(1, -(-table.num_rows // THREADS))
+        parts = [table.slice(i, step).to_batches() for i in range(0, table.num_rows, step)]
+        if parts:
+            ctx.register_record_batches(name, parts)
+        else:
+            ctx.register_view(name, ctx.from_arrow(table))
+
+    def create(name, sql):
+        """A query's rows, computed once, kept in memory as a table (DuckDB's TEMP TABLE)."""
+        ctx.register_view(name, ctx.sql(sql).cache())
+
+    def load(name):
+        """The raw dataset with pos, the row's place in the partition (files by name, then row),
+        for "first copy" rules: DataFusion's Parquet reader tells neither file nor row, so pyarrow
+        reads each file and numbers its rows."""
+        tables, offset = [], 0
+        for f in sorted(os.listdir(f"{raw}/{name}")):
+            t = pq.read_table(f"{raw}/{name}/{f}")
+            tables.append(t.append_column("pos", pa.array(np.arange(offset, offset + t.num_rows, dtype=np.int64))))
+            offset += t.num_rows
+        return pa.concat_tables(tables)
+
+    def quarantine(name, key, cols, table):
+        """DataFusion 55 has no to_json: the refused rows' records (few) are JSON-encoded in Python."""
+        bad = ctx.sql(f"SELECT {key} AS record_key, reason AS reason_code, reason, "
+                      + ", ".join(f'"{c}"' for c in cols) + f" FROM {table} WHERE reason IS NOT NULL").to_arrow_table()
+        records = [json.dumps(r, default=str, separators=(",", ":")) for r in bad.select(cols).to_pylist()]
+        result = bad.select(["record_key", "reason_code", "reason"]).append_column(
+            "record", pa.array(records, pa.json_(pa.string())))
+        os.makedirs(f"{out}/quarantine", exist_ok=True)
+        pq.write_table(result, f"{out}/quarantine/{name}.parquet", compression="zstd")
+
+    # Dimensions: the rule's verdict, then "an id already accepted" (checked before the rules).
+    # IN (subquery) inside CASE is not supported: the accepted ids come by LEFT JOIN.
+    region_list = ", ".join(f"'{r}'" for r in regions())
+    entity = {
+        "categories": ("", f"CASE WHEN {blank('name')} THEN 'missing_name' END",
+                       "id, btrim(name) AS name, updated_at"),
+        "vendors": ("", f"""CASE WHEN {blank('vendor_name')} THEN 'missing_name'
+                                 WHEN upper(btrim(coalesce(region, ''))) NOT IN ({region_list}) THEN 'bad_region' END""",
+                    "id, btrim(vendor_name) AS vendor_name, upper(btrim(region)) AS region, joined_at, updated_at"),
+        "customers": ("", f"""CASE WHEN {blank('first_name')} OR {blank('last_name')} THEN 'missing_name'
+                                   WHEN length(coalesce(email, '')) > 254
+                                     OR NOT btrim(coalesce(email, '')) ~ '{EMAIL.replace("'", "''")}'
+                                     OR length(split_part(btrim(email), '@', 1)) > 64 THEN 'bad_email' END""",
+                      "id, btrim(first_name) AS first_name, btrim(last_name) AS last_name, lower(btrim(email)) AS email, "
+                      "joined_at, updated_at"),
+        "inventory": ("LEFT JOIN vendors av ON av.id = r.vendor_id LEFT JOIN categories ac ON ac.id = r.category_id",
+                      f"""CASE WHEN r.vendor_id IS NULL OR av.id IS NULL THEN 'unknown_vendor'
+                               WHEN r.category_id IS NULL OR ac.id IS NULL THEN 'unknown_category'
+                               WHEN {blank('r.item_name')} THEN 'missing_name'
+                               WHEN r.price IS NULL OR r.price <= 0 THEN 'bad_price'
+                               WHEN r.stock < 0 THEN 'bad_stock' END""",
+                      "id, vendor_id, category_id, btrim(item_name) AS item_name, price, coalesce(stock, CAST(0 AS INTEGER)) AS stock, "
+                      "updated_at"),
+    }
+    for name in ENTITIES:
+        t = load(name)
+        cols = [c for c in t.column_names if c != "pos"]
+        register(f"r_{name}", t)
+        joins, rule, cleaned = entity[name]
+        # The first valid copy of each id by GROUP BY and a join back: a window (min OVER PARTITION
+        # BY id) took DataFusion 2.2 s over a million rows.
+        create(f"v_{name}", f"""
+            WITH t AS (SELECT r.*, {rule} AS rule FROM r_{name} r {joins}),
+                 f AS (SELECT id AS first_id, min(pos) AS first_ok FROM t WHERE rule IS NULL GROUP BY id)
+            SELECT t.*, CASE WHEN t.id IS NULL THEN 'missing_id' WHEN f.first_ok < t.pos THEN 'duplicate'
+                             ELSE t.rule END AS reason
+            FROM t LEFT JOIN f ON f.first_id = t.id""")
+        create(name, f"SELECT {cleaned} FROM v_{name} WHERE reason IS NULL")
+        copy(f"SELECT * FROM {name}", f"{out}/clean/{name}.parquet")
+        quarantine(name, "CAST(id AS VARCHAR)", cols, f"v_{name}")
+
+    def load_with_lines(name):
+        """The raw dataset with pos and lines_ok, and its lines decoded as e_<name>."""
+        t = load(name)
+        cols = [c for c in t.column_names if c != "pos"]
+        ok, lines = decode_lines(t.column("pos"), t.column("lines"))
+        register(f"r_{name}", t.append_column("lines_ok", ok))
+        register(f"e_{name}", lines)
+        return cols
+
+    def lines(table):
+        """Each line of the candidate rows of `table`, with the first rule it breaks (clean's order)."""
+        create(f"l_{table}", f"""
+            WITH p AS (SELECT pos, n, {int_of('item_id')} AS item_id, {int_of('vendor_id')} AS vendor_id,
+                              {int_of('qty')} AS qty, {money_of('unit_price')} AS unit_price,
+                              {money_of('total_price')} AS total_price, coalesce({int_of('line_no')}, n + 1) AS line_no
+                       FROM e_{table} WHERE pos IN (SELECT pos FROM t_{table} WHERE pre IS NULL))
+            SELECT p.*, CASE
+                WHEN p.item_id IS NULL OR p.vendor_id IS NULL THEN 'bad_line'
+                WHEN p.qty IS NULL OR p.qty NOT BETWEEN 1 AND {MAX_QTY} THEN 'bad_qty'
+                WHEN p.unit_price IS NULL OR p.unit_price <= 0 OR p.total_price IS NULL THEN 'bad_price'
+                WHEN p.total_price <> p.unit_price * p.qty THEN 'line_total_mismatch'
+                WHEN i.id IS NULL THEN 'unknown_item'
+                WHEN i.vendor_id <> p.vendor_id THEN 'vendor_mismatch'
+                WHEN p.line_no NOT BETWEEN -2147483648 AND 2147483647 THEN 'bad_line' END AS line_reason
+            FROM p LEFT JOIN inventory i ON i.id = p.item_id""")
+        create(f"lv_{table}", f"""
+            SELECT pos, first_value(line_reason ORDER BY n) FILTER (WHERE line_reason IS NOT NULL) AS line_reason,
+                   sum(total_price) AS lines_total
+            FROM l_{table} GROUP BY pos""")
+
+    customer = """CASE WHEN t.uid IS NULL OR t.uid <= 0 THEN 'bad_customer_id'
+                       WHEN cu.id IS NULL THEN 'unknown_customer' END"""
+
+    # Transactions: the copy kept is the earliest created_at (unreadable: last), then the first;
+    # found per id by GROUP BY (see the dimensions).
+    cols = load_with_lines("transactions")
+    create("t_transactions", f"""
+        WITH t AS (SELECT *, NULLIF(btrim(transaction_id), '') AS id, {int_of('user_id')} AS uid,
+                          CASE WHEN installments IS NULL THEN 1 ELSE {int_of('installments')} END AS inst,
+                          {ts_of('created_at')} AS created, {money_of('total_price')} AS total
+                   FROM r_transactions),
+             k AS (SELECT id AS kept_id, first_value(pos ORDER BY created ASC NULLS LAST, pos) AS kept
+                   FROM t WHERE id IS NOT NULL GROUP BY id)
+        SELECT t.*, CASE
+            WHEN t.id IS NULL THEN 'missing_id'
+            WHEN k.kept <> t.pos THEN 'duplicate'
+            ELSE coalesce({customer}, CASE
+                WHEN t.inst IS NULL OR t.inst < 1 OR t.inst > 2147483647 THEN 'bad_installments'
+                WHEN t.created IS NULL THEN 'bad_timestamp'
+                WHEN CAST(t.created AS DATE) <> DATE '{day}' THEN 'wrong_date'
+                WHEN NOT t.lines_ok THEN 'bad_lines' END) END AS pre
+        FROM t LEFT JOIN k ON k.kept_id = t.id LEFT JOIN customers cu ON cu.id = t.uid""")
+    lines("transactions")
+    create("v_transactions", """
+        SELECT t.*, coalesce(t.pre, v.line_reason, CASE
+            WHEN t.total IS NULL OR t.total <= 0 THEN 'bad_total'
+            WHEN v.lines_total <> t.total THEN 'total_mismatch' END) AS reason
+        FROM t_transactions t LEFT JOIN lv_transactions v ON v.pos = t.pos""")
+    copy("""SELECT t.id AS transaction_id, CAST(l.line_no AS INTEGER) AS line_no, t.uid AS customer_id, l.item_id,
+                   l.vendor_id, l.qty, l.unit_price, l.total_price, t.total AS order_total,
+                   CAST(t.inst AS INTEGER) AS installments, t.created AS created_at
+            FROM v_transactions t JOIN l_transactions l ON l.pos = t.pos WHERE t.reason IS NULL""",
+         f"{out}/clean/transaction_lines.parquet")
+    quarantine("transactions", "id", cols, "v_transactions")
+
+    # Carts: the rules first, then a customer's second valid cart is the duplicate.
+    cols = load_with_lines("carts")
+    create("t_carts", f"""
+        WITH t AS (SELECT *, {int_of('user_id')} AS uid, {ts_of('updated_at')} AS updated FROM r_carts)
+        SELECT t.*, coalesce({customer}, CASE
+            WHEN t.updated IS NULL THEN 'bad_timestamp'
+            WHEN NOT t.lines_ok THEN 'bad_lines' END) AS pre
+        FROM t LEFT JOIN customers cu ON cu.id = t.uid""")
+    lines("carts")
+    create("v_carts", """
+        WITH r AS (SELECT t.*, coalesce(t.pre, v.line_reason) AS rule
+                   FROM t_carts t LEFT JOIN lv_carts v ON v.pos = t.pos),
+             f AS (SELECT uid AS first_uid, min(pos) AS first_ok FROM r WHERE rule IS NULL GROUP BY uid)
+        SELECT r.*, CASE WHEN r.rule IS NULL AND f.first_ok < r.pos THEN 'duplicate' ELSE r.rule END AS reason
+        FROM r LEFT JOIN f ON f.first_uid = r.uid""")
+    copy("""SELECT t.uid AS customer_id, l.item_id, l.vendor_id, l.qty, l.unit_price, l.total_price,
+                   t.updated AS cart_updated_at
+            FROM v_carts t JOIN l_carts l ON l.pos = t.pos WHERE t.reason IS NULL""", f"{out}/clean/cart_lines.parquet")
     quarantine("carts", "user_id", cols, "v_carts")
 
 
@@ -526,7 +795,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("stage")
-    s.add_argument("--tool", choices=["duckdb", "polars"], required=True)
+    s.add_argument("--tool", choices=["duckdb", "datafusion", "polars"], required=True)
     s.add_argument("--stage", choices=["clean", "enrich", "gold"], required=True)
     s.add_argument("--raw", required=True)
     s.add_argument("--out", required=True)
@@ -536,7 +805,8 @@ def main():
     c.add_argument("tools", nargs="+", help="NAME=DIR")
     a = p.parse_args()
     if a.cmd == "stage":
-        (duckdb_stage if a.tool == "duckdb" else polars_stage)(a.stage, a.raw, a.out, a.date)
+        stage = {"duckdb": duckdb_stage, "datafusion": datafusion_stage, "polars": polars_stage}[a.tool]
+        stage(a.stage, a.raw, a.out, a.date)
     else:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         compare(a.raw, [t.split("=", 1) for t in a.tools])
