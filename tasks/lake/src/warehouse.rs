@@ -246,27 +246,44 @@ impl LoadTable {
                     "DELETE FROM {core} WHERE {key} IN (SELECT {key} FROM {stg}) AND NOT EXISTS \
                      (SELECT 1 FROM audit.pipeline_runs WHERE task = 'load_redshift' AND status = 'ok' AND date > '{date}')"
                 ),
-                format!("INSERT INTO {core} ({cols}) SELECT {cols} FROM {stg} WHERE {key} NOT IN (SELECT {key} FROM {core})"),
+                format!(
+                    "INSERT INTO {core} ({cols}) SELECT {cols} FROM {stg} s WHERE NOT EXISTS \
+                     (SELECT 1 FROM {core} t WHERE t.{key} = s.{key})"
+                ),
             ],
             Merge::Scd2(key) => {
-                let attributes: Vec<String> = self
+                let attribute_columns: Vec<String> = self
                     .columns()
                     .into_iter()
                     .filter(|c| ![key, "valid_from", "valid_to", "is_current"].contains(&c.as_str()))
-                    .map(|c| format!("{c} = s.{c}"))
                     .collect();
-                // Keys whose chain may change: the staged ones, and those whose version of the
-                // date went (the version before it still ends on the date).
+                let attributes: Vec<String> =
+                    attribute_columns.iter().map(|c| format!("{c} = s.{c}")).collect();
+                // Only versions whose attributes differ are rewritten (a reload of the same day
+                // rewrites nothing): `<>` is null when either side is, so nulls compare apart.
+                let differs: Vec<String> = attribute_columns
+                    .iter()
+                    .map(|c| format!("{core}.{c} <> s.{c} OR ({core}.{c} IS NULL) <> (s.{c} IS NULL)"))
+                    .collect();
+                // Keys whose chain may change: the staged ones that have another version (a key
+                // with only its staged version is already open and current, as gold wrote it), and
+                // those whose version of the date went (the version before still ends on the date).
+                // On a first load nothing is re-chained, however big the dimension.
                 let touched = format!(
-                    "(SELECT {key} FROM {stg} UNION SELECT {key} FROM {core} WHERE valid_to = DATE '{date}')"
+                    "(SELECT s.{key} FROM {stg} s WHERE EXISTS (SELECT 1 FROM {core} t \
+                     WHERE t.{key} = s.{key} AND t.valid_from <> s.valid_from) \
+                     UNION SELECT {key} FROM {core} WHERE valid_to = DATE '{date}')"
                 );
                 vec![
                 format!(
-                    "DELETE FROM {core} WHERE valid_from = DATE '{date}' AND {key} NOT IN (SELECT {key} FROM {stg})"
+                    "DELETE FROM {core} WHERE valid_from = DATE '{date}' AND NOT EXISTS \
+                     (SELECT 1 FROM {stg} s WHERE s.{key} = {core}.{key})"
                 ),
                 format!(
-                    "UPDATE {core} SET {} FROM {stg} s WHERE {core}.{key} = s.{key} AND {core}.valid_from = s.valid_from",
-                    attributes.join(", ")
+                    "UPDATE {core} SET {} FROM {stg} s WHERE {core}.{key} = s.{key} AND {core}.valid_from = s.valid_from \
+                     AND ({})",
+                    attributes.join(", "),
+                    differs.join(" OR ")
                 ),
                 format!(
                     "INSERT INTO {core} ({cols}) SELECT {cols} FROM {stg} s WHERE NOT EXISTS \

@@ -156,6 +156,10 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                         .await?;
                     let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
                     let rows = copy_in(&client, t, date, reader).await?;
+                    // The merge's plans need the staged sizes (a fresh table looks empty).
+                    client
+                        .batch_execute(&format!("ANALYZE {}", t.staging(date)))
+                        .await?;
                     summary.add(
                         format!("core.{}", t.name),
                         DatasetCounts {
