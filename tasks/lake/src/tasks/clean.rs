@@ -945,12 +945,16 @@ struct Copies {
 /// stays flat however many lines the day has.
 const DIGESTS_SHARE_OF_LIMIT: u64 = 8;
 
+/// At most this many passes, each a read of the day's ids, however small the limit.
+const MAX_ID_PASSES: usize = 64;
+
 impl Copies {
     fn count(local: &LocalPartition, memory_limit: Option<u64>) -> Result<Self> {
         let ids = local.manifest.rows as usize;
         let digest_bytes = std::mem::size_of::<u128>() as u64;
         let passes = memory_limit.map_or(1, |limit| {
-            (ids as u64 * digest_bytes).div_ceil((limit / DIGESTS_SHARE_OF_LIMIT).max(1)).max(1) as usize
+            ((ids as u64 * digest_bytes).div_ceil((limit / DIGESTS_SHARE_OF_LIMIT).max(1)) as usize)
+                .clamp(1, MAX_ID_PASSES)
         });
         // Sorted digests, not a map of counts: 16 bytes an id, sized once, no rehash peaks.
         let mut digests: Vec<u128> = Vec::with_capacity(ids / passes + ids / passes / 16 + 16);
