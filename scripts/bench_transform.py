@@ -266,10 +266,8 @@ def duckdb_clean(con, copy, raw, out, day):
 def datafusion_stage(stage, raw, out, day):
     from datafusion import SessionConfig, SessionContext
 
-    config = (SessionConfig().with_target_partitions(THREADS)
-              # Plain Utf8 strings throughout, as DuckDB writes them (not Utf8View).
-              .set("datafusion.execution.parquet.schema_force_view_types", "false")
-              .set("datafusion.sql_parser.map_string_types_to_utf8view", "false"))
+    # DataFusion's defaults otherwise (Utf8View strings among them: the outputs compare equal).
+    config = SessionConfig().with_target_partitions(THREADS)
     ctx = SessionContext(config)
 
     def copy(sql, path):
