@@ -52,6 +52,19 @@ EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]
 EMAIL = rf"^{EMAIL_LOCAL}@([A-Za-z0-9]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,}}$"  # mercado_core::email
 
 
+# Each parsed line `p` (item_id, vendor_id, qty, unit_price, total_price, line_no) with the first
+# rule it breaks, in clean's order: the SQL DuckDB and DataFusion both run.
+LINE_REASON = f"""SELECT p.*, CASE
+                WHEN p.item_id IS NULL OR p.vendor_id IS NULL THEN 'bad_line'
+                WHEN p.qty IS NULL OR p.qty NOT BETWEEN 1 AND {MAX_QTY} THEN 'bad_qty'
+                WHEN p.unit_price IS NULL OR p.unit_price <= 0 OR p.total_price IS NULL THEN 'bad_price'
+                WHEN p.total_price <> p.unit_price * p.qty THEN 'line_total_mismatch'
+                WHEN i.id IS NULL THEN 'unknown_item'
+                WHEN i.vendor_id <> p.vendor_id THEN 'vendor_mismatch'
+                WHEN p.line_no NOT BETWEEN -2147483648 AND 2147483647 THEN 'bad_line' END AS line_reason
+            FROM p LEFT JOIN inventory i ON i.id = p.item_id"""
+
+
 def regions():
     """ISO 3166-1 alpha-2 codes, from the one list the platform has (core/src/regions.rs)."""
     text = open(f"{ROOT}/core/src/regions.rs").read()
@@ -190,15 +203,7 @@ def duckdb_clean(con, copy, raw, out, day):
                  p AS (SELECT pos, n, int_of(f[1]) AS item_id, int_of(f[2]) AS vendor_id, int_of(f[3]) AS qty,
                               money_of(f[4]) AS unit_price, money_of(f[5]) AS total_price,
                               coalesce(int_of(f[6]), n + 1) AS line_no FROM e)
-            SELECT p.*, CASE
-                WHEN p.item_id IS NULL OR p.vendor_id IS NULL THEN 'bad_line'
-                WHEN p.qty IS NULL OR p.qty NOT BETWEEN 1 AND {MAX_QTY} THEN 'bad_qty'
-                WHEN p.unit_price IS NULL OR p.unit_price <= 0 OR p.total_price IS NULL THEN 'bad_price'
-                WHEN p.total_price <> p.unit_price * p.qty THEN 'line_total_mismatch'
-                WHEN i.id IS NULL THEN 'unknown_item'
-                WHEN i.vendor_id <> p.vendor_id THEN 'vendor_mismatch'
-                WHEN p.line_no NOT BETWEEN -2147483648 AND 2147483647 THEN 'bad_line' END AS line_reason
-            FROM p LEFT JOIN inventory i ON i.id = p.item_id""")
+            {LINE_REASON}""")
         con.execute(f"""CREATE TEMP TABLE lv_{table} AS
             SELECT pos, arg_min(line_reason, n) FILTER (WHERE line_reason IS NOT NULL) AS line_reason,
                    sum(total_price) AS lines_total
@@ -432,15 +437,7 @@ def datafusion_clean(ctx, copy, raw, out, day):
                               {int_of('qty')} AS qty, {money_of('unit_price')} AS unit_price,
                               {money_of('total_price')} AS total_price, coalesce({int_of('line_no')}, n + 1) AS line_no
                        FROM e_{table} WHERE pos IN (SELECT pos FROM t_{table} WHERE pre IS NULL))
-            SELECT p.*, CASE
-                WHEN p.item_id IS NULL OR p.vendor_id IS NULL THEN 'bad_line'
-                WHEN p.qty IS NULL OR p.qty NOT BETWEEN 1 AND {MAX_QTY} THEN 'bad_qty'
-                WHEN p.unit_price IS NULL OR p.unit_price <= 0 OR p.total_price IS NULL THEN 'bad_price'
-                WHEN p.total_price <> p.unit_price * p.qty THEN 'line_total_mismatch'
-                WHEN i.id IS NULL THEN 'unknown_item'
-                WHEN i.vendor_id <> p.vendor_id THEN 'vendor_mismatch'
-                WHEN p.line_no NOT BETWEEN -2147483648 AND 2147483647 THEN 'bad_line' END AS line_reason
-            FROM p LEFT JOIN inventory i ON i.id = p.item_id""")
+            {LINE_REASON}""")
         create(f"lv_{table}", f"""
             SELECT pos, first_value(line_reason ORDER BY n) FILTER (WHERE line_reason IS NOT NULL) AS line_reason,
                    sum(total_price) AS lines_total
