@@ -12,6 +12,10 @@ use crate::partition::{DatasetId, Zone};
 pub const MONEY_PRECISION: u8 = 18;
 pub const MONEY_SCALE: i8 = 2;
 
+/// The last columns of an SCD2 dimension, in this order (gold writes them, the warehouse merge
+/// re-chains them).
+pub const SCD2_COLUMNS: [&str; 3] = ["valid_from", "valid_to", "is_current"];
+
 pub fn money() -> DataType {
     DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
 }

@@ -255,7 +255,7 @@ impl LoadTable {
                 let attribute_columns: Vec<String> = self
                     .columns()
                     .into_iter()
-                    .filter(|c| ![key, "valid_from", "valid_to", "is_current"].contains(&c.as_str()))
+                    .filter(|c| c != key && !c::SCD2_COLUMNS.contains(&c.as_str()))
                     .collect();
                 let attributes: Vec<String> =
                     attribute_columns.iter().map(|c| format!("{c} = s.{c}")).collect();

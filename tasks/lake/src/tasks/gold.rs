@@ -23,7 +23,7 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::cli::LakeArgs;
 use crate::columnar::{column, conform, ids, row_digests, INDEX_BYTES_PER_KEY};
-use crate::contracts::{self as c, Contract};
+use crate::contracts::{self as c, Contract, SCD2_COLUMNS};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::{LocalPartition, PartitionReader, PartitionWriter};
@@ -33,9 +33,6 @@ use crate::summary::{DatasetCounts, Summary};
 use mercado_core::calendar::{date_id, epoch_days};
 
 pub const TASK: &str = "gold";
-
-/// The last columns of an SCD2 dimension, in this order.
-const SCD2_COLUMNS: [&str; 3] = ["valid_from", "valid_to", "is_current"];
 
 /// This task's flags: the ones every task has.
 pub type Args = LakeArgs;
