@@ -25,7 +25,7 @@ so loads started outside Airflow are safe too.
 
 **Runner** (environment variable ``MERCADO_RUNNER``): ``local`` (default) runs the built binary in
 ``MERCADO_BIN_DIR`` as a subprocess; ``docker`` runs it in the tasks image (``MERCADO_TASKS_IMAGE``)
-through DockerOperator.
+through DockerOperator, on the engine at ``MERCADO_DOCKER_URL``.
 
 **Settings and secrets**: the tasks read ``PASSED_ENV`` (database URLs, AWS endpoint and keys, bucket,
 table…) from the worker's environment, or else from Airflow Variables of the same name. They are
@@ -115,10 +115,29 @@ PASSED_ENV = (
     "RUST_LOG",
 )
 
+# The DAG's own settings, read when the file is parsed (``setting``). scripts/airflow.sh restarts
+# Airflow's components when one of these or of ``PASSED_ENV`` changed since they started (it reads
+# both tuples from this file), so a parsed DAG never mixes two configurations.
+SETTINGS = (
+    "MERCADO_RUNNER",
+    "MERCADO_BIN_DIR",
+    "MERCADO_TASKS_IMAGE",
+    "MERCADO_DOCKER_URL",
+    "MERCADO_DOCKER_NETWORK",
+    "MERCADO_START_DATE",
+    "MERCADO_CATCHUP",
+    "MERCADO_MAX_ACTIVE_RUNS",
+    "MERCADO_RETRIES",
+    "MERCADO_RETRY_DELAY_SECONDS",
+    "MERCADO_TASK_REGISTRY",
+)
+
 DATE_PARAM = "date"
 
 
 def setting(name: str, default: str) -> str:
+    if name not in SETTINGS:
+        raise KeyError(f"{name} is not in SETTINGS (scripts/airflow.sh restarts Airflow when those change)")
     return os.environ.get(name, default)
 
 
@@ -186,7 +205,8 @@ def make_task(spec: TaskSpec, runner: str):
             image=setting("MERCADO_TASKS_IMAGE", "mercado-tasks:0.1.0"),
             command=command(spec),
             network_mode=setting("MERCADO_DOCKER_NETWORK", "host"),
-            docker_url=setting("MERCADO_DOCKER_URL", "unix://var/run/docker.sock"),
+            # scripts/airflow.sh sets the project's engine (.local/docker/docker.sock).
+            docker_url=setting("MERCADO_DOCKER_URL", "unix:///var/run/docker.sock"),
             auto_remove="success",
             mount_tmp_dir=False,
             # The last line of the container's output (the JSON summary) becomes the XCom.
@@ -232,7 +252,8 @@ with DAG(
         "owner": "data-engineering",
         "retries": int(setting("MERCADO_RETRIES", "2")),
         "retry_delay": timedelta(seconds=int(setting("MERCADO_RETRY_DELAY_SECONDS", "30"))),
-        "retry_exponential_backoff": True,
+        # A multiplier since Airflow 3 (True is 1.0: no backoff): 30 s, then 60 s, each plus jitter.
+        "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
     },
     tags=["mercado", "lake", "warehouse"],

@@ -12,8 +12,14 @@
 #   scripts/airflow.sh pytest|python …  the venv's pytest or python with the same settings
 #
 # Settings (environment or .env): AIRFLOW_HOME (.local/airflow), AIRFLOW_DATABASE_URL, AIRFLOW_PORT
-# (8080), MERCADO_RUNNER (local). Secrets Airflow needs (JWT and session keys, the UI password) are
-# generated once into $AIRFLOW_HOME, never committed.
+# (8080), MERCADO_RUNNER (local, or docker: the tasks in containers on the project's engine,
+# MERCADO_DOCKER_URL, default .local/docker/docker.sock, which scripts/docker.sh starts). Secrets
+# Airflow needs (JWT and session keys, the UI password) are generated once into $AIRFLOW_HOME, never
+# committed.
+#
+# `start` with other settings than the running components were started with (the DAG file's
+# SETTINGS and PASSED_ENV: a different runner, warehouse, bucket…) restarts all four, so the DAG is
+# never parsed or run with a mix of both; it says which settings changed (values only for the runner).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 
@@ -43,6 +49,10 @@ export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=2
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export MERCADO_RUNNER="${MERCADO_RUNNER:-local}"
 export MERCADO_BIN_DIR="${MERCADO_BIN_DIR:-$ROOT/target/debug}"
+# The project's Docker engine (scripts/docker.sh) for DockerOperator, and for docker clients alike.
+export MERCADO_DOCKER_URL="${MERCADO_DOCKER_URL:-unix://$LOCAL/docker/docker.sock}"
+export DOCKER_HOST="$MERCADO_DOCKER_URL"
+SETTINGS_FILE="$AIRFLOW_HOME/components.settings"
 
 COMPONENTS=(api-server scheduler dag-processor triggerer)
 
@@ -88,10 +98,40 @@ pidfile() { echo "$AIRFLOW_HOME/$1.pid"; }
 running() { local f; f=$(pidfile "$1"); [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
 api_up() { curl -fsS -o /dev/null "$AIRFLOW_URL/api/v2/monitor/health"; }
 
+# The settings the components hand to the DAG and its tasks, one line each: the name and a digest of
+# the value (the runner's value in clear). Names from the DAG file's SETTINGS and PASSED_ENV.
+settings_digest() {
+  python3 - "$ROOT/dags/mercado_daily.py" <<'PY'
+import ast, hashlib, os, sys
+names = set()
+for node in ast.parse(open(sys.argv[1]).read()).body:
+    if isinstance(node, ast.Assign) and any(getattr(t, "id", None) in ("SETTINGS", "PASSED_ENV") for t in node.targets):
+        names |= set(ast.literal_eval(node.value))
+for name in sorted(names):
+    value = os.environ.get(name)
+    if value is None:
+        shown = "unset"
+    elif name == "MERCADO_RUNNER":
+        shown = value
+    else:
+        shown = hashlib.sha256(value.encode()).hexdigest()[:16]
+    print(f"{name}={shown}")
+PY
+}
+
+any_running() { local c; for c in "${COMPONENTS[@]}"; do running "$c" && return 0; done; return 1; }
+
 start() {
   install
   secrets
-  local c
+  local c want changed
+  want=$(settings_digest)
+  if any_running && [ "$(cat "$SETTINGS_FILE" 2>/dev/null)" != "$want" ]; then
+    changed=$(diff <(cat "$SETTINGS_FILE" 2>/dev/null) <(echo "$want") | sed -n 's/^> //p' \
+      | sed -E 's/^(MERCADO_RUNNER=.*)$/\1/; s/^([A-Z_]+)=[0-9a-f]{16}$/\1/; s/^([A-Z_]+)=unset$/\1 (unset)/' | paste -sd, - | sed 's/,/, /g')
+    log "Airflow's components run with other settings than these (${changed:-unknown}): restarting them"
+    stop
+  fi
   for c in "${COMPONENTS[@]}"; do
     if running "$c"; then continue; fi
     # setsid: each component leads its own process group, so stop ends its workers too.
@@ -99,6 +139,7 @@ start() {
     echo $! > "$(pidfile "$c")"
     log "started airflow $c (log: $AIRFLOW_HOME/$c.log)"
   done
+  (umask 077; echo "$want" > "$SETTINGS_FILE")
   wait_for "Airflow api-server at $AIRFLOW_URL" 120 api_up \
     || { tail -n 30 "$AIRFLOW_HOME/api-server.log" >&2; die "the Airflow api-server did not come up"; }
 }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -137,37 +138,199 @@ class Airflow:
                 return None
         return value
 
+    def log_entries(self, run_id: str, task_id: str, try_number: int, dag_id: str = DAG_ID) -> list:
+        """The structured log of one try (Airflow 3 returns a list of events)."""
+        reply = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+                         full_content="true")
+        return reply.get("content", []) if isinstance(reply, dict) else []
+
     def log_tail(self, run_id: str, task_id: str, try_number: int, lines: int = 25, dag_id: str = DAG_ID) -> str:
         try:
-            reply = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-                             full_content="true")
-        except ApiError as e:
+            entries = self.log_entries(run_id, task_id, try_number, dag_id)
+        except (ApiError, OSError) as e:
             return str(e)
-        content = reply.get("content", [])
-        text = [c.get("event", "") if isinstance(c, dict) else str(c) for c in content]
-        return "\n".join(text[-lines:])
+        return "\n".join(log_text(entries)[-lines:])
 
-    def follow(self, run_id: str, timeout: float, out=sys.stderr, dag_id: str = DAG_ID) -> str:
-        """Prints each task's state as it changes until the run finishes; returns its state."""
-        deadline = time.monotonic() + timeout
-        seen: dict[str, str] = {}
+    def error_line(self, run_id: str, task_id: str, try_number: int, dag_id: str = DAG_ID) -> str:
+        """The one line that says why a try failed (see ``error_line``)."""
+        try:
+            return error_line(self.log_entries(run_id, task_id, try_number, dag_id), task_id)
+        except (ApiError, OSError) as e:
+            return f"(its log could not be read: {e})"
+
+    def try_of(self, run_id: str, task_id: str, try_number: int, dag_id: str = DAG_ID) -> dict:
+        """One past try of a task instance (its state, start and end), or {} if Airflow has none."""
+        try:
+            return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries/{try_number}")
+        except ApiError:
+            return {}
+
+    def retry_policies(self, dag_id: str = DAG_ID) -> dict[str, "RetryPolicy"]:
+        """Each task's retries and delay, as the DAG declares them."""
+        tasks = self.get(f"/api/v2/dags/{dag_id}/tasks")["tasks"]
+        return {t["task_id"]: RetryPolicy.from_task(t) for t in tasks}
+
+    def follow(self, run_id: str, timeout: float, out=sys.stderr, dag_id: str = DAG_ID,
+               heartbeat: float = 30.0) -> str:
+        """Prints each task's state as it changes, with its reason, until the run finishes; returns
+        the run's state. A retry prints the try that failed, the error's line and when the next try
+        is due; a task that fails for good prints its error line; a wait without news prints a
+        line every ``heartbeat`` seconds. Past ``timeout`` it stops with the end of the running
+        tasks' logs (the bound on the whole run)."""
         started = time.monotonic()
+        deadline = started + timeout
+        policies = self.retry_policies(dag_id)
+        seen: dict[str, tuple[str, int]] = {}
+        last_news = started
+
+        def say(text: str) -> None:
+            nonlocal last_news
+            last_news = time.monotonic()
+            print(f"[{last_news - started:6.1f} s] {text}", file=out, flush=True)
+
         while True:
             run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
             tis = sorted(self.task_instances(run_id, dag_id), key=lambda t: t.get("start_date") or "9")
+            done = sum(1 for t in tis if t.get("state") in ("success", "skipped"))
             for ti in tis:
-                state = ti.get("state")
-                if state and seen.get(ti["task_id"]) != state:
-                    seen[ti["task_id"]] = state
-                    done = sum(1 for t in tis if t.get("state") in ("success", "skipped"))
-                    extra = f" in {ti['duration']:.1f} s" if state in FINISHED and ti.get("duration") else ""
-                    print(f"[{time.monotonic() - started:6.1f} s] {done}/{len(tis)}  {ti['task_id']:<14} {state}{extra}",
-                          file=out, flush=True)
+                state, tries = ti.get("state"), ti.get("try_number") or 0
+                if not state or seen.get(ti["task_id"]) == (state, tries):
+                    continue
+                before = seen.get(ti["task_id"])
+                seen[ti["task_id"]] = (state, tries)
+                policy = policies.get(ti["task_id"], RetryPolicy())
+                if before and before[0] != "up_for_retry" and tries > before[1] >= 1:
+                    # The failed try and its wait fell between two polls: say so all the same.
+                    previous = self.try_of(run_id, ti["task_id"], before[1], dag_id)
+                    if previous.get("state") in ("failed", "up_for_retry"):
+                        say(f"{done}/{len(tis)}  {ti['task_id']:<14} up_for_retry: "
+                            + retry_text(ti, before[1], previous.get("end_date"), policy, self))
+                say(f"{done}/{len(tis)}  {ti['task_id']:<14} {describe(ti, policy, self)}")
             if run["state"] in FINISHED:
                 return run["state"]
-            if time.monotonic() > deadline:
-                raise SystemExit(f"run {run_id} did not finish within {timeout:.0f} s (state {run['state']})")
+            now = time.monotonic()
+            if now > deadline:
+                busy = [t for t in tis if t.get("state") not in FINISHED | {"skipped", "upstream_failed"}]
+                for ti in busy:
+                    print(f"\n{ti['task_id']} is {ti.get('state')}; the end of its log:\n"
+                          f"{self.log_tail(run_id, ti['task_id'], ti.get('try_number') or 1)}", file=out)
+                raise SystemExit(f"run {run_id} did not finish within {timeout:.0f} s (state {run['state']}; "
+                                 f"MERCADO_RUN_TIMEOUT sets the bound)")
+            if now - last_news >= heartbeat:
+                waiting = [f"{t['task_id']} {t.get('state')}" + (f" (try {t.get('try_number')})" if t.get("try_number") else "")
+                           for t in tis if t.get("state") not in FINISHED | {"skipped", "upstream_failed", None}]
+                say(f"{done}/{len(tis)}  still {run['state']}: " + (", ".join(waiting) or "waiting for the scheduler"))
             time.sleep(1.5)
+
+
+class RetryPolicy:
+    """A task's ``retries``, ``retry_delay``, ``retry_exponential_backoff`` (a multiplier in Airflow 3)
+    and ``max_retry_delay``, as the REST API gives them."""
+
+    def __init__(self, retries: int = 0, delay: float = 0.0, multiplier: float = 0.0, max_delay: float | None = None):
+        self.retries, self.delay, self.multiplier, self.max_delay = retries, delay, multiplier, max_delay
+
+    @classmethod
+    def from_task(cls, task: dict) -> "RetryPolicy":
+        return cls(int(task.get("retries") or 0), seconds(task.get("retry_delay")),
+                   float(task.get("retry_exponential_backoff") or 0), seconds(task.get("max_retry_delay")) or None)
+
+    def window(self, failed_try: int) -> tuple[float, float]:
+        """The shortest and longest wait before the next try after ``failed_try`` failed, as Airflow's
+        ``TaskInstance.next_retry_datetime`` computes it (with backoff it adds a per-instance jitter
+        of up to the same again)."""
+        if self.multiplier in (0.0, 1.0) or self.multiplier < 0:
+            low = high = self.delay
+        else:
+            low = max(1.0, math.ceil(self.delay * self.multiplier ** (failed_try - 1)))
+            high = 2 * low - 1
+        if self.max_delay:
+            low, high = min(low, self.max_delay), min(high, self.max_delay)
+        return low, high
+
+
+def seconds(value) -> float:
+    """A duration from the REST API: ``{"__type": "TimeDelta", "days", "seconds", "microseconds"}``,
+    or a number of seconds."""
+    if isinstance(value, dict):
+        return value.get("days", 0) * 86400 + value.get("seconds", 0) + value.get("microseconds", 0) / 1e6
+    return float(value or 0)
+
+
+def attempt(ti: dict, policy: RetryPolicy) -> tuple[int, int]:
+    """Which of its allowed tries this is, and how many there are. Airflow counts tries across
+    clears (a cleared run's first new try may be try 3) and allows up to ``max_tries + 1``."""
+    tries, total = ti.get("try_number") or 0, policy.retries + 1
+    first = (ti.get("max_tries") if ti.get("max_tries") is not None else policy.retries) + 1 - total
+    return max(1, tries - first), total
+
+
+def retry_text(ti: dict, try_number: int, end_date: str | None, policy: RetryPolicy, api: Airflow) -> str:
+    """``try k of n failed: <why>; try k+1 due at …``."""
+    k, total = attempt({**ti, "try_number": try_number}, policy)
+    why = api.error_line(ti["dag_run_id"], ti["task_id"], try_number)
+    low, high = policy.window(try_number)
+    ended = parse_time(end_date) or datetime.now(timezone.utc)
+    due = (f"at {ended + timedelta(seconds=low):%H:%M:%S} UTC" if low == high else
+           f"between {ended + timedelta(seconds=low):%H:%M:%S} and {ended + timedelta(seconds=high):%H:%M:%S} UTC")
+    return f"try {k} of {total} failed: {why}; try {k + 1} due {due}"
+
+
+def describe(ti: dict, policy: RetryPolicy, api: Airflow) -> str:
+    """One task's new state with its reason."""
+    state, tries = ti.get("state"), ti.get("try_number") or 0
+    k, total = attempt(ti, policy)
+    if state == "success":
+        took = f" in {ti['duration']:.1f} s" if ti.get("duration") else ""
+        return f"success{took}" + (f" (try {k} of {total})" if k > 1 else "")
+    if state == "up_for_retry":
+        return "up_for_retry: " + retry_text(ti, tries, ti.get("end_date"), policy, api)
+    if state == "failed":
+        why = api.error_line(ti["dag_run_id"], ti["task_id"], tries)
+        return f"failed for good (try {k} of {total}): {why}"
+    if state in ("queued", "scheduled", "running") and k > 1:
+        return f"{state} (try {k} of {total})"
+    return str(state)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def log_text(entries: list) -> list[str]:
+    """A structured log as lines of text; an exception's type and message on lines of their own."""
+    lines = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            lines.append(str(entry))
+            continue
+        lines.append(str(entry.get("event", "")))
+        for exc in entry.get("error_detail") or []:
+            if isinstance(exc, dict):
+                lines.append(f"{exc.get('exc_type', 'Exception')}: {exc.get('exc_value', '')}")
+    return lines
+
+
+def error_line(entries: list, task_id: str) -> str:
+    """Why a try failed, in one line: the task's own reason (the binary's ``<task> failed: …`` on
+    stderr), else the last exception Airflow logged (for example that no Docker engine answered),
+    else the last line of the log."""
+    lines = [line for line in log_text(entries) if line.strip()]
+    marker = f"{task_id} failed: "
+    for line in reversed(lines):
+        if marker in line:
+            return line[line.index(marker):].strip()
+    for entry in reversed(entries):
+        if isinstance(entry, dict) and entry.get("error_detail"):
+            chain = [e for e in entry["error_detail"] if isinstance(e, dict)]
+            if chain:
+                # The chain starts with the exception raised last; its cause is more telling when
+                # Airflow re-raised it as its own.
+                first = chain[-1] if len(chain) > 1 and chain[-1].get("exc_value") else chain[0]
+                return f"{first.get('exc_type', 'Exception')}: {first.get('exc_value', '')}".strip()
+    return lines[-1].strip() if lines else "(the log is empty)"
 
 
 def print_summaries(api: Airflow, run_id: str) -> None:
@@ -183,10 +346,14 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="trigger (or re-run) mercado_daily for a day and follow it")
     run.add_argument("--date", required=True, type=date.fromisoformat, help="UTC day to process, YYYY-MM-DD")
-    run.add_argument("--timeout", type=float, default=float(os.environ.get("MERCADO_RUN_TIMEOUT", 1800)))
+    run.add_argument("--timeout", type=float, default=float(os.environ.get("MERCADO_RUN_TIMEOUT", 1800)),
+                     help="give up (exit non-zero) when the run has not finished by then (seconds; MERCADO_RUN_TIMEOUT)")
     follow = sub.add_parser("follow", help="follow an existing run of mercado_daily")
     follow.add_argument("run_id")
-    follow.add_argument("--timeout", type=float, default=1800)
+    follow.add_argument("--timeout", type=float, default=float(os.environ.get("MERCADO_RUN_TIMEOUT", 1800)))
+    for command in (run, follow):
+        command.add_argument("--heartbeat", type=float, default=float(os.environ.get("MERCADO_FOLLOW_HEARTBEAT", 30)),
+                             help="print the run's state at least this often (seconds) while nothing changes")
     args = parser.parse_args(argv)
 
     api = Airflow.from_env()
@@ -198,7 +365,7 @@ def main(argv=None) -> int:
         print(f"run {run_id}: {api.url}/dags/{DAG_ID}/runs/{run_id}", file=sys.stderr)
     else:
         run_id = args.run_id
-    state = api.follow(run_id, args.timeout)
+    state = api.follow(run_id, args.timeout, heartbeat=args.heartbeat)
     print_summaries(api, run_id)
     if state != "success":
         for ti in api.task_instances(run_id):

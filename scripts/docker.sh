@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# A Docker engine for the DockerOperator end-to-end test, as a plain process (no systemd), and the
-# tasks image built the local way (no registry reachable): a Debian base made with debootstrap and
-# `docker import`, plus the task binaries built on this host (docker/tasks-local.Dockerfile).
+# The project's Docker engine, as a plain process (no systemd), for the docker runner
+# (MERCADO_RUNNER=docker: command 1 and the end-to-end tests), and the tasks image built the local
+# way (no registry reachable): a Debian base made with debootstrap and `docker import`, plus the
+# task binary built on this host (docker/tasks-local.Dockerfile).
 #
-#   scripts/docker.sh start    install docker.io and debootstrap if missing, start dockerd
-#   scripts/docker.sh image    build mercado-tasks:0.1.0 from target/debug (after cargo build)
+#   scripts/docker.sh start    install docker.io and debootstrap if missing, start dockerd (idempotent)
+#   scripts/docker.sh image    build mercado-tasks:0.1.0 from target/debug (after cargo build), unless
+#                              the image already holds that very binary (its sha256 is a label)
+#   scripts/docker.sh ensure   both: what command 1 runs before Airflow's tasks need the engine
 #   scripts/docker.sh stop
 #   scripts/docker.sh env      export DOCKER_HOST for this engine
-# State under .local/docker; the engine's socket is .local/docker/docker.sock.
+# State under .local/docker; the engine's socket is .local/docker/docker.sock (scripts/airflow.sh
+# hands the same address to Airflow's components as MERCADO_DOCKER_URL and DOCKER_HOST).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 
@@ -17,6 +21,34 @@ export DOCKER_HOST="unix://$SOCK"
 IMAGE="${MERCADO_TASKS_IMAGE:-mercado-tasks:0.1.0}"
 
 ready() { docker version >/dev/null 2>&1; }
+BINARY_LABEL=org.mercado.binary.sha256
+
+# The Debian mirror this machine's apt already uses (deb822 sources or sources.list), for debootstrap.
+debian_mirror() {
+  python3 - "$1" <<'PY'
+import glob, sys
+suite = sys.argv[1]
+for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    for stanza in open(path).read().split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            if ":" in line and not line.startswith("#"):
+                key, value = line.split(":", 1)
+                fields[key.strip().lower()] = value.split()
+        if "deb" in fields.get("types", []) and suite in fields.get("suites", []) and fields.get("uris"):
+            print(fields["uris"][0]); sys.exit(0)
+for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*.list"))]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        words = [w for w in line.split() if not w.startswith("[")]
+        if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
+            print(words[1]); sys.exit(0)
+sys.exit(f"no apt source for Debian {suite} on this machine; add one to /etc/apt/sources.list.d/")
+PY
+}
 
 start() {
   mkdir -p "$DK"
@@ -39,18 +71,22 @@ image() {
     if [ ! -f "$DK/base.tar" ]; then
       log "debootstrap --variant=minbase --include=ca-certificates bookworm (about a minute)"
       rm -rf "$DK/rootfs"
-      debootstrap --variant=minbase --include=ca-certificates bookworm "$DK/rootfs" http://deb.debian.org/debian >"$DK/debootstrap.log" 2>&1 \
+      local mirror; mirror=$(debian_mirror bookworm) || die "no Debian mirror for debootstrap"
+      debootstrap --variant=minbase --include=ca-certificates bookworm "$DK/rootfs" "$mirror" >"$DK/debootstrap.log" 2>&1 \
         || { tail -n 20 "$DK/debootstrap.log" >&2; die "debootstrap failed"; }
       tar -C "$DK/rootfs" -cf "$DK/base.tar" . && rm -rf "$DK/rootfs"
     fi
     docker import "$DK/base.tar" mercado-base:bookworm >/dev/null
   fi
-  local bin="${MERCADO_BIN_DIR:-$ROOT/target/debug}" ctx="$DK/context"
-  rm -rf "$ctx" && mkdir -p "$ctx"
-  mkdir -p "$ctx/bin"
+  local bin="${MERCADO_BIN_DIR:-$ROOT/target/debug}" ctx="$DK/context" sum have
+  [ -x "$bin/mercado-task" ] || die "$bin/mercado-task is missing: run cargo build --workspace --bins first"
+  sum=$(sha256sum "$bin/mercado-task" | cut -d' ' -f1)
+  have=$(docker image inspect -f "{{ index .Config.Labels \"$BINARY_LABEL\" }}" "$IMAGE" 2>/dev/null || true)
+  if [ "$have" = "$sum" ]; then log "$IMAGE is up to date (mercado-task ${sum:0:12})"; return; fi
+  rm -rf "$ctx" && mkdir -p "$ctx/bin"
   cp "$bin/mercado-task" "$ctx/bin/"
-  log "building $IMAGE from $bin"
-  docker build -q -f "$ROOT/docker/tasks-local.Dockerfile" -t "$IMAGE" "$ctx" >/dev/null
+  if [ -n "$have" ]; then log "rebuilding $IMAGE: $bin/mercado-task changed"; else log "building $IMAGE from $bin"; fi
+  docker build -q -f "$ROOT/docker/tasks-local.Dockerfile" --label "$BINARY_LABEL=$sum" -t "$IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"
 }
 
@@ -68,7 +104,9 @@ stop() {
 case "${1:-}" in
   start) start ;;
   image) image ;;
+  ensure) start; image ;;
   stop) stop ;;
   env) echo "export DOCKER_HOST=$DOCKER_HOST" ;;
-  *) echo "usage: $0 start|image|stop|env" >&2; exit 2 ;;
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) echo "usage: $0 start|image|ensure|stop|env" >&2; exit 2 ;;
 esac

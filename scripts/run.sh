@@ -14,14 +14,25 @@
 #                                 reused, days already generated are not generated again, and each
 #                                 day's run is cleared and run again)
 #   MERCADO_DAYS=7 MERCADO_SEED=7 the week's length and the generator's seed
-#   (.local/traffic/ holds the generator's state and labels; remove it to start a new marketplace)
+#   MERCADO_RUNNER=local|docker   how Airflow runs each task: `local` (the default) as a process of
+#                                 the built binary; `docker` in a container of the tasks image on the
+#                                 project's Docker engine, which this script starts, and whose image
+#                                 it builds (or rebuilds when the binary changed) first
+#   MERCADO_RUN_TIMEOUT=1800      the bound on one day's run (seconds); a task that fails for good
+#                                 ends the command at once with the end of its log
+#   MERCADO_RUN_DIR=.local        where the API's pid and log, the generator's state and labels
+#                                 (traffic/) and the fetched reports (reports/) live
+#   (traffic/ holds the generator's state and labels; remove it to start a new marketplace)
 #   scripts/run.sh stop           stop Airflow, the API and the services
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 cd "$ROOT"
 
-API_PID="$LOCAL/api.pid"
-API_LOG="$LOCAL/api.log"
+RUN_DIR="${MERCADO_RUN_DIR:-$LOCAL}"
+mkdir -p "$RUN_DIR"
+API_PID="$RUN_DIR/api.pid"
+API_LOG="$RUN_DIR/api.log"
+RUNNER="${MERCADO_RUNNER:-local}"
 BASE="http://$MERCADO_API_BIND"
 
 api_ready() { curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null; }
@@ -34,10 +45,20 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 
+case "$RUNNER" in
+  local|docker) ;;
+  *) die "MERCADO_RUNNER must be local or docker, not '$RUNNER'" ;;
+esac
 "$ROOT/scripts/services.sh" start
 log "building (cargo build: API, traffic generator, tasks)"
 cargo build --workspace --bins --locked
 DAY="${1:-$(date -u -d yesterday +%F)}"
+if [ "$RUNNER" = docker ]; then
+  log "runner: docker (each task in a container of ${MERCADO_TASKS_IMAGE:-mercado-tasks:0.1.0} on the project's Docker engine)"
+  "$ROOT/scripts/docker.sh" ensure
+else
+  log "runner: local (each task a process of target/debug/mercado-task; MERCADO_RUNNER=docker for containers)"
+fi
 
 if api_ready; then
   log "API already running at $BASE"
@@ -50,7 +71,7 @@ fi
 
 DAYS="${MERCADO_DAYS:-7}"
 FIRST=$(date -u -d "$DAY - $((DAYS - 1)) days" +%F)
-TRAFFIC="$LOCAL/traffic"
+TRAFFIC="$RUN_DIR/traffic"
 mkdir -p "$TRAFFIC"
 "$ROOT/scripts/airflow.sh" start >/dev/null
 log "a week of marketplace, $FIRST … $DAY: each day's traffic, then mercado_daily for it through Airflow"
@@ -60,7 +81,7 @@ for ((i = DAYS - 1; i >= 0; i--)); do
   "$ROOT/target/debug/mercado-traffic" --date "$d" --api-url "$BASE" --seed "${MERCADO_SEED:-7}" \
     --customers 60 --vendors 8 --items 80 --orders 150 --carts 15 \
     --state "$TRAFFIC/state.json" --labels "$TRAFFIC/labels.jsonl" | tail -n 1
-  log "[$((DAYS - i))/$DAYS] mercado_daily for $d (task logs: Airflow UI, or $LOCAL/airflow/logs)"
+  log "[$((DAYS - i))/$DAYS] mercado_daily for $d (task logs: Airflow UI, or ${AIRFLOW_HOME:-$LOCAL/airflow}/logs)"
   "$ROOT/scripts/airflow.sh" python "$ROOT/scripts/airflow_api.py" run --date "$d" \
     || die "mercado_daily failed for $d (see above; re-run with: scripts/run.sh $DAY)"
 done
@@ -68,9 +89,9 @@ log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$
 
 # The report task published each day's HTML report to the lake (its own local copy stayed in the
 # Airflow worker's folder): fetch the last day's next to the other local state.
-REPORT="$LOCAL/reports/mercado-report-$DAY.html"
+REPORT="$RUN_DIR/reports/mercado-report-$DAY.html"
 REPORT_KEY="reports/mercado/kpi/dt=$DAY/report.html"
-mkdir -p "$LOCAL/reports"
+mkdir -p "$RUN_DIR/reports"
 "$LOCAL/venv/bin/python" - "$MERCADO_LAKE_BUCKET" "$REPORT_KEY" "$REPORT" <<'PY' \
   || die "could not fetch s3://$MERCADO_LAKE_BUCKET/$REPORT_KEY"
 import os, sys, boto3
@@ -80,7 +101,9 @@ PY
 FIRST_ID="${FIRST//-/}"
 DAY_ID="${DAY//-/}"
 echo
-echo "The week's KPIs (warehouse marts, $WAREHOUSE_URL):"
+# The warehouse's address without its credentials.
+WAREHOUSE_SHOWN=$(sed -E 's#://[^@/]*@#://#' <<<"$WAREHOUSE_URL")
+echo "The week's KPIs (warehouse marts, $WAREHOUSE_SHOWN):"
 psql "$WAREHOUSE_URL" -P pager=off -c "
   SELECT s.date, s.gmv, s.orders, s.aov, s.items_sold, s.customers,
          a.open_carts, a.abandonment_rate, r.repeat_rate,

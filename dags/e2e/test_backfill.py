@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import shutil
-import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -38,35 +35,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "target" / "debug"
-sys.path.insert(0, str(ROOT / "scripts"))
-from airflow_api import Airflow  # noqa: E402
+from conftest import BIN, CHAIN, ROOT, free_port, psql, wait_until, with_db
+from airflow_api import Airflow  # noqa: E402  (scripts/, on the path by conftest)
 
 DATES = ["2025-04-07", "2025-04-08", "2025-04-09", "2025-04-10", "2025-04-11"]
 # The day the scheduled run after unpausing processes.
 YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
-# The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
-CHAIN = [t["name"] for t in __import__("registry").tasks()]
 SECRET = "secret-" + os.urandom(6).hex()
 TIMINGS = ROOT / ".local" / "backfill-timings.json"
 SCREENSHOT = ROOT / ".local" / "airflow-ui-run.png"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def with_db(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def psql(url: str, sql: str) -> str:
-    out = subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 def http(method: str, url: str, body=None):
@@ -140,17 +117,6 @@ def max_overlap(intervals):
         now += step
         best = max(best, now)
     return best
-
-
-def wait_until(what, timeout, probe, every=2.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 @pytest.fixture(scope="module")

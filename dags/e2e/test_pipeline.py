@@ -12,37 +12,15 @@ Own database, warehouse, DynamoDB table and bucket, so it runs beside anything e
 
 import json
 import os
-import pathlib
-import sys
-import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "target" / "debug"
+from conftest import BIN, CHAIN, ROOT, free_port, psql, with_db
+
 DATES = ["2025-03-17", "2025-03-18"]
-# The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
-CHAIN = [t["name"] for t in __import__("registry").tasks()]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def with_db(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def psql(url: str, sql: str) -> str:
-    out = subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 TIMINGS = ROOT / ".local" / "e2e-timings.json"

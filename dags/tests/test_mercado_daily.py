@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.encoders import coerce_to_core_timetable
-from airflow.timetables.base import DataInterval, TimeRestriction
+from airflow.timetables.base import TimeRestriction
 
 # The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
@@ -141,7 +141,8 @@ def test_settings_stay_out_of_template_fields(load_dag, runner):
 
 
 def test_docker_runner_fields(load_dag):
-    module, dag = load_dag(MERCADO_RUNNER="docker", MERCADO_TASKS_IMAGE="mercado-tasks:test")
+    module, dag = load_dag(MERCADO_RUNNER="docker", MERCADO_TASKS_IMAGE="mercado-tasks:test",
+                           MERCADO_DOCKER_URL="unix:///srv/engine.sock")
     for task_id in CHAIN:
         task = dag.get_task(task_id)
         assert type(task).__name__ == "MercadoDockerOperator"
@@ -152,3 +153,32 @@ def test_docker_runner_fields(load_dag):
         assert task.mount_tmp_dir is False
         assert task.network_mode == "host"
         assert task.do_xcom_push is True and task.xcom_all is False
+        assert task.docker_url == "unix:///srv/engine.sock"
+
+
+def test_every_setting_the_dag_reads_is_watched_by_airflow_sh():
+    """scripts/airflow.sh restarts the components when SETTINGS or PASSED_ENV change (it reads the two
+    tuples from the file): every environment variable the DAG file reads must be in one of them."""
+    import ast
+    import re
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "mercado_daily.py"
+    source = path.read_text()
+    tree = ast.parse(source)
+    declared = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id in ("SETTINGS", "PASSED_ENV"):
+                declared[node.targets[0].id] = set(ast.literal_eval(node.value))
+    assert set(declared) == {"SETTINGS", "PASSED_ENV"}
+    read = set(re.findall(r'(?:setting|os\.environ\.get|os\.environ\[)\(?"([A-Z_]+)"', source))
+    assert read, "the pattern found no setting at all"
+    assert read <= declared["SETTINGS"] | declared["PASSED_ENV"], read - declared["SETTINGS"] - declared["PASSED_ENV"]
+
+
+def test_retries_back_off(load_dag):
+    """Airflow 3 reads retry_exponential_backoff as a multiplier: True (1.0) would mean no backoff."""
+    _, dag = load_dag(MERCADO_RETRIES="2", MERCADO_RETRY_DELAY_SECONDS="30")
+    task = dag.get_task(CHAIN[0])
+    assert task.retries == 2 and task.retry_delay == timedelta(seconds=30)
+    assert task.retry_exponential_backoff == 2.0

@@ -1,0 +1,52 @@
+"""What the end-to-end tests share: the checkout's paths, the task registry's chain, and small
+helpers for ports, databases and waits. Imported by the test files (`from conftest import …`)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "target" / "debug"
+# scripts/ holds the registry reader and the Airflow REST client the tests drive.
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from registry import tasks  # noqa: E402
+
+# The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
+CHAIN = [t["name"] for t in tasks()]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_db(url: str, name: str) -> str:
+    """The same server's URL for another database."""
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def psql(url: str, sql: str) -> str:
+    """One statement's result as psql prints it unaligned (-tA)."""
+    out = subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def wait_until(what, timeout, probe, every=2.0):
+    """Polls `probe` until it returns something true; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)

@@ -1,0 +1,191 @@
+"""Command 1 itself (`scripts/run.sh`), as a user runs it, for one day, on each runner.
+
+1. A task that fails on purpose (the warehouse's port is closed, so `load_redshift` cannot connect),
+   retries once allowed, local runner: the follower prints the failed try with the task's own error
+   line and when the next try is due, then the task's final failure; command 1 exits non-zero with
+   the end of the task's log, seconds after the last try (within the retry budget), never waiting
+   silently.
+2. `MERCADO_RUNNER=docker` with the project's Docker engine stopped beforehand and the tasks image
+   absent: command 1 starts the engine, builds the image, restarts the running Airflow (its runner
+   changed), and the day's run succeeds with every task a DockerOperator container whose JSON
+   summary came back as XCom; the warehouse holds the generator's orders for the day.
+3. The same with the image removed (the engine running): it is built again and the run succeeds.
+
+Own databases, DynamoDB table, bucket, image tag, AIRFLOW_HOME, ports and run folder, so it runs
+beside anything else; the wall time of command 1 per runner goes to .local/command1-timings.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CHAIN, ROOT, free_port, psql, with_db
+
+DAY = "2025-05-05"
+TIMINGS = ROOT / ".local" / "command1-timings.json"
+DOCKER_SOCK = ROOT / ".local" / "docker" / "docker.sock"
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{DOCKER_SOCK}"}
+    return subprocess.run(["docker", *args], env=env, check=check, capture_output=True, text=True, timeout=120)
+
+
+def run_sh(env: dict, *args: str, timeout: float = 600) -> tuple[int, str, float]:
+    """scripts/run.sh with `env`; its exit code, stdout + stderr, and wall time."""
+    started = time.monotonic()
+    out = subprocess.run([ROOT / "scripts" / "run.sh", *args], env=env, capture_output=True, text=True,
+                         timeout=timeout)
+    return out.returncode, out.stdout + out.stderr, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def stack():
+    name = f"c1_{int(time.time())}_{os.getpid()}"
+    admin = os.environ["DATABASE_URL"]
+    home = Path(tempfile.mkdtemp(prefix="mercado-airflow-"))
+    run_dir = Path(tempfile.mkdtemp(prefix="mercado-run-"))
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=with_db(admin, name),
+        WAREHOUSE_URL=with_db(admin, f"{name}_wh"),
+        AIRFLOW_DATABASE_URL=with_db(admin, f"{name}_af"),
+        AIRFLOW_HOME=str(home),
+        AIRFLOW_PORT=str(free_port()),
+        MERCADO_DDB_TABLE=name,
+        MERCADO_LAKE_BUCKET=name.replace("_", "-"),
+        MERCADO_TASKS_IMAGE=f"mercado-tasks:{name.replace('_', '-')}",
+        MERCADO_API_BIND=f"127.0.0.1:{free_port()}",
+        MERCADO_RUN_DIR=str(run_dir),
+        MERCADO_DAYS="1",
+        MERCADO_RETRIES="1",
+        MERCADO_RETRY_DELAY_SECONDS="3",
+        MERCADO_RUN_TIMEOUT="420",
+        MERCADO_FOLLOW_HEARTBEAT="10",
+        RUST_LOG="warn",
+    )
+    for db in (name, f"{name}_wh", f"{name}_af"):
+        psql(with_db(admin, "postgres"), f'CREATE DATABASE "{db}"')
+    try:
+        yield env, run_dir
+    finally:
+        subprocess.run([ROOT / "scripts" / "airflow.sh", "stop"], env=env, capture_output=True, timeout=60)
+        stop_api(run_dir)
+        docker("image", "rm", "-f", env["MERCADO_TASKS_IMAGE"], check=False)
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def stop_api(run_dir: Path) -> None:
+    pid_file = run_dir / "api.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        pid_file.unlink()
+        time.sleep(0.5)
+
+
+def record_timing(runner: str, seconds: float) -> None:
+    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    timings[runner] = round(seconds, 1)
+    TIMINGS.write_text(json.dumps(timings))
+
+
+def airflow_client(env: dict):
+    from airflow_api import Airflow
+
+    passwords = json.loads((Path(env["AIRFLOW_HOME"]) / "passwords.json").read_text())
+    return Airflow(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", passwords["admin"])
+
+
+def assert_day_ran_in_containers(env: dict, run_dir: Path, output: str) -> None:
+    """Every task succeeded as a DockerOperator container, its summary in XCom, and the warehouse has
+    the generator's orders for the day."""
+    for task in CHAIN:
+        assert re.search(rf"\b{task}\s+success\b", output), f"{task} did not succeed:\n{output[-4000:]}"
+    client = airflow_client(env)
+    run_id = f"manual__{DAY}"
+    instances = {ti["task_id"]: ti for ti in client.task_instances(run_id)}
+    assert set(instances) == set(CHAIN)
+    for task, ti in instances.items():
+        assert ti["state"] == "success", ti
+        assert ti["operator"] == "MercadoDockerOperator", ti
+        summary = client.summary(run_id, task)
+        assert summary and summary["task"] == task and summary["date"] == DAY and summary["status"] == "ok", summary
+    labels = [json.loads(line) for line in (run_dir / "traffic" / "labels.jsonl").read_text().splitlines() if line]
+    orders = [entry["orders"] for entry in labels if entry["date"] == DAY]
+    assert orders, labels
+    in_warehouse = psql(env["WAREHOUSE_URL"], "SELECT COUNT(DISTINCT transaction_id) FROM core.fact_sales "
+                                              f"WHERE date_id = {DAY.replace('-', '')}")
+    assert int(in_warehouse) == orders[0]
+    assert (run_dir / "reports" / f"mercado-report-{DAY}.html").stat().st_size > 1000
+
+
+def test_a_failing_task_is_reported_and_ends_command_1(stack):
+    env, run_dir = stack
+    closed = free_port()
+    failing = {**env, "MERCADO_RUNNER": "local",
+               "WAREHOUSE_URL": f"postgres://mercado@127.0.0.1:{closed}/nowhere"}
+    code, output, seconds = run_sh(failing, DAY)
+    record_timing("local_failing", seconds)
+    assert code != 0, output[-4000:]
+    retry = re.search(r"\[\s*([\d.]+) s\] \d+/\d+\s+load_redshift\s+up_for_retry: try 1 of 2 failed: "
+                      r"load_redshift failed: [^\n]*; try 2 due at \d\d:\d\d:\d\d UTC", output)
+    assert retry, output[-5000:]
+    final = re.search(r"\[\s*([\d.]+) s\] \d+/\d+\s+load_redshift\s+failed for good \(try 2 of 2\): "
+                      r"load_redshift failed: ", output)
+    assert final, output[-5000:]
+    assert "load_redshift failed; the end of its log:" in output
+    assert "mercado_daily failed for " + DAY in output
+    # The follower's clock: the final failure came a few seconds after the first (3 s delay), and
+    # the run ended right after it; nothing downstream ran.
+    assert float(final.group(1)) - float(retry.group(1)) < 60
+    for task in ("reconcile", "marts", "report"):
+        assert not re.search(rf"\b{task}\s+success\b", output)
+    # The API keeps the broken warehouse address it started with: the next step starts a new one.
+    stop_api(run_dir)
+
+
+def test_docker_runner_starts_the_engine_and_builds_the_image(stack):
+    env, run_dir = stack
+    docker_env = {**env, "MERCADO_RUNNER": "docker"}
+    subprocess.run([ROOT / "scripts" / "docker.sh", "stop"], env=env, check=True, capture_output=True, timeout=60)
+    assert subprocess.run(["docker", "version"], env={**os.environ, "DOCKER_HOST": f"unix://{DOCKER_SOCK}"},
+                          capture_output=True, timeout=30).returncode != 0, "the engine should be stopped"
+    code, output, seconds = run_sh(docker_env, DAY)
+    assert code == 0, output[-6000:]
+    record_timing("docker", seconds)
+    assert "starting dockerd" in output
+    assert f"building {env['MERCADO_TASKS_IMAGE']}" in output
+    # Airflow ran with the local runner in the step before: it was restarted for this one.
+    assert re.search(r"run with other settings than these \([^)]*MERCADO_RUNNER=docker[^)]*\): restarting them",
+                     output), output[-4000:]
+    assert_day_ran_in_containers(env, run_dir, output)
+
+
+def test_docker_runner_rebuilds_a_removed_image(stack):
+    env, run_dir = stack
+    docker_env = {**env, "MERCADO_RUNNER": "docker"}
+    docker("image", "rm", "-f", env["MERCADO_TASKS_IMAGE"])
+    code, output, _ = run_sh(docker_env, DAY)
+    assert code == 0, output[-6000:]
+    assert "Docker engine already running" in output
+    assert f"building {env['MERCADO_TASKS_IMAGE']}" in output
+    assert "restarting them" not in output, "nothing changed since the last step"
+    assert_day_ran_in_containers(env, run_dir, output)
+    # And once built, a run with the same binary keeps the image as it is.
+    quick = subprocess.run([ROOT / "scripts" / "docker.sh", "image"], env=docker_env, capture_output=True, text=True,
+                           timeout=120)
+    assert quick.returncode == 0 and "is up to date" in quick.stderr, quick.stderr
