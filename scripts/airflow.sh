@@ -127,7 +127,7 @@ start() {
   local c want changed
   want=$(settings_digest)
   if any_running && [ "$(cat "$SETTINGS_FILE" 2>/dev/null)" != "$want" ]; then
-    changed=$(diff <(cat "$SETTINGS_FILE" 2>/dev/null) <(echo "$want") | sed -n 's/^> //p' \
+    changed=$({ diff <(cat "$SETTINGS_FILE" 2>/dev/null) <(echo "$want") || true; } | sed -n 's/^> //p' \
       | sed -E 's/^(MERCADO_RUNNER=.*)$/\1/; s/^([A-Z_]+)=[0-9a-f]{16}$/\1/; s/^([A-Z_]+)=unset$/\1 (unset)/' | paste -sd, - | sed 's/,/, /g')
     log "Airflow's components run with other settings than these (${changed:-unknown}): restarting them"
     stop

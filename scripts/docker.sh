@@ -86,7 +86,8 @@ image() {
   rm -rf "$ctx" && mkdir -p "$ctx/bin"
   cp "$bin/mercado-task" "$ctx/bin/"
   if [ -n "$have" ]; then log "rebuilding $IMAGE: $bin/mercado-task changed"; else log "building $IMAGE from $bin"; fi
-  docker build -q -f "$ROOT/docker/tasks-local.Dockerfile" --label "$BINARY_LABEL=$sum" -t "$IMAGE" "$ctx" >/dev/null
+  docker build -q -f "$ROOT/docker/tasks-local.Dockerfile" --label "$BINARY_LABEL=$sum" -t "$IMAGE" "$ctx" \
+    >"$DK/build.log" 2>&1 || { tail -n 20 "$DK/build.log" >&2; die "docker build of $IMAGE failed"; }
   rm -rf "$ctx"
 }
 
@@ -98,7 +99,7 @@ stop() {
   fi
   # dockerd leaves its network namespace mounted under the exec root; unmount it so the folder
   # can be removed.
-  grep -o " $DK/exec[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
+  { grep -o " $DK/exec[^ ]*" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
 }
 
 case "${1:-}" in

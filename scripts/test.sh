@@ -63,10 +63,11 @@ log "Airflow: DAG tests, then the DAG end to end for two dates with each runner"
 "$ROOT/scripts/docker.sh" image
 rm -f "$LOCAL/e2e-timings.json"
 AIRFLOW__CORE__UNIT_TEST_MODE=True "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/tests 2>&1 | tee "$LOCAL/pytest-dags.log"
-rm -f "$LOCAL/backfill-timings.json"
+rm -f "$LOCAL/backfill-timings.json" "$LOCAL/command1-timings.json"
 "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/e2e 2>&1 | tee "$LOCAL/pytest-e2e.log"
 log "end-to-end wall time per runner (two dates, seconds): $(cat "$LOCAL/e2e-timings.json")"
 log "backfill of five dates through the scheduler (seconds): $(cat "$LOCAL/backfill-timings.json")"
+log "command 1 for one day, wall time per runner (seconds; docker: engine started and image built first): $(cat "$LOCAL/command1-timings.json")"
 
 count() { grep -hEo "[0-9]+ $1" "$LOCAL/pytest-moto.log" "$LOCAL/cargo-test.log" "$LOCAL/pytest-dags.log" "$LOCAL/pytest-e2e.log" | awk '{s+=$1} END {print s+0}'; }
 log "all tests done in $((SECONDS - started)) s (cargo test, pytest; schemathesis and sqlfluff above)"

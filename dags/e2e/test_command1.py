@@ -142,7 +142,8 @@ def test_a_failing_task_is_reported_and_ends_command_1(stack):
     record_timing("local_failing", seconds)
     assert code != 0, output[-4000:]
     retry = re.search(r"\[\s*([\d.]+) s\] \d+/\d+\s+load_redshift\s+up_for_retry: try 1 of 2 failed: "
-                      r"load_redshift failed: [^\n]*; try 2 due at \d\d:\d\d:\d\d UTC", output)
+                      r"load_redshift failed: PostgreSQL: error connecting to server: [^\n]*refused[^\n]*; "
+                      r"try 2 due (at|between) \d\d:\d\d:\d\d", output)
     assert retry, output[-5000:]
     final = re.search(r"\[\s*([\d.]+) s\] \d+/\d+\s+load_redshift\s+failed for good \(try 2 of 2\): "
                       r"load_redshift failed: ", output)

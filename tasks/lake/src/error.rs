@@ -38,11 +38,12 @@ pub enum LakeError {
     /// DynamoDB refused or failed a request (the service's code and message).
     #[error("DynamoDB: {0}")]
     Dynamo(String),
-    /// PostgreSQL (the source or the warehouse) refused or failed a statement.
     /// PostgreSQL's binary COPY output is not what `extract` decodes for the contract's column
     /// types: the contract and the SELECT it builds disagree (a bug), or the data was cut short.
     #[error("PostgreSQL binary COPY: {0}")]
     CopyFormat(String),
+    /// PostgreSQL (the source or the warehouse) refused or failed a statement, or could not be
+    /// reached (the cause follows: refused, timed out, TLS…).
     #[error("PostgreSQL: {}", postgres_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("Parquet: {0}")]
@@ -75,6 +76,10 @@ fn postgres_message(e: &tokio_postgres::Error) -> String {
             }
             m
         }
-        None => e.to_string(),
+        // tokio-postgres names only the kind ("error connecting to server"); the cause says why.
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
