@@ -6,9 +6,11 @@
 //! - [`email`]: what counts as a customer's e-mail address, and its stored form.
 //! - [`money`]: exact amounts of two decimals.
 //! - [`calendar`]: the warehouse's date keys.
+//! - [`limits`]: the marketplace's limits (cart lines, quantity, amount), also as `core/limits.json`.
 
 pub mod calendar;
 pub mod email;
 pub mod keys;
+pub mod limits;
 pub mod money;
 pub mod regions;
