@@ -41,8 +41,9 @@ import os
 import shlex
 import tomllib
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
@@ -147,11 +148,11 @@ def run_date(params, dag_run, data_interval_start) -> str:
     if chosen:
         return date.fromisoformat(str(chosen).strip()).isoformat()
     if data_interval_start:
-        return data_interval_start.astimezone(timezone.utc).date().isoformat()
+        return data_interval_start.astimezone(UTC).date().isoformat()
     queued = getattr(dag_run, "run_after", None)
     if not queued:
         raise ValueError("this run has no date, data interval or run_after; trigger it with a date")
-    return (queued.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
+    return (queued.astimezone(UTC) - timedelta(days=1)).date().isoformat()
 
 
 RUN_DATE = "{{ run_date(params, dag_run, data_interval_start) }}"
@@ -186,7 +187,7 @@ class MercadoLocalOperator(BashOperator):
 
 
 def make_task(spec: TaskSpec, runner: str):
-    ordering = {"depends_on_past": spec.depends_on_past}
+    ordering: dict[str, Any] = {"depends_on_past": spec.depends_on_past}
     if spec.max_active_per_dag:
         ordering["max_active_tis_per_dag"] = spec.max_active_per_dag
     if runner == "docker":
@@ -232,7 +233,7 @@ with DAG(
     description="Mercado: one closed UTC day from the OLTP stores through the lake into the warehouse",
     # Data intervals: the run that fires at 00:00 UTC after day D closes covers [D, D+1).
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime.fromisoformat(setting("MERCADO_START_DATE", "2025-01-01")).replace(tzinfo=timezone.utc),
+    start_date=datetime.fromisoformat(setting("MERCADO_START_DATE", "2025-01-01")).replace(tzinfo=UTC),
     catchup=setting("MERCADO_CATCHUP", "false").lower() in ("1", "true", "yes"),
     max_active_runs=int(setting("MERCADO_MAX_ACTIVE_RUNS", "4")),
     user_defined_macros={"run_date": run_date},

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+set -euo pipefail
 # Airflow for Mercado, as local processes on 127.0.0.1: a pinned install in .local/airflow-venv, its
 # metadata in the local PostgreSQL (database of AIRFLOW_DATABASE_URL), LocalExecutor.
 #
 #   scripts/airflow.sh install         install or update the venv (pinned) and migrate the metadata DB
+#   scripts/airflow.sh venv            only install or update the venv
 #   scripts/airflow.sh start           start api-server (UI + REST API), scheduler, dag-processor and
 #                                      triggerer in the background; idempotent; prints the UI login
 #   scripts/airflow.sh stop | status   stop them / exit non-zero unless all four run
@@ -71,19 +73,20 @@ with open(sys.argv[2], "w") as f:
 PY
     )
   fi
-  set -a; . "$file"; set +a
+  # The file is generated just above, per AIRFLOW_HOME: nothing for shellcheck to follow.
+  set -a
+  # shellcheck source=/dev/null
+  . "$file"
+  set +a
+}
+
+venv() {
+  pinned_venv "$VENV" "Airflow (about a minute)" "$ROOT/python/airflow-requirements.txt" "$ROOT/python/airflow-constraints.txt"
 }
 
 install() {
-  local stamp="$VENV/.mercado-requirements"
-  local want; want=$(cat "$ROOT/python/airflow-requirements.txt" "$ROOT/python/airflow-constraints.txt" | sha256sum | cut -c1-16)
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing Airflow into $VENV (pinned; about two minutes)"
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/python/airflow-requirements.txt" \
-      -c "$ROOT/python/airflow-constraints.txt" >&2
-    echo "$want" > "$stamp"
-  fi
+  venv
+  local want; want=$(cat "$VENV/.mercado-requirements")
   "$ROOT/scripts/services.sh" start >/dev/null
   local migrated="$AIRFLOW_HOME/.migrated"
   if [ "$(cat "$migrated" 2>/dev/null)" != "$want $db_url" ]; then
@@ -176,11 +179,12 @@ PY
 
 case "${1:-}" in
   install) install ;;
+  venv) venv ;;
   start) start; login ;;
   stop) stop ;;
   status) status ;;
   login) login ;;
   python|pytest) tool="$1"; shift; install; secrets; exec "$VENV/bin/$tool" "$@" ;;
-  ""|-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] ;;
+  ""|-h|--help) awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; [ -n "${1:-}" ] ;;
   *) install; secrets; exec "$VENV/bin/airflow" "$@" ;;
 esac

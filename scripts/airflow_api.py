@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 
 DAG_ID = "mercado_daily"
 FINISHED = {"success", "failed"}
@@ -42,7 +42,7 @@ class Airflow:
         self.token: str | None = None
 
     @classmethod
-    def from_env(cls) -> "Airflow":
+    def from_env(cls) -> Airflow:
         password = os.environ.get("AIRFLOW_PASSWORD")
         user = os.environ.get("AIRFLOW_USER", "admin")
         if not password:
@@ -90,7 +90,7 @@ class Airflow:
                 return self.get(f"/api/v2/dags/{dag_id}")
             except (ApiError, OSError) as e:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"{dag_id} was not parsed within {timeout:.0f} s: {e}")
+                    raise SystemExit(f"{dag_id} was not parsed within {timeout:.0f} s: {e}") from e
                 time.sleep(1)
 
     def set_paused(self, paused: bool, dag_id: str = DAG_ID) -> None:
@@ -99,7 +99,7 @@ class Airflow:
     def run_for_day(self, day: date, dag_id: str = DAG_ID) -> str:
         """Starts the run that processes `day`, like the scheduled run after it closed (data
         interval [day, day+1)); if one exists already, clears it so it runs again. Its run id."""
-        start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         body = {
             "dag_run_id": f"manual__{day.isoformat()}",
             "logical_date": start.isoformat(),
@@ -165,7 +165,7 @@ class Airflow:
         except ApiError:
             return {}
 
-    def retry_policies(self, dag_id: str = DAG_ID) -> dict[str, "RetryPolicy"]:
+    def retry_policies(self, dag_id: str = DAG_ID) -> dict[str, RetryPolicy]:
         """Each task's retries and delay, as the DAG declares them."""
         tasks = self.get(f"/api/v2/dags/{dag_id}/tasks")["tasks"]
         return {t["task_id"]: RetryPolicy.from_task(t) for t in tasks}
@@ -231,7 +231,7 @@ class RetryPolicy:
         self.retries, self.delay, self.multiplier, self.max_delay = retries, delay, multiplier, max_delay
 
     @classmethod
-    def from_task(cls, task: dict) -> "RetryPolicy":
+    def from_task(cls, task: dict) -> RetryPolicy:
         return cls(int(task.get("retries") or 0), seconds(task.get("retry_delay")),
                    float(task.get("retry_exponential_backoff") or 0), seconds(task.get("max_retry_delay")) or None)
 
@@ -261,7 +261,8 @@ def attempt(ti: dict, policy: RetryPolicy) -> tuple[int, int]:
     """Which of its allowed tries this is, and how many there are. Airflow counts tries across
     clears (a cleared run's first new try may be try 3) and allows up to ``max_tries + 1``."""
     tries, total = ti.get("try_number") or 0, policy.retries + 1
-    first = (ti.get("max_tries") if ti.get("max_tries") is not None else policy.retries) + 1 - total
+    max_tries = ti.get("max_tries")
+    first = (policy.retries if max_tries is None else int(max_tries)) + 1 - total
     return max(1, tries - first), total
 
 
@@ -270,7 +271,7 @@ def retry_text(ti: dict, try_number: int, end_date: str | None, policy: RetryPol
     k, total = attempt({**ti, "try_number": try_number}, policy)
     why = api.error_line(ti["dag_run_id"], ti["task_id"], try_number)
     low, high = policy.window(try_number)
-    ended = parse_time(end_date) or datetime.now(timezone.utc)
+    ended = parse_time(end_date) or datetime.now(UTC)
     due = (f"at {ended + timedelta(seconds=low):%H:%M:%S} UTC" if low == high else
            f"between {ended + timedelta(seconds=low):%H:%M:%S} and {ended + timedelta(seconds=high):%H:%M:%S} UTC")
     return f"try {k} of {total} failed: {why}; try {k + 1} due {due}"

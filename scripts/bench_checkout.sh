@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+set -euo pipefail
 # Checkout throughput by DynamoDB table size (BENCHMARKS.md): the release API on the local
 # emulator with 1k, 10k and 100k items already in its table, next to moto's own server (the
 # peer: what the emulator costs without scripts/moto_server.py's changes) on the same run.

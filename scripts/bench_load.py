@@ -19,7 +19,6 @@ def main():
     p.add_argument("paths", nargs="+")
     a = p.parse_args()
 
-    import pandas as pd
     import pyarrow.parquet as pq
     import sqlalchemy
 

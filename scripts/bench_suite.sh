@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+set -euo pipefail
 # The benchmark suite against the tools a data engineer would otherwise pick (BENCHMARKS.md).
 # Not a test: timings are medians of several runs and ratios on the same run, and every output is
 # checked equal to the others before any time counts (the suite fails, printing the difference,
@@ -54,7 +55,7 @@ while [ $# -gt 0 ]; do
     --history-days) HISTORY_DAYS="$2"; shift 2 ;;
     --scale-lines) SCALE_LINES="$2"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
-    -h|--help) sed -n '2,/^source/p' "$0" | sed '$d'; exit 0 ;;
+    -h|--help) sed -n '3,/^source/p' "$0" | sed '$d'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -81,13 +82,7 @@ ADMIN_URL="${DATABASE_URL%/*}/postgres"
 # A running server is used as it is (durable or not); only a stopped one is started, fast.
 MERCADO_PG_DURABLE=0 "$ROOT/scripts/services.sh" start
 apt_install /usr/bin/time time
-stamp=$(sha256sum "$ROOT/python/bench-requirements.txt" | cut -c1-16)
-if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  log "installing the peers into $VENV (pinned: python/bench-requirements.txt)"
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/python/bench-requirements.txt" >&2
-  echo "$stamp" > "$VENV/.stamp"
-fi
+pinned_venv "$VENV" "the benchmark peers" "$ROOT/python/bench-requirements.txt"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "$SMOKE" = 1 ]; then
   BIN="$TARGET/debug"
@@ -200,6 +195,7 @@ prepare_day() {
 if part 2; then
   prepare_day
   T="$WORK/transform"
+  # shellcheck disable=SC2086  # RAW_SETS is a list of dataset names, split into arguments on purpose
   "$PY" "$ROOT/scripts/bench_lake.py" fetch "$MERCADO_LAKE_BUCKET" "$DAY" "$T/raw" $RAW_SETS
   # run_all RUN: every tool's three stages once, tools interleaved so drifts hit them alike.
   run_all() {

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+set -euo pipefail
 # The project's Docker engine, as a plain process (no systemd), for the docker runner
 # (MERCADO_RUNNER=docker: command 1 and the end-to-end tests), and the tasks image built the local
 # way (no registry reachable): a Debian base made with debootstrap and `docker import`, plus the
@@ -108,6 +109,6 @@ case "${1:-}" in
   ensure) start; image ;;
   stop) stop ;;
   env) echo "export DOCKER_HOST=$DOCKER_HOST" ;;
-  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h|--help) awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0" ;;
   *) echo "usage: $0 start|image|ensure|stop|env" >&2; exit 2 ;;
 esac

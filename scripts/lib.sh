@@ -1,4 +1,6 @@
-# Shared shell helpers for scripts/*.sh. Source it; don't run it.
+# shellcheck shell=bash
+# Shared shell helpers for scripts/*.sh. Source it; don't run it. Each script also sets strict
+# mode itself (set -euo pipefail on its second line), so it reads as strict on its own.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +15,7 @@ load_env() {
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in ''|'#'*) continue ;; esac
     key="${line%%=*}"
-    if [ -z "${!key+x}" ]; then export "$line"; fi
+    if [ -z "${!key+x}" ]; then export "$key=${line#*=}"; fi
   done < "$file"
 }
 
@@ -42,5 +44,22 @@ apt_install() {
   command -v "$cmd" >/dev/null 2>&1 && return 0
   log "installing $* (Debian packages)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends "$@" >&2 || die "could not install $*"
+  if ! { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends "$@" >&2; }; then
+    die "could not install $*"
+  fi
+}
+
+# pinned_venv DIR WHAT REQUIREMENTS [CONSTRAINTS]: a Python venv in DIR with exactly the pinned
+# requirements (and constraints), reinstalled only when those files change (their digest is kept
+# in DIR/.mercado-requirements). WHAT names it in the log line.
+pinned_venv() {
+  local dir="$1" what="$2" req="$3" cons="${4:-}"
+  local stamp="$dir/.mercado-requirements" want
+  want=$(cat "$req" ${cons:+"$cons"} | sha256sum | cut -c1-16)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  log "installing $what into $dir (pinned: ${req#"$ROOT"/}${cons:+, ${cons#"$ROOT"/}})"
+  [ -x "$dir/bin/python" ] || python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check -r "$req" ${cons:+-c "$cons"} >&2 \
+    || die "pip could not install $req"
+  echo "$want" > "$stamp"
 }

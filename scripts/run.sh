@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+set -euo pipefail
 # README command 1: the main job on this machine.
 #   1. local services (PostgreSQL, moto) and the API on 127.0.0.1
 #   2. a week of synthetic traffic ending on the day (default: yesterday, UTC): a marketplace whose

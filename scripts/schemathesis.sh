@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+set -euo pipefail
 # Property-based API test: schemathesis generates requests from the served /openapi.json, in four
 # phases (the schema's examples, coverage of its boundaries, random fuzzing, and stateful chains
 # that follow the document's links: customer → cart → checkout → transaction), and checks that no

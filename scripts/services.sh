@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+set -euo pipefail
 # Start, stop and check Mercado's local services: PostgreSQL and moto's server (S3, DynamoDB, IAM).
 # Both are plain processes on 127.0.0.1 with their state under .local/; `start` is idempotent.
 #
@@ -22,12 +23,12 @@ MOTO_LOG="$LOCAL/moto.log"
 # --- PostgreSQL -------------------------------------------------------------------------------
 pg_bin() {
   local ctl
-  ctl=$(ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n1 || true)
+  ctl=$(compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' | sort -V | tail -n1 || true)
   if [ -z "$ctl" ]; then
     log "PostgreSQL server binaries not found; installing Debian's postgresql package"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends postgresql >&2
-    ctl=$(ls -d /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n1)
+    ctl=$(compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' | sort -V | tail -n1)
   fi
   dirname "$ctl"
 }
@@ -123,15 +124,7 @@ pg_stop() {
 
 # --- moto ------------------------------------------------------------------------------------
 venv() {
-  local stamp="$VENV/.mercado-requirements"
-  local want; want=$(cat "$ROOT/python/requirements.txt" "$ROOT/python/constraints.txt" | sha256sum | cut -c1-16)
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing Python tools into $VENV (moto, schemathesis; pinned)"
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/python/requirements.txt" \
-      -c "$ROOT/python/constraints.txt" >&2
-    echo "$want" > "$stamp"
-  fi
+  pinned_venv "$VENV" "Python tools (moto, schemathesis)" "$ROOT/python/requirements.txt" "$ROOT/python/constraints.txt"
 }
 
 moto_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" 2>/dev/null; }

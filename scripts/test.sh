@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
+set -euo pipefail
 # README command 2: every test, on real services. CI runs exactly this (.ci/run).
 #   1. local services up (PostgreSQL without fsync unless a durable one runs, moto), installing
 #      what is missing; the patched moto server's own tests
-#   2. cargo fmt --check, cargo clippy -D warnings
+#   2. scripts/lint.sh: rustfmt, clippy, cargo doc, shellcheck, ruff, mypy, sqlfluff, hadolint, dclint
 #   3. cargo test: unit tests and the API's HTTP integration tests (each on its own database/table)
-#   4. sqlfluff parses the warehouse SQL (Redshift and PostgreSQL dialects)
-#   5. schemathesis against the served /openapi.json; a smoke run of the benchmark suite
-#   6. Airflow (pinned, in .local/airflow-venv): DAG tests; `airflow dags test` end to end with each
+#   4. schemathesis against the served /openapi.json; a smoke run of the benchmark suite
+#   5. Airflow (pinned, in .local/airflow-venv): DAG tests; `airflow dags test` end to end with each
 #      runner; a backfill driven by a real scheduler compared with the dates run one by one; the UI in
 #      headless Chromium (Debian's chromium and chromedriver, installed when missing)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,30 +26,12 @@ psql "$DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 't
 log "moto's patched TransactWriteItems: cost independent of table size, atomic, serialised"
 "$LOCAL/venv/bin/python" -m pytest -q -p no:cacheprovider scripts/tests/test_moto_server.py 2>&1 | tee "$LOCAL/pytest-moto.log"
 
-log "cargo fmt --check"
-cargo fmt --all -- --check
-log "cargo clippy --all-targets -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+"$ROOT/scripts/lint.sh"
 
 log "cargo test"
 # Chromium renders the report task's HTML in tasks/lake/tests/report.rs, and the Airflow UI below.
 apt_install chromedriver chromium chromium-driver
 cargo test --workspace --locked 2>&1 | tee "$LOCAL/cargo-test.log"
-
-log "sqlfluff: the warehouse SQL and the generated Redshift load parse in their dialects"
-SQLFLUFF="$LOCAL/venv/bin/sqlfluff"
-for f in sql/warehouse/redshift.sql sql/warehouse/marts.sql tasks/lake/tests/golden/*.sql; do
-  "$SQLFLUFF" parse --dialect redshift "$f" >"$LOCAL/sqlfluff.out" 2>&1 || { cat "$LOCAL/sqlfluff.out" >&2; die "$f does not parse as Redshift SQL"; }
-done
-for f in sql/warehouse/postgres.sql sql/warehouse/marts.sql; do
-  "$SQLFLUFF" parse --dialect postgres "$f" >"$LOCAL/sqlfluff.out" 2>&1 || { cat "$LOCAL/sqlfluff.out" >&2; die "$f does not parse as PostgreSQL"; }
-done
-
-log "hadolint (Dockerfiles) and dclint (docker-compose.yml)"
-"$LOCAL/venv/bin/hadolint" docker/*.Dockerfile
-[ -x "$LOCAL/node/node_modules/.bin/dclint" ] \
-  || npm install --silent --no-audit --no-fund --prefix "$LOCAL/node" dclint@3.1.0 >&2
-"$LOCAL/node/node_modules/.bin/dclint" docker-compose.yml
 
 log "schemathesis"
 "$ROOT/scripts/schemathesis.sh"

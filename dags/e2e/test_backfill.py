@@ -30,7 +30,7 @@ import tempfile
 import time
 import urllib.request
 import zlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ from airflow_api import Airflow  # noqa: E402  (scripts/, on the path by conftes
 
 DATES = ["2025-04-07", "2025-04-08", "2025-04-09", "2025-04-10", "2025-04-11"]
 # The day the scheduled run after unpausing processes.
-YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
 SECRET = "secret-" + os.urandom(6).hex()
 TIMINGS = ROOT / ".local" / "backfill-timings.json"
 SCREENSHOT = ROOT / ".local" / "airflow-ui-run.png"
@@ -253,11 +253,12 @@ def png_is_blank(png: bytes) -> bool:
         elif kind == b"IDAT":
             idat += data
         pos += 12 + length
+    assert header is not None, "the screenshot has no IHDR chunk"
     width, height, depth, colour = header[:4]
     channels = {2: 3, 6: 4}[colour]
     raw = zlib.decompress(idat)
     stride = width * channels
-    colours = set()
+    colours: set[bytes] = set()
     prev = bytearray(stride)
     for y in range(height):
         kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])

@@ -6,7 +6,7 @@ import copy
 import os
 import pathlib
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from types import SimpleNamespace
 
 import pytest
@@ -17,7 +17,7 @@ from airflow.timetables.base import TimeRestriction
 # The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
 CHAIN = [t["name"] for t in __import__("registry").tasks()]
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_dagbag_imports_without_errors():
@@ -96,7 +96,8 @@ def test_the_date_param_is_validated(load_dag):
     params = copy.deepcopy(dag.params)
     params.update({"date": "2025-03-17"})
     assert params.validate()["date"] == "2025-03-17"
-    with pytest.raises(Exception):
+    # Airflow's ParamValidationError is a ValueError.
+    with pytest.raises(ValueError, match="date"):
         params.update({"date": "not a date"})
         params.validate()
 
