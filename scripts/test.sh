@@ -23,8 +23,8 @@ export MERCADO_PG_DURABLE="${MERCADO_PG_DURABLE:-0}"
 psql "$DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 't\_%' OR datname LIKE 'schemathesis\_%'" \
   | while read -r db; do [ -n "$db" ] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
 
-log "moto's patched TransactWriteItems: cost independent of table size, atomic, serialised"
-"$LOCAL/venv/bin/python" -m pytest -q -p no:cacheprovider scripts/tests/test_moto_server.py 2>&1 | tee "$LOCAL/pytest-moto.log"
+log "scripts' own tests: moto's patched TransactWriteItems (cost independent of table size, atomic, serialised); the run follower's rules"
+"$LOCAL/venv/bin/python" -m pytest -q -p no:cacheprovider scripts/tests 2>&1 | tee "$LOCAL/pytest-moto.log"
 
 "$ROOT/scripts/lint.sh"
 
