@@ -2,7 +2,7 @@
 //!
 //! Customers, vendors, categories and inventory live in PostgreSQL ([`pg`]); carts and checkout
 //! transactions live in DynamoDB ([`dynamo`], key design in [`keys`]); vendor analytics read the
-//! warehouse marts ([`warehouse`]). The binary in `main.rs` only parses flags and calls [`run`];
+//! warehouse marts ([`warehouse`]). The binary in `main.rs` only parses flags and calls `run`;
 //! tests build the same [`AppState`] and [`router`] in-process and drive them over HTTP.
 
 pub mod config;

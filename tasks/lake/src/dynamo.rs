@@ -10,7 +10,7 @@ use mercado_core::keys::{self, DayKind};
 use crate::cli::LakeArgs;
 use crate::error::{LakeError, Result};
 
-/// A DynamoDB client on the tasks' one AWS configuration ([`aws_config`]).
+/// A DynamoDB client on the tasks' one AWS configuration ([`aws_config()`]).
 pub async fn client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&aws_config(args).await)
 }
