@@ -645,7 +645,7 @@ def polars_clean(pl, sink, raw, out, day):
     def lines(candidates):
         """Each line of the candidate rows, with the first rule it breaks (clean's order), and per
         row the first line's reason and the lines' total."""
-        l = (candidates.select("pos", pl.col("lines").str.json_decode(line_t).alias("j"))
+        exploded = (candidates.select("pos", pl.col("lines").str.json_decode(line_t).alias("j"))
              .with_columns(pl.int_ranges(0, pl.col("j").list.len(), dtype=pl.Int64).alias("n"))
              .explode("j", "n").unnest("j")
              .with_columns(int_of(pl.col("item_id")).alias("item_id"), int_of(pl.col("vendor_id")).alias("vendor_id"),
@@ -664,10 +664,10 @@ def polars_clean(pl, sink, raw, out, day):
                  .when(~pl.col("line_no").is_between(-2**31, 2**31 - 1)).then(pl.lit("bad_line"))
                  .alias("line_reason"))
              .collect())
-        verdict = (l.lazy().group_by("pos").agg(
+        verdict = (exploded.lazy().group_by("pos").agg(
             pl.col("line_reason").sort_by("n").drop_nulls().first().alias("line_reason"),
             pl.col("total_price").sum().alias("lines_total")))
-        return l, verdict
+        return exploded, verdict
 
     # Transactions: the copy kept is the earliest created_at (unreadable: last), then the first.
     lf, cols = load("transactions")
@@ -687,7 +687,7 @@ def polars_clean(pl, sink, raw, out, day):
                                               .when(~lines_ok.fill_null(False)).then(pl.lit("bad_lines"))))
                        .alias("pre"))
          .collect())
-    l, verdict = lines(t.lazy().filter(pl.col("pre").is_null()))
+    exploded, verdict = lines(t.lazy().filter(pl.col("pre").is_null()))
     v = (t.lazy().join(verdict, on="pos", how="left")
          .with_columns(pl.coalesce("pre", "line_reason",
                                    pl.when(pl.col("total").is_null() | (pl.col("total") <= 0)).then(pl.lit("bad_total"))
@@ -696,7 +696,7 @@ def polars_clean(pl, sink, raw, out, day):
     sink(v.lazy().filter(pl.col("reason").is_null())
          .select("pos", pl.col("id").alias("transaction_id"), pl.col("uid").alias("customer_id"), pl.col("total").alias("order_total"),
                  pl.col("inst").cast(pl.Int32).alias("installments"), pl.col("created").alias("created_at"))
-         .join(l.lazy(), on="pos", how="inner")
+         .join(exploded.lazy(), on="pos", how="inner")
          .select("transaction_id", pl.col("line_no").cast(pl.Int32), "customer_id", "item_id", "vendor_id", "qty",
                  "unit_price", "total_price", "order_total", "installments", "created_at"),
          f"{out}/clean/transaction_lines.parquet")
@@ -708,7 +708,7 @@ def polars_clean(pl, sink, raw, out, day):
          .with_columns(pl.coalesce(customer, pl.when(pl.col("updated").is_null()).then(pl.lit("bad_timestamp"))
                                    .when(~lines_ok.fill_null(False)).then(pl.lit("bad_lines"))).alias("pre"))
          .collect())
-    l, verdict = lines(t.lazy().filter(pl.col("pre").is_null()))
+    exploded, verdict = lines(t.lazy().filter(pl.col("pre").is_null()))
     v = (t.lazy().join(verdict, on="pos", how="left")
          .with_columns(pl.coalesce("pre", "line_reason").alias("rule"))
          .with_columns(pl.col("pos").filter(pl.col("rule").is_null()).min().over("uid").alias("first_ok"))
@@ -717,7 +717,7 @@ def polars_clean(pl, sink, raw, out, day):
          .collect())
     sink(v.lazy().filter(pl.col("reason").is_null())
          .select("pos", pl.col("uid").alias("customer_id"), pl.col("updated").alias("cart_updated_at"))
-         .join(l.lazy(), on="pos", how="inner")
+         .join(exploded.lazy(), on="pos", how="inner")
          .select("customer_id", "item_id", "vendor_id", "qty", "unit_price", "total_price", "cart_updated_at"),
          f"{out}/clean/cart_lines.parquet")
     quarantine("carts", pl.col("user_id"), cols, v)
