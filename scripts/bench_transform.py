@@ -39,7 +39,10 @@ from datetime import date as Date
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREADS = 2
-MAX_QTY = 10_000
+# The marketplace's limits, one value each (mercado_core::limits, written out as core/limits.json).
+with open(f"{ROOT}/core/limits.json") as f:
+    LIMITS = json.load(f)
+MAX_QTY = LIMITS["max_qty"]
 ENTITIES = ["categories", "vendors", "customers", "inventory"]
 RAW = ENTITIES + ["transactions", "carts"]
 GOLD = ["dim_category", "dim_vendor", "dim_customer", "dim_inventory", "dim_date", "fact_sales", "fact_cart_snapshot"]
