@@ -12,7 +12,7 @@ Layout, the same for every tool (Mercado's outputs are fetched into it from the 
     OUT/enrich/sales_lines.parquet
     OUT/gold/<table>.parquet              fact_sales dim_* fact_cart_snapshot
 
-The rules are those of tasks/lake/src/tasks/clean.rs, in its order, for every case the benchmark's
+The rules are those of tasks/lake/src/tasks/clean/ (entities.rs, transactions.rs), in its order, for every case the benchmark's
 data (synth_raw --bad-share) can hold. Two simplifications, both outside that data: copies of a
 transaction with the same created_at are ranked by position in the files, not by the digest of
 the record; and a `lines` array whose elements are not objects is not handled (Polars cannot
