@@ -12,7 +12,7 @@ Layout, the same for every tool (Mercado's outputs are fetched into it from the 
     OUT/enrich/sales_lines.parquet
     OUT/gold/<table>.parquet              fact_sales dim_* fact_cart_snapshot
 
-The rules are those of tasks/lake/src/tasks/clean.rs, in its order, for every case the benchmark's
+The rules are those of tasks/lake/src/tasks/clean/ (entities.rs, transactions.rs), in its order, for every case the benchmark's
 data (synth_raw --bad-share) can hold. Two simplifications, both outside that data: copies of a
 transaction with the same created_at are ranked by position in the files, not by the digest of
 the record; and a `lines` array whose elements are not objects is not handled (Polars cannot
@@ -39,7 +39,10 @@ from datetime import date as Date
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREADS = 2
-MAX_QTY = 10_000
+# The marketplace's limits, one value each (mercado_core::limits, written out as core/limits.json).
+with open(f"{ROOT}/core/limits.json") as f:
+    LIMITS = json.load(f)
+MAX_QTY = LIMITS["max_qty"]
 ENTITIES = ["categories", "vendors", "customers", "inventory"]
 RAW = ENTITIES + ["transactions", "carts"]
 GOLD = ["dim_category", "dim_vendor", "dim_customer", "dim_inventory", "dim_date", "fact_sales", "fact_cart_snapshot"]

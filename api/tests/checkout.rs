@@ -1,6 +1,6 @@
 //! Checkout is atomic and idempotent, and priced from inventory at the moment of checkout.
 
-mod common;
+use mercado_testkit::api as common;
 
 use common::TestApp;
 use futures::future::join_all;

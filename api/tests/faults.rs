@@ -7,7 +7,7 @@
 //! The test starts its own PostgreSQL cluster and its own moto server, so freezing them does not
 //! disturb the other tests sharing the local services.
 
-mod common;
+use mercado_testkit::api as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

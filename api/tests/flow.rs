@@ -1,7 +1,7 @@
 //! The whole flow over HTTP on real PostgreSQL and DynamoDB: customers → vendors → inventory →
 //! cart → checkout → transaction stored, cart gone.
 
-mod common;
+use mercado_testkit::api as common;
 
 use common::TestApp;
 use reqwest::StatusCode;

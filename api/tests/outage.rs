@@ -1,6 +1,6 @@
 //! A store that does not answer is a 503 with a clear message, not a 500 or a hang.
 
-mod common;
+use mercado_testkit::api as common;
 
 use common::TestApp;
 use mercado_api::dynamo::DynamoStore;

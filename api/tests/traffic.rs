@@ -2,7 +2,7 @@
 //! labels file naming exactly the fraud scenario's transactions, and a day already generated
 //! never written twice.
 
-mod common;
+use mercado_testkit::api as common;
 
 use chrono::NaiveDate;
 use common::TestApp;

@@ -1,6 +1,6 @@
 //! Every client mistake is a 4xx with a JSON body naming the field; never a 5xx.
 
-mod common;
+use mercado_testkit::api as common;
 
 use common::TestApp;
 use reqwest::{Method, StatusCode};

@@ -2,7 +2,7 @@
 //! applies `sql/warehouse/postgres.sql` and `marts.sql`, inserts known rows, and drives the API
 //! over HTTP.
 
-mod common;
+use mercado_testkit::api as common;
 
 use common::TestApp;
 use mercado_api::AppState;

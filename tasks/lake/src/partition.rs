@@ -1,4 +1,5 @@
-//! The one place that names lake paths: `<zone>/<source>/<dataset>/dt=YYYY-MM-DD/`.
+//! The one place that names lake paths: `<zone>/<source>/<dataset>/dt=YYYY-MM-DD/` (the data
+//! zones' partitions and their manifests, and the reports' documents).
 
 use std::fmt;
 
@@ -11,6 +12,8 @@ pub enum Zone {
     Quarantine,
     Work,
     Gold,
+    /// Documents for people (the `report` task's HTML): objects put whole, no manifest.
+    Reports,
 }
 
 impl Zone {
@@ -21,6 +24,7 @@ impl Zone {
             Zone::Quarantine => "quarantine",
             Zone::Work => "work",
             Zone::Gold => "gold",
+            Zone::Reports => "reports",
         }
     }
 }
@@ -33,6 +37,7 @@ impl Zone {
             Zone::Cleaned | Zone::Quarantine => "clean",
             Zone::Work => "enrich",
             Zone::Gold => "gold",
+            Zone::Reports => "report",
         }
     }
 }
@@ -95,7 +100,12 @@ impl Partition {
     }
 
     pub fn manifest_key(&self) -> String {
-        format!("{}{MANIFEST_FILE}", self.prefix())
+        self.key(MANIFEST_FILE)
+    }
+
+    /// The key of a file directly in the partition: `…/dt=D/<file>`.
+    pub fn key(&self, file: &str) -> String {
+        format!("{}{file}", self.prefix())
     }
 
     /// Where one run writes its files before publishing: `…/dt=D/run=<run_id>/`.
@@ -138,5 +148,10 @@ mod tests {
             "raw/postgres/customers/dt=2025-03-07/run=r1/"
         );
         assert_eq!(Partition::date_of(&p.prefix()), Some(d));
+        let report = DatasetId::new(Zone::Reports, "mercado", "kpi").at(d);
+        assert_eq!(
+            report.key("report.html"),
+            "reports/mercado/kpi/dt=2025-03-07/report.html"
+        );
     }
 }

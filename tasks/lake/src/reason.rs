@@ -173,6 +173,17 @@ mod tests {
             .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
     }
 
+    /// The quantity bound the text states is the one `clean` checks (`mercado_core::limits`).
+    #[test]
+    fn the_quantity_bound_is_the_core_limit() {
+        let bound = format!("1..{}", mercado_core::limits::MAX_QTY);
+        assert!(
+            Reason::BadQty.description().ends_with(&bound),
+            "{}",
+            Reason::BadQty.description()
+        );
+    }
+
     /// UPDATE_README=1 writes the table into README.md.
     #[test]
     fn the_readme_lists_every_reason() {

@@ -1,10 +1,8 @@
 //! extract: the day index read across every shard and page.
 
-mod common;
-
-use common::{day, Env};
 use mercado_lake::contracts as c;
 use mercado_lake::tasks::extract;
+use mercado_testkit::lake::{day, Env};
 
 #[tokio::test]
 async fn reads_every_shard_and_page_of_the_day_and_nothing_else() {

@@ -1,8 +1,6 @@
 //! Fraud signals (`marts.flagged_transactions`) on known data: exactly the expected flags, and
 //! precision and recall against the known labels.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use mercado_lake::warehouse::{MARTS, POSTGRES_DDL};
@@ -32,7 +30,8 @@ const CHECKOUTS: &[(&str, i64, &str, &str, bool)] = &[
 
 #[tokio::test]
 async fn rules_flag_exactly_the_expected_checkouts() {
-    let url = common::api::create_database(&common::api::unique_name()).await;
+    let url =
+        mercado_testkit::services::create_database(&mercado_testkit::services::unique_name()).await;
     let (client, conn) = tokio_postgres::connect(&url, NoTls)
         .await
         .expect("warehouse");

@@ -6,19 +6,17 @@
 //! task killed at 15%, 45% and 80% of the time it took in A, checks the lake's published state
 //! after every kill, then runs it to the end.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use mercado_lake::cli::LakeArgs;
 use mercado_lake::contracts::{self as c, Contract};
 use mercado_lake::manifest::Manifest;
 use mercado_lake::parquet_io::PartitionReader;
 use mercado_lake::rows::{batch_rows, Val};
 use mercado_lake::Lake;
+use mercado_testkit::lake::*;
 use serde_json::json;
 
 const KILL_AT: &[f64] = &[0.15, 0.45, 0.8];
@@ -32,7 +30,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn command(&self, task: &str) -> Command {
-        let mut cmd = common::task(task);
+        let mut cmd = mercado_testkit::cli::task(task);
         cmd.env("MERCADO_DATE", DATE)
             .env("MERCADO_LAKE_BUCKET", &self.bucket)
             .env("DATABASE_URL", &self.env.app.database_url)

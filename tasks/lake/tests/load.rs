@@ -6,17 +6,15 @@
 //! twice), read it back, check out with an idempotency key (sometimes retried), read the
 //! transaction and the order history.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use common::*;
 use futures::StreamExt;
 use mercado_lake::tasks::{load_redshift, reconcile};
 use mercado_lake::warehouse::{Target, WarehouseArgs};
+use mercado_testkit::lake::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};

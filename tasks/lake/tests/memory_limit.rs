@@ -1,11 +1,9 @@
 //! `--memory-limit`: a join or a snapshot comparison bigger than the limit allows runs in
 //! partitions spilled to local disk, and gives exactly what a run without a limit gives.
 
-mod common;
-
-use common::{day, Env};
 use mercado_lake::contracts as c;
 use mercado_lake::tasks::{enrich, gold};
+use mercado_testkit::lake::{day, Env};
 
 const D1: &str = "2025-03-17";
 const D2: &str = "2025-03-18";

@@ -2,13 +2,11 @@
 //! outputs, quarantine with reasons, reconciled counts, idempotent re-runs, and a run killed
 //! before publishing.
 
-mod common;
-
-use common::{at, cents, day, money, s, Env};
 use mercado_api::model::{Cart, CartLine, FlexId};
 use mercado_lake::contracts as c;
 use mercado_lake::parquet_io::PartitionWriter;
 use mercado_lake::rows::{BatchBuilder, Cell, Val};
+use mercado_testkit::lake::{at, cents, day, money, s, Env};
 use serde_json::json;
 
 const D: &str = "2025-03-17";

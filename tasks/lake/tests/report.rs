@@ -2,16 +2,14 @@
 //! note where a dataset is empty, the file published to the lake; then the file as headless
 //! Chromium renders it (a screenshot that is not blank, every chart with marks in its DOM).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{at, day, money, Env};
 use mercado_api::model::{Cart, CartLine, FlexId};
 use mercado_lake::tasks::load_redshift;
 use mercado_lake::tasks::report::{self, ReportArgs};
 use mercado_lake::warehouse::{Target, WarehouseArgs};
+use mercado_testkit::lake::{at, day, money, Env};
 use serde_json::json;
 
 const D1: &str = "2025-03-17";

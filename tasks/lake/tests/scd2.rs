@@ -2,11 +2,9 @@
 //! opens (the warehouse load closes the ones they replace: tests/warehouse.rs), whatever the
 //! order gold runs in.
 
-mod common;
-
-use common::{cents, day, s, Env};
 use mercado_lake::contracts as c;
 use mercado_lake::rows::Val;
+use mercado_testkit::lake::{cents, day, s, Env};
 use serde_json::json;
 
 const D1: &str = "2025-03-17";

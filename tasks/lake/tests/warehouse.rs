@@ -2,9 +2,6 @@
 //! known data, a data-quality failure that stops one date; and the Redshift SQL against its golden
 //! file.
 
-mod common;
-
-use common::{at, day, money, Env};
 use mercado_api::model::{Cart, CartLine, FlexId};
 use mercado_lake::contracts as c;
 use mercado_lake::parquet_io::PartitionWriter;
@@ -12,6 +9,7 @@ use mercado_lake::rows::Cell;
 use mercado_lake::tasks::load_redshift::{self, LoadArgs};
 use mercado_lake::tasks::reconcile::{self, ReconcileArgs};
 use mercado_lake::warehouse::{Target, WarehouseArgs};
+use mercado_testkit::lake::{at, day, money, Env};
 use serde_json::json;
 use tokio_postgres::{Client, NoTls};
 
@@ -570,7 +568,7 @@ async fn a_failed_load_writes_its_audit_row() {
     two_days(&env).await;
     let wh = Warehouse::new(&env).await;
     load_redshift::run(&wh.args(&env, D1)).await.expect("load");
-    let out = common::task("load_redshift")
+    let out = mercado_testkit::cli::task("load_redshift")
         .env("MERCADO_DATE", "2025-03-25")
         .env("MERCADO_LAKE_BUCKET", &env.bucket)
         .env("WAREHOUSE_URL", &wh.url)

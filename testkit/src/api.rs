@@ -1,87 +1,12 @@
-//! Test harness: each test gets its own PostgreSQL database and DynamoDB table on the local
-//! services (scripts/services.sh), and an API served in-process on a free loopback port, driven
-//! over real HTTP.
-
-#![allow(dead_code)]
-
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Once;
+//! The API in-process: each test gets its own PostgreSQL database and DynamoDB table on the local
+//! services, and an API served on a free loopback port, driven over real HTTP.
 
 use mercado_api::{AppState, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_postgres::NoTls;
 
-/// Reads .env (or .env.example) at the workspace root for variables the environment lacks, so
-/// `cargo test` works after `scripts/services.sh start` without exporting anything.
-pub fn load_env() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The workspace root is the nearest ancestor holding the example env file.
-        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .flat_map(|dir| [dir.join(".env"), dir.join(".env.example")])
-            .find(|p| p.exists())
-            .expect(".env.example exists at the workspace root");
-        let text = std::fs::read_to_string(file).expect("readable env file");
-        for line in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            if let Some((k, v)) = line.split_once('=') {
-                if std::env::var_os(k).is_none() {
-                    std::env::set_var(k, v);
-                }
-            }
-        }
-    });
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set; start the services with scripts/services.sh start")
-    })
-}
-
-/// A name unique to this test: usable as a database and a table name.
-pub fn unique_name() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let suffix = uuid::Uuid::now_v7().simple().to_string();
-    format!(
-        "t_{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        &suffix[24..]
-    )
-}
-
-/// The same server and credentials with another database name.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let base = &base[..base.rfind('/').expect("URL has a path")];
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
-pub async fn create_database(name: &str) -> String {
-    load_env();
-    let admin = env("DATABASE_URL");
-    let (client, conn) = tokio_postgres::connect(&admin, NoTls)
-        .await
-        .expect("connect to PostgreSQL (is scripts/services.sh start running?)");
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .expect("create test database");
-    with_database(&admin, name)
-}
+use crate::services::env;
+pub use crate::services::{create_database, load_env, unique_name, with_database};
 
 pub fn config(database_url: String, table: String) -> Config {
     load_env();

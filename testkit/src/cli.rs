@@ -1,20 +1,39 @@
-//! The task binaries' shared contract (design.md, "A task's contract"), checked by each task
-//! task's test in `tasks/bin/tests/`: documented `--help`, a clear refusal of a missing or malformed date,
-//! and one JSON summary as the last stdout line.
-
-#![allow(dead_code)]
+//! The task binary and every task's shared contract (the README's "Lake tasks"), checked for each
+//! task of the registry by `tasks/bin/tests/contract.rs`: documented `--help`, a clear refusal of a
+//! missing or malformed date, one line of reason on a failure, and one JSON summary as the last
+//! stdout line.
 
 use std::process::Output;
 
 use chrono::NaiveDate;
 
-use crate::common::Env;
+use crate::lake::Env;
+
+/// `mercado-task <task>`, the built binary.
+pub fn task(task: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin("mercado-task"));
+    cmd.arg(task);
+    cmd
+}
+
+/// A built binary, where cargo put it: next to the test's own `deps/` folder.
+pub fn bin(task: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join(task);
+    assert!(
+        path.exists(),
+        "{} is missing: build the task binaries first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
 
 pub fn help_and_date_errors(task: &str) {
-    let help = crate::common::task(task)
-        .arg("--help")
-        .output()
-        .expect("run --help");
+    let help = self::task(task).arg("--help").output().expect("run --help");
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
     for needle in [
@@ -32,7 +51,7 @@ pub fn help_and_date_errors(task: &str) {
     }
     assert!(text.contains(task), "{text}");
 
-    let missing = crate::common::task(task)
+    let missing = self::task(task)
         .env_remove("MERCADO_DATE")
         .output()
         .expect("run");
@@ -41,7 +60,7 @@ pub fn help_and_date_errors(task: &str) {
     assert!(err.contains("--date"), "{err}");
     assert!(missing.stdout.is_empty());
 
-    let bad = crate::common::task(task)
+    let bad = self::task(task)
         .args(["--date", "2025-02-30"])
         .output()
         .expect("run");
@@ -52,16 +71,21 @@ pub fn help_and_date_errors(task: &str) {
 
 /// Runs a task against the test environment.
 pub fn run(task: &str, env: &Env, date: NaiveDate) -> Output {
-    crate::common::task(task)
-        .args(["--date", &date.format("%Y-%m-%d").to_string()])
+    command(task, env, date).output().expect("run task binary")
+}
+
+/// The command [`run`] runs, to add settings to: the test's bucket, database and table, logs at
+/// info, no warehouse.
+pub fn command(task: &str, env: &Env, date: NaiveDate) -> std::process::Command {
+    let mut cmd = self::task(task);
+    cmd.args(["--date", &date.format("%Y-%m-%d").to_string()])
         .env("MERCADO_LAKE_BUCKET", &env.bucket)
         .env("DATABASE_URL", &env.app.database_url)
         .env("MERCADO_DDB_TABLE", &env.app.name)
         .env("RUST_LOG", "info")
         // Audit rows only where a test asks for them (see entry::TaskArgs::audit_warehouse).
-        .env_remove("WAREHOUSE_URL")
-        .output()
-        .expect("run task binary")
+        .env_remove("WAREHOUSE_URL");
+    cmd
 }
 
 /// The summary: the last stdout line, one JSON object, after which nothing is printed.

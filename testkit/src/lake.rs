@@ -1,10 +1,5 @@
-//! Lake test harness: the API's harness (own database and DynamoDB table, API over HTTP) plus an
-//! own bucket, and helpers to run the tasks and read partitions back.
-
-#![allow(dead_code)]
-
-#[path = "../../../../api/tests/common/mod.rs"]
-pub mod api;
+//! The lake's fixtures: the API's harness (own database and DynamoDB table, API over HTTP) plus
+//! an own bucket, and helpers to run the tasks and read partitions back.
 
 use std::str::FromStr;
 
@@ -19,7 +14,9 @@ use mercado_lake::warehouse::{Target, WarehouseArgs};
 use mercado_lake::{Lake, Summary};
 use rust_decimal::Decimal;
 
-pub use api::TestApp;
+use crate::api;
+pub use crate::api::TestApp;
+pub use crate::cli::{bin, task};
 
 pub struct Env {
     pub app: TestApp,
@@ -199,27 +196,4 @@ pub fn s(v: &str) -> Val {
 
 pub fn cents(v: i128) -> Val {
     Val::Money(v)
-}
-
-/// `mercado-task <task>`, the built binary.
-pub fn task(task: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(bin("mercado-task"));
-    cmd.arg(task);
-    cmd
-}
-
-/// A built binary, where cargo put it: next to the test's own `deps/` folder.
-pub fn bin(task: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = dir.join(task);
-    assert!(
-        path.exists(),
-        "{} is missing: build the task binaries first (cargo build --workspace)",
-        path.display()
-    );
-    path
 }
