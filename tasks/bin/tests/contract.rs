@@ -158,9 +158,7 @@ const CONTRACT: &[Row] = &[
         warehouse: true,
         data: Data::Sale { price: "3.25" },
         inputs: Inputs::Loaded,
-        // Not yet the contract: on a warehouse without `core` it fails with PostgreSQL's error, not
-        // "run `load_redshift --date …` first" (which it says when `core` lacks only the date).
-        missing: Some("PostgreSQL: relation \"core.dim_date\" does not exist"),
+        missing: Some("run `load_redshift --date 2025-03-17` first"),
         summary: |v, _| {
             assert_eq!(v["figures"]["gmv"], "6.50");
             assert_eq!(v["figures"]["orders"], "1");

@@ -53,6 +53,15 @@ pub async fn run(args: &MartsArgs) -> Result<Summary> {
     let date = args.lake.date;
     let mut summary = Summary::new(TASK, date, &args.lake.run_id());
     let (client, conn) = args.warehouse.connect().await?;
+    // The marts are views over `core`: on a warehouse nothing was loaded into yet, say what to
+    // run first rather than PostgreSQL's "relation does not exist".
+    let loaded: bool = client
+        .query_one("SELECT to_regclass('core.dim_date') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !loaded {
+        return Err(not_loaded(date));
+    }
     if args.warehouse.target == Target::Postgres {
         // Views are replaced under the writers' lock: concurrent `CREATE OR REPLACE VIEW`s of
         // two dates would fail with `tuple concurrently updated`.
@@ -87,11 +96,7 @@ pub async fn run(args: &MartsArgs) -> Result<Summary> {
             &[&day],
         )
         .await?
-        .ok_or_else(|| {
-            LakeError::MissingInput(format!(
-                "{date} is not loaded; run `load_redshift --date {date}` first"
-            ))
-        })?;
+        .ok_or_else(|| not_loaded(date))?;
     let text = |i: usize| {
         row.get::<_, Option<Decimal>>(i)
             .map_or_else(|| "null".to_string(), |d| d.to_string())
@@ -111,4 +116,10 @@ pub async fn run(args: &MartsArgs) -> Result<Summary> {
     conn.abort();
     tracing::info!(%date, figures = ?summary.figures, "marts ready");
     Ok(summary.finish(started))
+}
+
+fn not_loaded(date: chrono::NaiveDate) -> LakeError {
+    LakeError::MissingInput(format!(
+        "{date} is not loaded; run `load_redshift --date {date}` first"
+    ))
 }
