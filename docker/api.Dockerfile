@@ -1,18 +1,33 @@
-# The API (and the traffic generator).  docker build -f docker/api.Dockerfile -t mercado-api .
+# The API alone.  docker build -f docker/api.Dockerfile -t mercado-api .
+# The traffic generator (a client of the API, not part of it) is a separate target of this file:
+#   docker build -f docker/api.Dockerfile --target traffic -t mercado-traffic .
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p mercado-api \
+RUN cargo build --release --locked -p mercado-api --bin mercado-api \
  && mkdir /out \
- && cp target/release/mercado-api target/release/mercado-traffic /out/
+ && cp target/release/mercado-api /out/
 
-FROM debian:bookworm-slim
+FROM build AS traffic-build
+RUN cargo build --release --locked -p mercado-traffic --bin mercado-traffic \
+ && mkdir /out-traffic \
+ && cp target/release/mercado-traffic /out-traffic/
+
+FROM debian:bookworm-slim AS runtime
 # Unpinned on purpose: bookworm-security keeps moving, and a stale pin breaks the build.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mercado
+
+FROM runtime AS traffic
+COPY --from=traffic-build /out-traffic/ /usr/local/bin/
+USER 10001
+CMD ["mercado-traffic", "--help"]
+
+# The default target (last): the API image.
+FROM runtime AS api
 COPY --from=build /out/ /usr/local/bin/
 USER 10001
 EXPOSE 8000

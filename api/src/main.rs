@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&cli.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {
-            println!("{}", mercado_api::openapi::document_json());
+            println!("{}", mercado_api::http::openapi::document_json());
         }
         Command::Migrate => {
             let state = mercado_api::AppState::connect(&cli.config)

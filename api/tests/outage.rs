@@ -3,7 +3,7 @@
 use mercado_testkit::api as common;
 
 use common::TestApp;
-use mercado_api::dynamo::DynamoStore;
+use mercado_api::store::dynamo::DynamoStore;
 use mercado_api::AppState;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -25,7 +25,8 @@ async fn unreachable_stores_answer_503() {
     config.aws_endpoint_url = Some(format!("http://127.0.0.1:{port}"));
     config.store_timeout_ms = 1000;
     let state = AppState {
-        pg: mercado_api::pg::pool(&config.database_url, 2, config.store_timeout()).expect("pool"),
+        pg: mercado_api::store::pg::pool(&config.database_url, 2, config.store_timeout())
+            .expect("pool"),
         ddb: DynamoStore::connect(&config).await,
         warehouse: None,
         request_timeout: config.store_timeout() * 3 / 2,

@@ -25,6 +25,10 @@ mod tests {
     fn date_keys() {
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("date");
         assert_eq!(date_id(d(2025, 3, 7)), 20250307);
+        assert_eq!(date_id(d(2025, 3, 17)), 20250317);
+        assert_eq!(date_id(d(2024, 12, 31)), 20241231);
+        assert_eq!(date_id(d(0, 1, 1)), 101);
+        assert_eq!(date_id(d(9999, 12, 31)), 99991231);
         assert_eq!(epoch_days(d(1970, 1, 1)), 0);
         assert_eq!(epoch_days(d(2025, 3, 17)), 20164);
         assert_eq!(from_epoch_days(20164), Some(d(2025, 3, 17)));

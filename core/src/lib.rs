@@ -7,6 +7,7 @@
 //! - [`money`]: exact amounts of two decimals.
 //! - [`calendar`]: the warehouse's date keys.
 //! - [`limits`]: the marketplace's limits (cart lines, quantity, amount), also as `core/limits.json`.
+//! - [`rng`]: the one seedable pseudo-random generator of the synthetic data (traffic, raw files).
 
 pub mod calendar;
 pub mod email;
@@ -14,3 +15,4 @@ pub mod keys;
 pub mod limits;
 pub mod money;
 pub mod regions;
+pub mod rng;

@@ -134,7 +134,7 @@ def upstream():
         server.stop()
 
 
-# --- the table and the checkout, as api/src/dynamo.rs has them -------------------------------------
+# --- the table and the checkout, as api/src/store/dynamo.rs has them -------------------------------------
 
 
 def S(value):

@@ -10,8 +10,9 @@
 //! too. Everything is deterministic for a given date and flags: the generator is seeded with the
 //! date, so consecutive days differ but a re-run writes the same rows.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use clap::Parser;
+use mercado_core::rng::Rng;
 use mercado_lake::cli::LakeArgs;
 use mercado_lake::contracts as c;
 use mercado_lake::parquet_io::PartitionWriter;
@@ -120,29 +121,12 @@ impl Line {
     }
 }
 
-/// xorshift64: fast, and the same sequence on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// True for about `share` of the calls.
-    fn chance(&mut self, share: f64) -> bool {
-        (self.next() % 1_000_000) < (share * 1_000_000.0) as u64
-    }
-}
-
 /// `count` good lines.
 fn lines(rng: &mut Rng, count: u64, items: u64) -> Vec<Line> {
     (0..count)
         .map(|_| {
-            let item = 1 + rng.next() % items;
-            let qty = 1 + rng.next() % 3;
+            let item = 1 + rng.next_u64() % items;
+            let qty = 1 + rng.next_u64() % 3;
             let unit = price_cents(item);
             Line {
                 item,
@@ -209,12 +193,11 @@ async fn main() -> anyhow::Result<()> {
     let mut w = PartitionWriter::new(&lake, "synth", c::RAW_TRANSACTIONS, date, "synth")?;
     let (mut written, mut n, mut bad_count) = (0u64, 0u64, 0u64);
     // Seeded with the date: each day of a history run gets its own sales.
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d
-        ^ u64::from(date.num_days_from_ce().unsigned_abs()).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = Rng::for_day(0x2545_f491_4f6c_dd1d, date);
     while written < cli.lines {
-        let count = (1 + rng.next() % 4).min(cli.lines - written);
+        let count = (1 + rng.next_u64() % 4).min(cli.lines - written);
         let mut txn_lines = lines(&mut rng, count, cli.items);
-        let user = 1 + rng.next() % cli.customers;
+        let user = 1 + rng.next_u64() % cli.customers;
         let bad = rng.chance(cli.bad_share).then(|| {
             bad_count += 1;
             BAD_TRANSACTIONS[(bad_count - 1) as usize % BAD_TRANSACTIONS.len()]
@@ -280,12 +263,12 @@ async fn main() -> anyhow::Result<()> {
         let mut w = PartitionWriter::new(&lake, "synth", c::RAW_CARTS, date, "synth")?;
         let mut bad_carts = 0u64;
         for i in 0..cli.carts {
-            let count = 1 + rng.next() % 3;
+            let count = 1 + rng.next_u64() % 3;
             let mut cart_lines = lines(&mut rng, count, cli.items);
             // A cart holds an item once (the warehouse's key is day, customer, item).
             cart_lines.sort_by_key(|l| l.item);
             cart_lines.dedup_by_key(|l| l.item);
-            let user = 1 + rng.next() % cli.customers;
+            let user = 1 + rng.next_u64() % cli.customers;
             let bad = rng.chance(cli.bad_share).then(|| {
                 bad_carts += 1;
                 BAD_CARTS[(bad_carts - 1) as usize % BAD_CARTS.len()]

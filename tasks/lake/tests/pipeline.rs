@@ -75,7 +75,7 @@ async fn a_day_through_every_zone() {
             &[(1, 1, 2, "12.50"), (2, 2, 1, "8.00")],
         )
         .await;
-    let mut dup = mercado_api::dynamo::transaction_item(&replay);
+    let mut dup = mercado_api::store::dynamo::transaction_item(&replay);
     dup.insert(
         "transaction_id".into(),
         aws_sdk_dynamodb::types::AttributeValue::S("t1".into()),
@@ -405,7 +405,7 @@ async fn duplicates_keep_the_earliest_copy() {
         let copy = env
             .txn(&format!("copy-{n}"), 1, at, &[(1, 1, qty, "12.50")])
             .await;
-        let mut item = mercado_api::dynamo::transaction_item(&copy);
+        let mut item = mercado_api::store::dynamo::transaction_item(&copy);
         item.insert(
             "transaction_id".into(),
             aws_sdk_dynamodb::types::AttributeValue::S("same".into()),

@@ -603,7 +603,7 @@ async fn an_unreadable_total_fails_reconciliation_with_its_record() {
             &[(1, 1, 1, "12.50")],
         )
         .await;
-    let mut item = mercado_api::dynamo::transaction_item(&bad);
+    let mut item = mercado_api::store::dynamo::transaction_item(&bad);
     item.insert(
         "total_price".into(),
         aws_sdk_dynamodb::types::AttributeValue::S("12,50 EUR".into()),

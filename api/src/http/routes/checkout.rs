@@ -1,0 +1,155 @@
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::JsonBody;
+use crate::model::{CheckoutReceipt, CheckoutRequest, FlexId, Money, Transaction, COMPLETED};
+use crate::rules::pricing::{self, LineToPrice};
+use crate::rules::{self, validate, MAX_INSTALLMENTS};
+use crate::store::dynamo::CheckoutWrite;
+use crate::store::pg;
+use crate::AppState;
+
+/// This resource's handlers; each one's method and path are in its `#[utoipa::path]`.
+pub fn routes() -> OpenApiRouter<crate::AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(checkout))
+}
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// Check out the user's cart: one atomic DynamoDB transaction writes the order and deletes the
+/// cart. Lines are priced from inventory at this moment. With an `Idempotency-Key`, a repeated
+/// request returns the first result and writes nothing.
+#[utoipa::path(post, path = "/checkout", tag = "cart", operation_id = "checkout",
+    request_body = CheckoutRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters; a repeated key (per user, for a day) returns the first result and writes nothing")),
+    responses(
+        (status = 200, description = "Transaction completed (or the first result of a repeated Idempotency-Key)", body = CheckoutReceipt),
+        (status = 400, description = "Malformed JSON, an unreadable body or a bad Idempotency-Key (`field`: Idempotency-Key)", body = ErrorBody),
+        (status = 409, description = "No open cart, or it changed or was checked out concurrently", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ))]
+pub async fn checkout(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<CheckoutRequest>,
+) -> Result<Json<CheckoutReceipt>, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let installments = validate::int_in(
+        "number_of_installments",
+        req.number_of_installments.unwrap_or(1),
+        1,
+        MAX_INSTALLMENTS,
+    )?;
+    let user = req.user_id;
+    // A repeated key answers with the first result. Checked again whenever the cart turns out to
+    // be gone or changed: a concurrent request with the same key may have just checked it out.
+    let replay = || async {
+        match key {
+            Some(key) => st.ddb.get_receipt(user, key).await,
+            None => Ok(None),
+        }
+    };
+    if let Some(receipt) = replay().await? {
+        return Ok(Json(receipt));
+    }
+    let Some((cart, version)) = st.ddb.get_cart(user).await? else {
+        if let Some(receipt) = replay().await? {
+            return Ok(Json(receipt));
+        }
+        if !pg::customer_exists(&st.pg, user).await? {
+            return Err(ApiError::invalid(
+                "user_id",
+                format!("customer {user} does not exist"),
+            ));
+        }
+        return Err(
+            ApiError::conflict("no_cart", format!("user {user} has no open cart"))
+                .with_field("user_id"),
+        );
+    };
+
+    let ids: Vec<i64> = cart.cart.iter().map(|l| l.item_id.0).collect();
+    let prices: HashMap<FlexId, Money> = pg::item_prices(&st.pg, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, _, price)| (id, price))
+        .collect();
+    let mut to_price = Vec::with_capacity(cart.cart.len());
+    for l in &cart.cart {
+        let unit_price = *prices.get(&l.item_id).ok_or_else(|| {
+            ApiError::conflict(
+                "item_gone",
+                format!("item {} in the cart is no longer sold", l.item_id),
+            )
+        })?;
+        to_price.push(LineToPrice {
+            item_id: l.item_id,
+            vendor_id: l.vendor_id,
+            qty: l.qty,
+            unit_price,
+        });
+    }
+    let priced = pricing::price(to_price);
+    let total = priced.total;
+    let txn = Transaction {
+        transaction_id: uuid::Uuid::now_v7().to_string(),
+        user_id: user,
+        lines: priced.transaction_lines(),
+        total_price: total,
+        installments,
+        created_at: rules::now(),
+    };
+    let receipt = CheckoutReceipt {
+        message: COMPLETED.to_string(),
+        transaction_id: txn.transaction_id.clone(),
+        total_price: txn.total_price,
+        created_at: txn.created_at,
+    };
+    match st
+        .ddb
+        .checkout(&txn, &version, key.map(|k| (k, &receipt)))
+        .await?
+    {
+        CheckoutWrite::Written => {
+            tracing::info!(transaction_id = %txn.transaction_id, user = %user, total = %total, "checkout");
+            Ok(Json(receipt))
+        }
+        CheckoutWrite::Conflict => {
+            if let Some(first) = replay().await? {
+                return Ok(Json(first));
+            }
+            Err(ApiError::conflict(
+                "cart_changed",
+                "the cart changed or was checked out by a concurrent request; read it again and retry",
+            )
+            .with_field("user_id"))
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_header",
+            "Idempotency-Key must be 1 to 200 visible ASCII characters",
+        )
+        .with_field("Idempotency-Key")
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(key))
+}

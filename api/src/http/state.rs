@@ -1,0 +1,99 @@
+//! Shared handles to both stores, built once at start.
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+
+use crate::config::Config;
+use crate::store::dynamo::{DynamoStore, StoreError};
+use crate::store::pg::{self, PgError};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pg: Pool,
+    pub ddb: DynamoStore,
+    /// The warehouse (marts), when configured: read by vendor analytics only, never written.
+    pub warehouse: Option<Pool>,
+    /// Longest a request may take: past it the client gets a 503, never a hang (a store that
+    /// stopped answering, not only one that refuses connections).
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("PostgreSQL: {0}")]
+    Pg(#[from] PgError),
+    #[error("DynamoDB: {0}")]
+    Dynamo(#[from] StoreError),
+}
+
+impl StartupError {
+    fn retryable(&self) -> bool {
+        matches!(
+            self,
+            StartupError::Pg(PgError::Unavailable(_))
+                | StartupError::Dynamo(StoreError::Unavailable(_))
+        )
+    }
+}
+
+/// How long start-up waits for stores that are still coming up (compose starts everything at once).
+const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
+
+impl AppState {
+    /// Connects to both stores, applies migrations and creates the table as configured. Retries
+    /// while a store is unreachable, up to 30 s.
+    pub async fn connect(config: &Config) -> Result<Self, StartupError> {
+        let pg = pg::pool(
+            &config.database_url,
+            config.pool_size,
+            config.store_timeout(),
+        )?;
+        let ddb = DynamoStore::connect(config).await;
+        // Connected lazily: a warehouse that is down (or not loaded yet) fails its own endpoint
+        // with a 503, never the API's start.
+        let warehouse = match config.warehouse_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => Some(pg::warehouse_pool(
+                url,
+                config.pool_size,
+                config.store_timeout(),
+            )?),
+            _ => None,
+        };
+        let state = Self {
+            pg,
+            ddb,
+            warehouse,
+            // Each store call is bounded by the store timeout; a request makes several.
+            request_timeout: config.store_timeout() * 3 / 2,
+        };
+        let started = Instant::now();
+        loop {
+            match state.prepare(config).await {
+                Ok(()) => return Ok(state),
+                Err(e) if e.retryable() && started.elapsed() < STARTUP_PATIENCE => {
+                    tracing::warn!(error = %e, "store not ready yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn prepare(&self, config: &Config) -> Result<(), StartupError> {
+        if config.migrate {
+            let mut client = self.pg.get().await.map_err(PgError::from)?;
+            let applied = crate::store::migrate::migrate(&mut client).await?;
+            tracing::info!(?applied, "PostgreSQL schema is current");
+        } else {
+            pg::ping(&self.pg).await?;
+        }
+        if config.create_table {
+            self.ddb.ensure_table().await?;
+        } else {
+            self.ddb.ping().await?;
+        }
+        tracing::info!(table = self.ddb.table(), "DynamoDB table ready");
+        Ok(())
+    }
+}
