@@ -10,8 +10,8 @@
 //! transactions' JSON lines are parsed on both cores.
 //!
 //! Here: the driver (datasets in order, outputs, quarantine, the counts that must reconcile).
-//! [`entities`]: the entity datasets' rules; [`transactions`]: parsing of transactions and cart
-//! lines; [`dedupe`]: which copy of a repeated transaction is kept, within the memory limit.
+//! `entities.rs`: the entity datasets' rules; `transactions.rs`: parsing of transactions and cart
+//! lines; `dedupe.rs`: which copy of a repeated transaction is kept, within the memory limit.
 
 mod dedupe;
 mod entities;

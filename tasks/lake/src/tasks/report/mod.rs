@@ -6,8 +6,8 @@
 //! both (`report_path`, `report_uri`).
 
 //!
-//! Here: the flags and the run. [`queries`]: the marts' rows; [`html`]: the page and its tables;
-//! [`charts`]: the SVG charts.
+//! Here: the flags and the run. `queries.rs`: the marts' rows; `html.rs`: the page and its tables;
+//! `charts.rs`: the SVG charts.
 
 mod charts;
 mod html;
