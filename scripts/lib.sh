@@ -33,6 +33,17 @@ wait_for() {
   log "$name is up"
 }
 
+# pg URL ARGS...: psql on a postgres:// URL without putting its password in the process arguments
+# (anyone on the machine can read those with ps): the password goes in PGPASSWORD, the URL without it.
+pg() {
+  local url="$1"; shift
+  local userinfo="${url#*://}"; userinfo="${userinfo%%@*}"
+  local password=""
+  if [[ "$url" == *@* && "$userinfo" == *:* ]]; then password="${userinfo#*:}"; fi
+  local bare; bare=$(sed -E 's#://([^:@/]*):[^@/]*@#://\1@#' <<<"$url")
+  PGPASSWORD="$password" psql "$bare" "$@"
+}
+
 # free_port: a TCP port on 127.0.0.1 nobody listens on right now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

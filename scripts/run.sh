@@ -105,7 +105,7 @@ echo
 # The warehouse's address without its credentials.
 WAREHOUSE_SHOWN=$(sed -E 's#://[^@/]*@#://#' <<<"$WAREHOUSE_URL")
 echo "The week's KPIs (warehouse marts, $WAREHOUSE_SHOWN):"
-psql "$WAREHOUSE_URL" -P pager=off -c "
+pg "$WAREHOUSE_URL" -P pager=off -c "
   SELECT s.date, s.gmv, s.orders, s.aov, s.items_sold, s.customers,
          a.open_carts, a.abandonment_rate, r.repeat_rate,
          (SELECT COUNT(DISTINCT f.transaction_id) FROM marts.flagged_transactions f WHERE f.date_id = s.date_id) AS flagged
@@ -118,7 +118,7 @@ psql "$WAREHOUSE_URL" -P pager=off -c "
 
 echo
 echo "Fraud rules against the generator's labels ($TRAFFIC/labels.jsonl), $FIRST … $DAY:"
-psql "$WAREHOUSE_URL" -tA -c "SELECT DISTINCT transaction_id FROM marts.flagged_transactions
+pg "$WAREHOUSE_URL" -tA -c "SELECT DISTINCT transaction_id FROM marts.flagged_transactions
   WHERE date_id BETWEEN $FIRST_ID AND $DAY_ID" > "$TRAFFIC/flagged.txt"
 python3 - "$TRAFFIC/labels.jsonl" "$TRAFFIC/flagged.txt" "$FIRST" "$DAY" <<'PY'
 import json, sys

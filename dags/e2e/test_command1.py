@@ -8,7 +8,8 @@
 2. `MERCADO_RUNNER=docker` with the project's Docker engine stopped beforehand and the tasks image
    absent: command 1 starts the engine, builds the image, restarts the running Airflow (its runner
    changed), and the day's run succeeds with every task a DockerOperator container whose JSON
-   summary came back as XCom; the warehouse holds the generator's orders for the day.
+   summary came back as XCom; the warehouse holds the generator's orders for the day; no process's
+   arguments held a database password meanwhile.
 3. The same with the image removed (the engine running): it is built again and the run succeeds.
 
 Own databases, DynamoDB table, bucket, image tag, AIRFLOW_HOME, ports and run folder, so it runs
@@ -24,7 +25,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,38 @@ DOCKER_SOCK = ROOT / ".local" / "docker" / "docker.sock"
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "DOCKER_HOST": f"unix://{DOCKER_SOCK}"}
     return subprocess.run(["docker", *args], env=env, check=check, capture_output=True, text=True, timeout=120)
+
+
+@contextmanager
+def arguments_watched(secret: str):
+    """Samples every process's arguments (what `ps` shows anyone on the machine) while the block
+    runs; yields the list of command lines that held `secret`."""
+    seen: list[str] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+                if secret in text:
+                    seen.append(text[:300])
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+
+
+def url_password(url: str) -> str:
+    userinfo = url.split("://", 1)[1].split("@", 1)[0]
+    return userinfo.split(":", 1)[1]
 
 
 def run_sh(env: dict, *args: str, timeout: float = 600) -> tuple[int, str, float]:
@@ -165,8 +200,11 @@ def test_docker_runner_starts_the_engine_and_builds_the_image(stack):
     subprocess.run([ROOT / "scripts" / "docker.sh", "stop"], env=env, check=True, capture_output=True, timeout=60)
     assert subprocess.run(["docker", "version"], env={**os.environ, "DOCKER_HOST": f"unix://{DOCKER_SOCK}"},
                           capture_output=True, timeout=30).returncode != 0, "the engine should be stopped"
-    code, output, seconds = run_sh(docker_env, DAY)
+    # While command 1 runs, no process argument holds a database password (as a URL's userinfo).
+    with arguments_watched(f":{url_password(env['DATABASE_URL'])}@") as exposed:
+        code, output, seconds = run_sh(docker_env, DAY)
     assert code == 0, output[-6000:]
+    assert not exposed, f"a password in process arguments: {exposed[:3]}"
     record_timing("docker", seconds)
     assert "starting dockerd" in output
     assert f"building {env['MERCADO_TASKS_IMAGE']}" in output
