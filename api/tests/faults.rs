@@ -8,6 +8,7 @@
 //! disturb the other tests sharing the local services.
 
 use mercado_testkit::api as common;
+use mercado_testkit::cluster::{free_port, signal, OwnPostgres};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,126 +29,6 @@ fn root() -> PathBuf {
         .parent()
         .expect("workspace root")
         .to_path_buf()
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Sends `signal` to `pid` and, for PostgreSQL, to every backend it forked.
-fn signal(pid: u32, signal: &str, children: bool) {
-    run(Command::new("kill").args([format!("-{signal}"), pid.to_string()]));
-    if children {
-        // pkill exits 1 when no child matched; that is fine.
-        let _ = Command::new("pkill")
-            .args([format!("-{signal}"), "-P".into(), pid.to_string()])
-            .status();
-    }
-}
-
-/// A PostgreSQL cluster of this test only, trust auth on 127.0.0.1, removed at the end.
-struct OwnPostgres {
-    dir: PathBuf,
-    bin: PathBuf,
-    port: u16,
-}
-
-impl OwnPostgres {
-    fn as_pg(&self, program: &str) -> Command {
-        let path = self.bin.join(program);
-        if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(path);
-            c
-        } else {
-            Command::new(path)
-        }
-    }
-
-    fn start() -> OwnPostgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries (scripts/services.sh installs them)")
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("initdb").exists())
-            .max()
-            .expect("an initdb under /usr/lib/postgresql/*/bin");
-        let dir = std::env::temp_dir().join(format!("mercado-faults-{}", common::unique_name()));
-        std::fs::create_dir_all(&dir).expect("cluster dir");
-        if is_root() {
-            run(Command::new("chown").arg("postgres").arg(&dir));
-        }
-        let pg = OwnPostgres {
-            dir,
-            bin,
-            port: free_port(),
-        };
-        let data = pg.dir.join("data");
-        run(pg.as_pg("initdb").arg("-D").arg(&data).args([
-            "-U",
-            "mercado",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ]));
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off -c max_connections=40",
-            pg.port,
-            pg.dir.display()
-        );
-        run(pg
-            .as_pg("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(pg.dir.join("server.log"))
-            .args(["-w", "-t", "30", "start", "-o", &opts]));
-        pg
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://mercado@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn postmaster(&self) -> u32 {
-        let text = std::fs::read_to_string(self.dir.join("data/postmaster.pid")).expect("pid file");
-        text.lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .expect("postmaster pid")
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let pid = self.postmaster();
-        signal(pid, "CONT", true);
-        let _ = self
-            .as_pg("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args(["-m", "immediate", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// moto's server as `scripts/services.sh` runs it, on a port of this test only.
@@ -310,11 +191,11 @@ async fn frozen_stores_answer_503_in_time_and_lose_nothing() {
     common::load_env();
     let pg = OwnPostgres::start();
     let moto = OwnMoto::start().await;
-    let mut config = common::config(pg.url(), "faults".into());
+    let mut config = common::config(pg.url(""), "faults".into());
     config.aws_endpoint_url = Some(moto.url());
     config.store_timeout_ms = TIMEOUT.as_millis() as u64;
     let state = AppState::connect(&config).await.expect("own stores ready");
-    let app = TestApp::serve(state, "faults".into(), pg.url()).await;
+    let app = TestApp::serve(state, "faults".into(), pg.url("")).await;
 
     let vendor = app.vendor("Loja").await;
     let items = [

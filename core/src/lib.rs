@@ -6,6 +6,7 @@
 //! - [`email`]: what counts as a customer's e-mail address, and its stored form.
 //! - [`money`]: exact amounts of two decimals.
 //! - [`calendar`]: the warehouse's date keys.
+//! - [`postgres`]: how every component connects to PostgreSQL (TLS when the URL asks for it).
 //! - [`limits`]: the marketplace's limits (cart lines, quantity, amount), also as `core/limits.json`.
 //! - [`rng`]: the one seedable pseudo-random generator of the synthetic data (traffic, raw files).
 
@@ -14,5 +15,6 @@ pub mod email;
 pub mod keys;
 pub mod limits;
 pub mod money;
+pub mod postgres;
 pub mod regions;
 pub mod rng;

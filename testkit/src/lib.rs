@@ -4,9 +4,11 @@
 //! - [`services`]: the local services' settings, names unique to a test, a database of its own;
 //! - [`api`]: the API served in-process on its own database and table ([`api::TestApp`]);
 //! - [`lake`]: [`lake::Env`], the API's harness plus a bucket, and the lake's fixtures;
-//! - [`cli`]: the `mercado-task` binary and the contract every task keeps.
+//! - [`cli`]: the `mercado-task` binary and the contract every task keeps;
+//! - [`cluster`]: a PostgreSQL cluster of one test only (to freeze it, or to serve it over TLS).
 
 pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod lake;
 pub mod services;

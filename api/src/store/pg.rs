@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use rust_decimal::Decimal;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use crate::model::{Category, Customer, FlexId, Item, Money, Vendor};
 
@@ -61,15 +61,16 @@ pub fn warehouse_pool(url: &str, size: usize, timeout: Duration) -> Result<Pool,
 }
 
 fn build_pool(setting: &str, url: &str, size: usize, timeout: Duration) -> Result<Pool, PgError> {
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| PgError::Other(format!("{setting} is not a valid PostgreSQL URL: {e}")))?;
+    // TLS when the URL asks for it (`sslmode`, `sslrootcert`; see mercado_core::postgres).
+    let mercado_core::postgres::PgConnect { mut config, tls } =
+        mercado_core::postgres::connect_config(setting, url, false)
+            .map_err(|e| PgError::Other(e.to_string()))?;
     config.connect_timeout(timeout);
     config.application_name("mercado-api");
     config.options(format!("-c statement_timeout={}", timeout.as_millis()));
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

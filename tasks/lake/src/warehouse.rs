@@ -2,8 +2,6 @@
 //! that stages and merges one date. The same statements serve PostgreSQL (staging filled by binary
 //! COPY FROM STDIN) and Redshift (staging filled by COPY … FORMAT AS PARQUET from a manifest).
 
-use std::sync::Arc;
-
 use chrono::NaiveDate;
 use tokio_postgres::Client;
 
@@ -62,27 +60,14 @@ impl WarehouseArgs {
         let url = self.warehouse_url.as_deref().ok_or_else(|| {
             LakeError::Config("--warehouse-url (WAREHOUSE_URL) is required".into())
         })?;
-        let (client, driver) = match self.target {
-            Target::Postgres => {
-                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-                (client, tokio::spawn(drive(conn)))
-            }
-            Target::Redshift => {
-                // Redshift requires TLS; server certificates are checked against the webpki roots.
-                let mut roots = rustls::RootCertStore::empty();
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::aws_lc_rs::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| LakeError::Config(format!("TLS: {e}")))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
-                let (client, conn) = tokio_postgres::connect(url, tls).await?;
-                (client, tokio::spawn(drive(conn)))
-            }
-        };
+        // Redshift accepts TLS only; PostgreSQL as its URL says (mercado_core::postgres).
+        let (client, driver) = connect(
+            "WAREHOUSE_URL",
+            url,
+            self.target == Target::Redshift,
+            "warehouse",
+        )
+        .await?;
         Ok((client, driver))
     }
 }
@@ -120,9 +105,27 @@ pub async fn unlock_writers(client: &Client, target: Target) {
 }
 
 /// Runs a connection until the client is dropped.
-async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(conn: F) {
+/// A connection to PostgreSQL at `url` (named `setting` in errors), with TLS when the URL asks for
+/// it, or always when `require_tls` (see `mercado_core::postgres`); the returned task drives the
+/// connection until the client drops. `what` names it in the log when it ends with an error.
+pub async fn connect(
+    setting: &str,
+    url: &str,
+    require_tls: bool,
+    what: &'static str,
+) -> Result<(Client, tokio::task::JoinHandle<()>)> {
+    let pg = mercado_core::postgres::connect_config(setting, url, require_tls)
+        .map_err(|e| LakeError::Config(e.to_string()))?;
+    let (client, conn) = pg.config.connect(pg.tls).await?;
+    Ok((client, tokio::spawn(drive(conn, what))))
+}
+
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(
+    conn: F,
+    what: &'static str,
+) {
     if let Err(e) = conn.await {
-        tracing::warn!(error = %e, "warehouse connection ended");
+        tracing::warn!(error = %e, "{what} connection ended");
     }
 }
 

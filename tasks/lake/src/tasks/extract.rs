@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use chrono::DateTime;
 use futures::{pin_mut, StreamExt};
 use mercado_core::keys::{self, DayKind};
-use tokio_postgres::NoTls;
 
 use crate::cli::LakeArgs;
 use crate::dynamo;
@@ -100,8 +99,8 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     let mut summary = Summary::new(TASK, date, &run_id);
     tracing::info!(%date, run_id, bucket = lake.bucket(), "extract starting");
 
-    let (client, connection) = tokio_postgres::connect(&args.database_url, NoTls).await?;
-    let conn = tokio::spawn(connection);
+    let (client, conn) =
+        crate::warehouse::connect("DATABASE_URL", &args.database_url, false, "source").await?;
     // Every row, every run: `clean` checks the day's facts against whole dimensions. (An
     // incremental mode that read rows changed since the last watermark was removed: `clean`
     // then refused orders of unchanged customers as unknown.) Every table is read in one
@@ -236,8 +235,8 @@ struct CopyRange {
 
 impl CopyRange {
     async fn read(self, out: &tokio::sync::mpsc::Sender<Result<RangeBatch>>) -> Result<()> {
-        let (client, connection) = tokio_postgres::connect(&self.database_url, NoTls).await?;
-        let conn = tokio::spawn(connection);
+        let (client, conn) =
+            crate::warehouse::connect("DATABASE_URL", &self.database_url, false, "source").await?;
         client
             .batch_execute(&format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
