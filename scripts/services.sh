@@ -94,8 +94,9 @@ pg_start() {
     rm -f "$pwfile"
   fi
   log "starting PostgreSQL ($mode) on 127.0.0.1:$MERCADO_PG_PORT"
-  # TCP on loopback only; the unix socket lives in the cluster folder, not /var/run.
-  local opts="-c listen_addresses=127.0.0.1 -p $MERCADO_PG_PORT -c unix_socket_directories='$PG_DIR' -c max_connections=300"
+  # TCP on loopback only (scram-sha-256); the unix socket lives in the cluster folder, not /var/run,
+  # and only the server's own OS user may open it (mode 0700): its `trust` then admits no one else.
+  local opts="-c listen_addresses=127.0.0.1 -p $MERCADO_PG_PORT -c unix_socket_directories='$PG_DIR' -c unix_socket_permissions=0700 -c max_connections=300"
   [ "$PG_DURABLE" = 0 ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start -o "$opts" >/dev/null \
     || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
