@@ -68,12 +68,15 @@ where
 }
 
 /// What a checkout write did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CheckoutWrite {
     Written,
     /// A condition failed: the cart changed or was checked out by a concurrent request, or the
     /// idempotency key was used concurrently.
     Conflict,
+    /// No answer (timeout, connection lost after sending, unreadable response): the transaction
+    /// may or may not have been written. Ask [`DynamoStore::get_transaction`].
+    Unknown(StoreError),
 }
 
 /// How long an idempotency record is kept (its `expires_at`).
@@ -412,7 +415,10 @@ impl DynamoStore {
             {
                 Ok(CheckoutWrite::Conflict)
             }
-            Err(e) => Err(classify(e)),
+            // The service answered with an error: nothing was written.
+            Err(e @ SdkError::ServiceError(_)) => Err(classify(e)),
+            // No (readable) answer: it may have been written.
+            Err(e) => Ok(CheckoutWrite::Unknown(classify(e))),
         }
     }
 

@@ -155,7 +155,21 @@ pub async fn checkout(
         request_digest: &digest,
         receipt: &receipt,
     });
-    let written = st.ddb.checkout(&txn, &version, idem).await;
+    let written = match st.ddb.checkout(&txn, &version, idem).await {
+        // No answer: ask whether the order was written before giving its stock back. If that
+        // cannot be told either, the stock stays taken (an undersell, never an oversell) and the
+        // client, told 503, retries with its key.
+        Ok(CheckoutWrite::Unknown(e)) => match st.ddb.get_transaction(&txn.transaction_id).await {
+            Ok(Some(_)) => Ok(CheckoutWrite::Written),
+            Ok(None) => Err(e),
+            Err(read) => {
+                tracing::error!(transaction_id = %txn.transaction_id, error = %e, read = %read,
+                    "checkout outcome unknown: stock kept taken");
+                return Err(e.into());
+            }
+        },
+        other => other,
+    };
     if !matches!(written, Ok(CheckoutWrite::Written)) {
         // The order was not written: give the stock back before answering.
         if let Err(e) = pg::give_back_stock(&st.pg, &stock).await {
@@ -168,6 +182,8 @@ pub async fn checkout(
             tracing::info!(transaction_id = %txn.transaction_id, user = %user, total = %total, "checkout");
             Ok(Json(receipt))
         }
+        // Already resolved above.
+        CheckoutWrite::Unknown(e) => Err(e.into()),
         CheckoutWrite::Conflict => {
             if let Some(first) = replay().await? {
                 return Ok(Json(first));
