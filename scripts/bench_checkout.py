@@ -78,7 +78,8 @@ def main():
     status, vendor = call(a.api, "POST", "/vendors", {"vendor_name": "Bench", "region": "PT"})
     assert status == 201, vendor
     status, item = call(a.api, "POST", f"/inventory?vendor_id={vendor['id']}",
-                        {"item_name": "Mug", "category": 1, "price": "12.50", "stock": 100})
+                        # Checkout takes stock: 2 units per checkout below.
+                        {"item_name": "Mug", "category": 1, "price": "12.50", "stock": 2 * a.checkouts})
     assert status == 201, item
     run_tag = f"{int(time.time() * 1000)}"
     users = []

@@ -644,18 +644,19 @@ async fn inputs_at_the_edges_of_the_documented_rules() {
         .await;
     }
 
-    // Integers are JSON numbers with an integer value (5.0 is 5); ids may also be numeric text.
+    // Integers are JSON numbers with an integer value (50.0 is 50); ids may also be numeric text.
+    // (50 in stock: the checkout below takes 12.)
     let inv = format!("/inventory?vendor_id=%20{vendor:03}%20");
     let r = app
         .post(
             &inv,
-            json!({"item_name": "Mug", "category": " 3 ", "price": "2.50", "stock": 5.0}),
+            json!({"item_name": "Mug", "category": " 3 ", "price": "2.50", "stock": 50.0}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(
         (r.body["stock"].as_i64(), r.body["category"].as_i64()),
-        (Some(5), Some(3))
+        (Some(50), Some(3))
     );
     let item = r.body["id"].as_i64().expect("id");
     for (stock, field) in [

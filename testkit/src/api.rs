@@ -120,6 +120,15 @@ impl TestApp {
         reply(req.send().await.expect("request sent")).await
     }
 
+    /// `POST /checkout` with this body (for bodies other than `{"user_id": user}`).
+    pub async fn checkout_with(&self, body: &Value, key: Option<&str>) -> Reply {
+        let mut req = self.http.post(format!("{}/checkout", self.base)).json(body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        reply(req.send().await.expect("request sent")).await
+    }
+
     // ---- fixtures through the API ---------------------------------------------------------
 
     pub async fn customer(&self, email: &str) -> i64 {
@@ -145,7 +154,7 @@ impl TestApp {
         let r = self
             .post(
                 &format!("/inventory?vendor_id={vendor}"),
-                json!({"item_name": name, "category": 1, "price": price, "stock": 100}),
+                json!({"item_name": name, "category": 1, "price": price, "stock": 100_000}),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);

@@ -19,6 +19,9 @@ use mercado_api::store::dynamo::DynamoStore;
 use crate::scenarios::{self, Buyer, CatalogueView, Rng};
 use crate::{post, TrafficArgs, TrafficError, TrafficSummary};
 
+/// Units an item has in stock when created, and on top of a live day's demand when restocked.
+const RESTOCK: i64 = 100_000;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Item {
     id: i64,
@@ -130,7 +133,7 @@ async fn new_item(
     let item = post(
         http,
         format!("{base}/inventory/?vendor_id={vendor}"),
-        json!({"item_name": name, "category": category, "price": money(cents), "stock": 100000}),
+        json!({"item_name": name, "category": category, "price": money(cents), "stock": RESTOCK}),
     )
     .await?;
     Ok(Item {
@@ -428,6 +431,32 @@ async fn live(
             .entry(user)
             .or_default()
             .push((n, lines, order.fraud));
+    }
+    // Checkout takes stock: restock every item the day orders so its orders (fraud ones asking
+    // for thousands of units included) never run out, whatever earlier days sold.
+    let mut demand: std::collections::BTreeMap<i64, i64> = Default::default();
+    for orders in by_customer.values() {
+        for (_, lines, _) in orders {
+            for line in lines {
+                if let (Some(id), Some(qty)) = (line["item_id"].as_i64(), line["qty"].as_i64()) {
+                    *demand.entry(id).or_default() += qty;
+                }
+            }
+        }
+    }
+    for (id, qty) in demand {
+        let url = format!("{base}/inventory/{id}");
+        let resp = http
+            .patch(&url)
+            .json(&json!({"stock": (RESTOCK + qty).min(i64::from(i32::MAX))}))
+            .send()
+            .await
+            .map_err(|e| TrafficError::Api(url.clone(), e.to_string()))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            return Err(TrafficError::Api(url, format!("{status}: {text}")));
+        }
     }
     let total = plan.orders.len();
     let done = Arc::new(AtomicUsize::new(0));

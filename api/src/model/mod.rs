@@ -435,7 +435,8 @@ pub struct NewItem {
     pub category: FlexId,
     #[schema(schema_with = crate::model::schemas::price)]
     pub price: Money,
-    /// Units in stock; 0 when absent or null.
+    /// Units in stock; 0 when absent or null. Checkout takes from it (an item with none cannot be
+    /// checked out).
     #[schema(minimum = 0, maximum = 2147483647)]
     #[serde(default, deserialize_with = "opt_int")]
     pub stock: Option<i64>,

@@ -4,6 +4,7 @@
 //! the HTTP layer answers it with a 422. Nothing here imports the HTTP layer.
 
 pub mod cart;
+pub mod checkout;
 pub mod pricing;
 pub mod validate;
 

@@ -68,12 +68,37 @@ where
 }
 
 /// What a checkout write did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CheckoutWrite {
     Written,
     /// A condition failed: the cart changed or was checked out by a concurrent request, or the
     /// idempotency key was used concurrently.
     Conflict,
+    /// No answer (timeout, connection lost after sending, unreadable response): the transaction
+    /// may or may not have been written. Ask [`DynamoStore::get_transaction`].
+    Unknown(StoreError),
+}
+
+/// How long an idempotency record is kept (its `expires_at`).
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(1);
+
+/// The idempotency record a checkout writes with its transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyWrite<'a> {
+    /// The `Idempotency-Key` header.
+    pub key: &'a str,
+    /// The digest of the request the key answers (`rules::checkout::request_digest`).
+    pub request_digest: &'a str,
+    pub receipt: &'a CheckoutReceipt,
+}
+
+/// A live (unexpired) idempotency record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    /// The digest of the request that used the key; `None` on records written before digests.
+    pub request_digest: Option<String>,
+    /// The answer to that request.
+    pub receipt: CheckoutReceipt,
 }
 
 #[derive(Clone)]
@@ -325,11 +350,15 @@ impl DynamoStore {
 
     /// Writes the transaction, deletes the cart (only at `cart_version`) and records the
     /// idempotency key, all in one TransactWriteItems: either all happen or none.
+    ///
+    /// The idempotency record keeps the digest of the request it answered (see
+    /// [`IdempotencyRecord`]) and lives for a day; it may replace only a record that has expired
+    /// (DynamoDB's TTL deletes expired items lazily, so one may still be there).
     pub async fn checkout(
         &self,
         txn: &Transaction,
         cart_version: &str,
-        idempotency: Option<(&str, &CheckoutReceipt)>,
+        idempotency: Option<IdempotencyWrite<'_>>,
     ) -> Result<CheckoutWrite, StoreError> {
         let user = txn.user_id.0;
         let put_txn = Put::builder()
@@ -349,12 +378,15 @@ impl DynamoStore {
             TransactWriteItem::builder().put(put_txn).build(),
             TransactWriteItem::builder().delete(delete_cart).build(),
         ];
-        if let Some((key, receipt)) = idempotency {
-            let expires = (Utc::now() + chrono::Duration::days(1)).timestamp();
+        if let Some(idem) = idempotency {
+            let now = Utc::now();
+            let expires = (now + IDEMPOTENCY_TTL).timestamp();
+            let receipt = idem.receipt;
             let item: Item = HashMap::from([
-                (keys::PK.to_string(), s(keys::idem_pk(user, key))),
+                (keys::PK.to_string(), s(keys::idem_pk(user, idem.key))),
                 (keys::SK.to_string(), s(keys::IDEM_SK)),
                 ("entity".to_string(), s("idempotency")),
+                ("request_digest".to_string(), s(idem.request_digest)),
                 ("transaction_id".to_string(), s(&receipt.transaction_id)),
                 ("total_price".to_string(), n(receipt.total_price)),
                 ("created_at".to_string(), s(ts(receipt.created_at))),
@@ -363,7 +395,9 @@ impl DynamoStore {
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
+                .condition_expression("attribute_not_exists(pk) OR #exp <= :now")
+                .expression_attribute_names("#exp", keys::TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", n(now.timestamp()))
                 .build()?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
@@ -381,7 +415,10 @@ impl DynamoStore {
             {
                 Ok(CheckoutWrite::Conflict)
             }
-            Err(e) => Err(classify(e)),
+            // The service answered with an error: nothing was written.
+            Err(e @ SdkError::ServiceError(_)) => Err(classify(e)),
+            // No (readable) answer: it may have been written.
+            Err(e) => Ok(CheckoutWrite::Unknown(classify(e))),
         }
     }
 
@@ -405,12 +442,14 @@ impl DynamoStore {
         &self.client
     }
 
-    /// The receipt recorded for an idempotency key, if the key was used.
-    pub async fn get_receipt(
+    /// The record of an idempotency key, if the key was used and its record has not expired
+    /// (`expires_at` in the past: DynamoDB's TTL deletes lazily, so an expired record may still be
+    /// read; it counts as absent).
+    pub async fn get_idempotency(
         &self,
         user_id: FlexId,
         key: &str,
-    ) -> Result<Option<CheckoutReceipt>, StoreError> {
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let Some(item) = self
             .get(keys::idem_pk(user_id.0, key), keys::IDEM_SK)
             .await?
@@ -418,11 +457,23 @@ impl DynamoStore {
             return Ok(None);
         };
         let r = Reader::new(&item, "idempotency");
-        Ok(Some(CheckoutReceipt {
-            message: COMPLETED.to_string(),
-            transaction_id: r.str("transaction_id")?.to_string(),
-            total_price: r.money("total_price")?,
-            created_at: r.time("created_at")?,
+        let expires_at: i64 = r.num(keys::TTL_ATTRIBUTE)?;
+        if expires_at <= Utc::now().timestamp() {
+            return Ok(None);
+        }
+        // Records written before requests were digested have none: they replay as before.
+        let request_digest = item
+            .get("request_digest")
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        Ok(Some(IdempotencyRecord {
+            request_digest,
+            receipt: CheckoutReceipt {
+                message: COMPLETED.to_string(),
+                transaction_id: r.str("transaction_id")?.to_string(),
+                total_price: r.money("total_price")?,
+                created_at: r.time("created_at")?,
+            },
         }))
     }
 

@@ -346,3 +346,56 @@ pub async fn ping(pool: &Pool) -> Result<(), PgError> {
     client.query_one("SELECT 1", &[]).await?;
     Ok(())
 }
+
+// ---- stock --------------------------------------------------------------------------------
+
+/// Takes `qty` units of each `(item_id, qty)` from stock in ONE transaction, all or nothing:
+/// `Ok(Err(item_id))` names an item without enough stock (or gone) and nothing is taken. Lines of
+/// the same item are summed; rows are updated in item-id order so concurrent checkouts lock them
+/// in the same order and cannot deadlock.
+pub async fn take_stock(pool: &Pool, lines: &[(i64, i64)]) -> Result<Result<(), i64>, PgError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    for (id, qty) in by_item(lines) {
+        let taken = tx
+            .execute(
+                "UPDATE inventory SET stock = stock - $2 WHERE id = $1 AND stock >= $2",
+                &[&id, &qty],
+            )
+            .await?;
+        if taken == 0 {
+            tx.rollback().await?;
+            return Ok(Err(id));
+        }
+    }
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+/// Gives back what [`take_stock`] took (the compensation of a checkout whose DynamoDB write
+/// failed), in one transaction.
+pub async fn give_back_stock(pool: &Pool, lines: &[(i64, i64)]) -> Result<(), PgError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    for (id, qty) in by_item(lines) {
+        tx.execute(
+            "UPDATE inventory SET stock = stock + $2 WHERE id = $1",
+            &[&id, &qty],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Quantities summed per item, in item-id order; as `i32`, the column's type (a sum beyond it
+/// is more than any stock, so it saturates and cannot be taken).
+fn by_item(lines: &[(i64, i64)]) -> std::collections::BTreeMap<i64, i32> {
+    let mut sums = std::collections::BTreeMap::<i64, i64>::new();
+    for &(id, qty) in lines {
+        *sums.entry(id).or_default() += qty;
+    }
+    sums.into_iter()
+        .map(|(id, qty)| (id, i32::try_from(qty).unwrap_or(i32::MAX)))
+        .collect()
+}

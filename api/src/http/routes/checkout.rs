@@ -11,7 +11,7 @@ use crate::http::extract::JsonBody;
 use crate::model::{CheckoutReceipt, CheckoutRequest, FlexId, Money, Transaction, COMPLETED};
 use crate::rules::pricing::{self, LineToPrice};
 use crate::rules::{self, validate, MAX_INSTALLMENTS};
-use crate::store::dynamo::CheckoutWrite;
+use crate::store::dynamo::{CheckoutWrite, IdempotencyWrite};
 use crate::store::pg;
 use crate::AppState;
 
@@ -23,18 +23,20 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-/// Check out the user's cart: one atomic DynamoDB transaction writes the order and deletes the
-/// cart. Lines are priced from inventory at this moment. With an `Idempotency-Key`, a repeated
-/// request returns the first result and writes nothing.
+/// Check out the user's cart: the stock of every line is taken in PostgreSQL (all or nothing),
+/// then one atomic DynamoDB transaction writes the order and deletes the cart; if that write
+/// fails the stock is given back. Lines are priced from inventory at this moment. With an
+/// `Idempotency-Key`, a repeat of the same request returns the first result and writes nothing;
+/// the key used for another request is refused (422).
 #[utoipa::path(post, path = "/checkout", tag = "cart", operation_id = "checkout",
     request_body = CheckoutRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters; a repeated key (per user, for a day) returns the first result and writes nothing")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters; a repeat of the same request (same user_id and number_of_installments, as parsed) with the key, for a day, returns the first result and writes nothing; the key used with another request is a 422 (`idempotency_key_reused`)")),
     responses(
         (status = 200, description = "Transaction completed (or the first result of a repeated Idempotency-Key)", body = CheckoutReceipt),
         (status = 400, description = "Malformed JSON, an unreadable body or a bad Idempotency-Key (`field`: Idempotency-Key)", body = ErrorBody),
-        (status = 409, description = "No open cart, or it changed or was checked out concurrently", body = ErrorBody),
+        (status = 409, description = "No open cart, or it changed or was checked out concurrently; or a line's item lacks stock (`code`: out_of_stock, `field`: cart[i].qty, i its index in GET /cart)", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 422, description = "A field is invalid; or the Idempotency-Key was already used (by this user, within a day) for another request (`code`: idempotency_key_reused, `field`: Idempotency-Key)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
 pub async fn checkout(
@@ -50,12 +52,27 @@ pub async fn checkout(
         MAX_INSTALLMENTS,
     )?;
     let user = req.user_id;
-    // A repeated key answers with the first result. Checked again whenever the cart turns out to
-    // be gone or changed: a concurrent request with the same key may have just checked it out.
+    let digest = rules::checkout::request_digest(user, installments);
+    // A repeated key answers with the first result, if it was for the same request. Checked
+    // before any stock is taken, and again whenever the cart turns out to be gone or changed: a
+    // concurrent request with the same key may have just checked it out.
+    // Until authentication lands, the caller is the request's `user_id`: the record's key
+    // includes it (`IDEM#<user_id>#<key>`), so two users' keys never meet. With authentication,
+    // the scope becomes the authenticated principal.
     let replay = || async {
-        match key {
-            Some(key) => st.ddb.get_receipt(user, key).await,
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        match st.ddb.get_idempotency(user, key).await? {
             None => Ok(None),
+            Some(record) if record.request_digest.as_deref().is_none_or(|d| d == digest) => {
+                Ok(Some(record.receipt))
+            }
+            Some(_) => Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                "Idempotency-Key",
+                "this Idempotency-Key was already used for another request; use a new key for a new request",
+            )),
         }
     };
     if let Some(receipt) = replay().await? {
@@ -114,15 +131,59 @@ pub async fn checkout(
         total_price: txn.total_price,
         created_at: txn.created_at,
     };
-    match st
-        .ddb
-        .checkout(&txn, &version, key.map(|k| (k, &receipt)))
-        .await?
-    {
+
+    // Stock first, all lines or none: a line that lacks it is a 409 naming the line.
+    let stock: Vec<(i64, i64)> = cart.cart.iter().map(|l| (l.item_id.0, l.qty)).collect();
+    if let Err(short) = pg::take_stock(&st.pg, &stock).await? {
+        let index = cart
+            .cart
+            .iter()
+            .position(|l| l.item_id.0 == short)
+            .unwrap_or_default();
+        return Err(ApiError::conflict(
+            "out_of_stock",
+            format!("item {short} does not have the quantity of this line in stock"),
+        )
+        .with_field(format!("cart[{index}].qty")));
+    }
+    // From here until the DynamoDB write, a crash leaves the stock taken without an order (an
+    // undersell, never an oversell); this line is how such stock is found (README, "How stock and
+    // the DynamoDB transaction stay consistent").
+    tracing::info!(transaction_id = %txn.transaction_id, user = %user, "stock taken");
+    let idem = key.map(|key| IdempotencyWrite {
+        key,
+        request_digest: &digest,
+        receipt: &receipt,
+    });
+    let written = match st.ddb.checkout(&txn, &version, idem).await {
+        // No answer: ask whether the order was written before giving its stock back. If that
+        // cannot be told either, the stock stays taken (an undersell, never an oversell) and the
+        // client, told 503, retries with its key.
+        Ok(CheckoutWrite::Unknown(e)) => match st.ddb.get_transaction(&txn.transaction_id).await {
+            Ok(Some(_)) => Ok(CheckoutWrite::Written),
+            Ok(None) => Err(e),
+            Err(read) => {
+                tracing::error!(transaction_id = %txn.transaction_id, error = %e, read = %read,
+                    "checkout outcome unknown: stock kept taken");
+                return Err(e.into());
+            }
+        },
+        other => other,
+    };
+    if !matches!(written, Ok(CheckoutWrite::Written)) {
+        // The order was not written: give the stock back before answering.
+        if let Err(e) = pg::give_back_stock(&st.pg, &stock).await {
+            tracing::error!(transaction_id = %txn.transaction_id, error = %e,
+                "stock taken for a checkout that was not written could not be given back");
+        }
+    }
+    match written? {
         CheckoutWrite::Written => {
             tracing::info!(transaction_id = %txn.transaction_id, user = %user, total = %total, "checkout");
             Ok(Json(receipt))
         }
+        // Already resolved above.
+        CheckoutWrite::Unknown(e) => Err(e.into()),
         CheckoutWrite::Conflict => {
             if let Some(first) = replay().await? {
                 return Ok(Json(first));
