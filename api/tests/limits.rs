@@ -261,3 +261,70 @@ async fn over_the_connection_cap_a_client_waits() {
     assert_eq!(status, StatusCode::OK);
     assert!(waited >= Duration::from_millis(700), "{waited:?}");
 }
+
+/// Shutdown (SIGTERM in the binary) stops accepting, lets a request in flight finish, closes an
+/// idle keep-alive connection at once, and `serve` returns: the accept loop keeps what
+/// `axum::serve` did.
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight() {
+    let name = common::unique_name();
+    let database_url = common::create_database(&name).await;
+    let config = common::config(database_url, name);
+    let state = AppState::connect(&config).await.expect("stores ready");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(mercado_api::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    // An idle keep-alive connection (one request answered, then silence) …
+    let mut idle = TcpStream::connect(&addr).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = idle.read(&mut buf).await.expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // … and a request in flight, its body half sent.
+    let body = r#"{"first_name":"Ana","last_name":"Silva","email":"stop@example.com"}"#;
+    let mut slow = TcpStream::connect(&addr).await.expect("connect");
+    let head = format!(
+        "POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.expect("write");
+    slow.write_all(&body.as_bytes()[..10]).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let _ = stop.send(());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The idle connection is closed at once; new connections are refused.
+    let n = tokio::time::timeout(Duration::from_secs(2), idle.read(&mut buf))
+        .await
+        .expect("idle connection closed on shutdown")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(
+        TcpStream::connect(&addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+    assert!(!server.is_finished(), "returned with a request in flight");
+
+    // The request in flight completes, then serve returns.
+    slow.write_all(&body.as_bytes()[10..]).await.expect("write");
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("answered")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve returns once the request is done")
+        .expect("task")
+        .expect("serve ok");
+}
