@@ -61,7 +61,7 @@ pub struct Config {
     pub max_connections: u32,
 
     /// Most requests handled at once; beyond it a request is answered 503 `overloaded` with
-    /// `Retry-After: 1` at once (`/healthz` is not counted).
+    /// `Retry-After: 1` at once (`/healthz` and `/readyz` are not counted).
     #[arg(long, env = "MERCADO_MAX_IN_FLIGHT", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,

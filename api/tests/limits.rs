@@ -328,3 +328,32 @@ async fn shutdown_finishes_requests_in_flight() {
         .expect("task")
         .expect("serve ok");
 }
+
+/// A request whose body stops arriving is cut off by the idle timeout (1 s here), not held for
+/// ever: the header-read timeout no longer applies once the headers are in.
+#[tokio::test]
+async fn a_stalled_body_is_cut_off_by_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_secs(1);
+    let app = spawn(|c| c.idle_timeout_ms = IDLE.as_millis() as u64).await;
+    let mut s = TcpStream::connect(addr(&app)).await.expect("connect");
+    s.write_all(
+        b"POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"first",
+    )
+    .await
+    .expect("write");
+    let sent = Instant::now();
+    // The server may answer (a 400 for the broken body) before closing: read to the close.
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("a stalled request still open after {:?}", sent.elapsed()),
+        }
+    }
+    let open = sent.elapsed();
+    eprintln!("stalled body: connection closed after {open:?} (idle timeout {IDLE:?})");
+    assert!(open >= IDLE - Duration::from_millis(100), "{open:?}");
+    assert!(open < IDLE + Duration::from_secs(2), "{open:?}");
+}
