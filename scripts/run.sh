@@ -65,7 +65,10 @@ if api_ready; then
   log "API already running at $BASE"
 else
   log "starting the API on $MERCADO_API_BIND (log: $API_LOG)"
-  nohup "$ROOT/target/debug/mercado-api" > "$API_LOG" 2>&1 &
+  # The generator sends each day's requests from 127.0.0.1 as fast as the API answers, without
+  # retrying a 429: the per-client rate limit is off for this local API unless set.
+  MERCADO_RATE_LIMIT_PER_SECOND="${MERCADO_RATE_LIMIT_PER_SECOND:-0}" \
+    nohup "$ROOT/target/debug/mercado-api" > "$API_LOG" 2>&1 &
   echo $! > "$API_PID"
   wait_for API 60 api_ready || { tail -n 30 "$API_LOG" >&2; die "API did not become ready"; }
 fi

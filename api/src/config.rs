@@ -41,6 +41,41 @@ pub struct Config {
     /// How long one store call may take before the API answers 503, in milliseconds.
     #[arg(long, env = "MERCADO_STORE_TIMEOUT_MS", default_value_t = 5000)]
     pub store_timeout_ms: u64,
+
+    /// How long a client has to send a request's headers, in milliseconds, counted from when the
+    /// connection waits for a request: a new connection, and a kept-alive one between requests
+    /// (so it also closes idle keep-alive connections). Past it the connection is closed.
+    #[arg(long, env = "MERCADO_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// How long a connection may go without a byte read or written once a request is under way
+    /// (a body sent slowly, a response not read), in milliseconds; then it is closed.
+    #[arg(long, env = "MERCADO_IDLE_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_ms: u64,
+
+    /// Most connections open at once; further clients wait in the listen backlog until one closes.
+    #[arg(long, env = "MERCADO_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Most requests handled at once; beyond it a request is answered 503 `overloaded` with
+    /// `Retry-After: 1` at once (`/healthz` and `/readyz` are not counted).
+    #[arg(long, env = "MERCADO_MAX_IN_FLIGHT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
+    /// Requests per second each client may make on average (0: no rate limit); beyond it 429
+    /// `rate_limited` with `Retry-After`. A client is its IP address until authentication lands,
+    /// then its authenticated principal. `/healthz` and `/readyz` are exempt.
+    #[arg(long, env = "MERCADO_RATE_LIMIT_PER_SECOND", default_value_t = 50)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a client may make at once above its rate (the bucket's size).
+    #[arg(long, env = "MERCADO_RATE_LIMIT_BURST", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
 }
 
 impl Config {

@@ -30,6 +30,7 @@ async fn unreachable_stores_answer_503() {
         ddb: DynamoStore::connect(&config).await,
         warehouse: None,
         request_timeout: config.store_timeout() * 3 / 2,
+        limits: mercado_api::http::limits::Limits::from_config(&config),
     };
     let app = TestApp::serve(state, "outage".into(), config.database_url.clone()).await;
 

@@ -138,6 +138,8 @@ def stack():
         MERCADO_MAX_ACTIVE_RUNS="5",
         MERCADO_BIN_DIR=str(BIN),
         MERCADO_API_BIND=f"127.0.0.1:{free_port()}",
+        # The traffic generator sends from 127.0.0.1 as fast as the API answers: no rate limit.
+        MERCADO_RATE_LIMIT_PER_SECOND="0",
         AWS_SECRET_ACCESS_KEY=SECRET,
         RUST_LOG="warn",
     )

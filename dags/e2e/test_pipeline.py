@@ -46,6 +46,8 @@ def stack(request):
         MERCADO_RETRIES="0",
         MERCADO_BIN_DIR=str(BIN),
         MERCADO_API_BIND=f"127.0.0.1:{free_port()}",
+        # The traffic generator sends from 127.0.0.1 as fast as the API answers: no rate limit.
+        MERCADO_RATE_LIMIT_PER_SECOND="0",
         RUST_LOG="warn",
     )
     api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

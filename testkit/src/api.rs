@@ -20,6 +20,14 @@ pub fn config(database_url: String, table: String) -> Config {
         migrate: true,
         warehouse_url: None,
         store_timeout_ms: 5000,
+        header_read_timeout_ms: 10_000,
+        idle_timeout_ms: 60_000,
+        // Generous: the load and fault tests drive many requests from 127.0.0.1 at once and must
+        // not meet the abuse limits (api/tests/limits.rs sets its own).
+        max_connections: 4096,
+        max_in_flight: 4096,
+        rate_limit_per_second: 0,
+        rate_limit_burst: 1,
     }
 }
 

@@ -99,6 +99,16 @@ impl ApiError {
         )
     }
 
+    /// 503: too many requests in flight; sent with `Retry-After: 1`.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+    }
+
+    /// 429: the client is over its rate limit; sent with `Retry-After`.
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+    }
+
     /// 503: the warehouse is not configured or does not answer (vendor analytics only).
     pub fn warehouse_unavailable(message: impl Into<String>) -> Self {
         Self::new(

@@ -58,6 +58,7 @@ pub fn document() -> Value {
     add_links(&mut doc);
     patch_needs_a_field(&mut doc);
     add_internal_errors(&mut doc);
+    add_limit_errors(&mut doc);
     doc
 }
 
@@ -268,6 +269,48 @@ fn add_internal_errors(doc: &mut Value) {
     }
 }
 
+/// The abuse limits (`http/limits.rs`) may refuse any operation but the probes: 429 when the
+/// client is over its rate, 503 `overloaded` when too many requests are in flight, both with
+/// `Retry-After`.
+fn add_limit_errors(doc: &mut Value) {
+    let retry_after = |what: &str| {
+        json!({"Retry-After": {
+            "description": format!("Seconds to wait before retrying {what}"),
+            "schema": {"type": "integer", "minimum": 1},
+        }})
+    };
+    for (_, op) in operations(doc) {
+        if matches!(
+            op.get("operationId").and_then(Value::as_str),
+            Some("healthz" | "readyz")
+        ) {
+            continue;
+        }
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        responses.insert(
+            "429".into(),
+            json!({
+                "description": "Over the client's rate limit (`rate_limited`)",
+                "headers": retry_after("(whole seconds, rounded up)"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            }),
+        );
+        let unavailable = responses.entry("503").or_insert_with(|| {
+            json!({
+                "description": "Too many requests in flight (`overloaded`)",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            })
+        });
+        if let Some(Value::String(d)) = unavailable.get_mut("description") {
+            if !d.contains("overloaded") {
+                d.push_str("; or too many requests in flight (`overloaded`, with `Retry-After`)");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +329,22 @@ mod tests {
                     .count()
             })
             .sum()
+    }
+
+    #[test]
+    fn every_operation_but_the_probes_documents_the_limits() {
+        let mut doc = document();
+        for (path, op) in operations(&mut doc) {
+            let probe = matches!(op["operationId"].as_str(), Some("healthz" | "readyz"));
+            let limited = op.pointer("/responses/429/headers/Retry-After").is_some();
+            assert_eq!(limited, !probe, "{path}");
+            if !probe {
+                let d = op
+                    .pointer("/responses/503/description")
+                    .and_then(Value::as_str);
+                assert!(d.is_some_and(|d| d.contains("overloaded")), "{path}: {d:?}");
+            }
+        }
     }
 
     #[test]

@@ -2,10 +2,17 @@
 //! The routes come from [`super::routes`], where each handler's annotation gives its path.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{Method, Uri};
 use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::Semaphore;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
@@ -14,10 +21,11 @@ use tracing::Level;
 
 use super::error::ApiError;
 use super::extract::BODY_LIMIT;
+use super::limits::{self, IdleTimeout};
 use super::state::AppState;
 
-/// All routes with their JSON fallbacks, body limit and request tracing (method, path, status,
-/// latency).
+/// All routes with their JSON fallbacks, body limit, the per-request limits (rate per client,
+/// requests in flight: [`limits`]) and request tracing (method, path, status, latency).
 pub fn router(state: AppState) -> Router {
     let (routes, _) = super::routes::routes().split_for_parts();
     routes
@@ -27,6 +35,15 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             deadline,
+        ))
+        // Outside the deadline: a refused request costs no store call and no permit.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::in_flight,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
         ))
         .layer(
             TraceLayer::new_for_http()
@@ -66,19 +83,82 @@ async fn deadline(
 
 /// Serves until `shutdown` completes, then finishes in-flight requests. Paths answer with and
 /// without a trailing slash.
+///
+/// Its own accept loop rather than `axum::serve`, for the connection limits of
+/// `state.limits`: at most `max_connections` open (further clients wait in the listen backlog),
+/// a header-read timeout (hyper's, with a Tokio timer, which `axum::serve` does not give it) and
+/// an idle timeout. Each request carries the peer's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = state.limits.clone();
     // Trailing slashes are trimmed before routing, so `/customers/` reaches `/customers`.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let housekeeping = limits.spawn_housekeeping();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break, // never closed
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin (as axum does).
+                    if !is_connection_error(&e) {
+                        tracing::error!(error = %e, "accept failed; retrying in 1 s");
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {},
+                            () = &mut shutdown => break,
+                        }
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), req.map(Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                // Timeouts and clients that went away: routine, not worth more than debug.
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if let Some(h) = housekeeping {
+        h.abort();
+    }
+    graceful.shutdown().await;
+    Ok(())
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
     )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

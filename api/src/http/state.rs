@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 
+use super::limits::Limits;
 use crate::config::Config;
 use crate::store::dynamo::{DynamoStore, StoreError};
 use crate::store::pg::{self, PgError};
@@ -17,6 +18,8 @@ pub struct AppState {
     /// Longest a request may take: past it the client gets a 503, never a hang (a store that
     /// stopped answering, not only one that refuses connections).
     pub request_timeout: Duration,
+    /// Timeouts and caps on connections, requests in flight and each client's rate.
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,7 @@ impl AppState {
             warehouse,
             // Each store call is bounded by the store timeout; a request makes several.
             request_timeout: config.store_timeout() * 3 / 2,
+            limits: Limits::from_config(config),
         };
         let started = Instant::now();
         loop {
