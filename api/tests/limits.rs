@@ -188,7 +188,8 @@ async fn over_the_in_flight_cap_is_503_overloaded() {
     let mut slow = TcpStream::connect(addr(&app)).await.expect("connect");
     let head = format!(
         "POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
+         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        app.token,
         body.len()
     );
     slow.write_all(head.as_bytes()).await.expect("write");
@@ -271,6 +272,7 @@ async fn shutdown_finishes_requests_in_flight() {
     let database_url = common::create_database(&name).await;
     let config = common::config(database_url, name);
     let state = AppState::connect(&config).await.expect("stores ready");
+    let token = common::token_for(&state, &mercado_api::http::auth::all_scopes("test"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -293,7 +295,8 @@ async fn shutdown_finishes_requests_in_flight() {
     let mut slow = TcpStream::connect(&addr).await.expect("connect");
     let head = format!(
         "POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
+         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        token,
         body.len()
     );
     slow.write_all(head.as_bytes()).await.expect("write");
@@ -337,8 +340,12 @@ async fn a_stalled_body_is_cut_off_by_the_idle_timeout() {
     let app = spawn(|c| c.idle_timeout_ms = IDLE.as_millis() as u64).await;
     let mut s = TcpStream::connect(addr(&app)).await.expect("connect");
     s.write_all(
-        b"POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-          Content-Length: 100\r\n\r\n{\"first",
+        format!(
+            "POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer {}\r\nContent-Length: 100\r\n\r\n{{\"first",
+            app.token
+        )
+        .as_bytes(),
     )
     .await
     .expect("write");

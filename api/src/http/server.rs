@@ -32,6 +32,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Every request but the probes and the documentation carries a verified token.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             deadline,
