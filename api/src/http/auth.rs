@@ -402,6 +402,15 @@ pub fn named(r: Result<(), Denied>, field: &str) -> Result<(), ApiError> {
     })
 }
 
+/// A new principal's first token (a day long) when the API signs tokens itself; none otherwise.
+pub fn first_token(st: &AppState, principal: &Principal) -> Result<Option<String>, ApiError> {
+    st.auth
+        .signer()
+        .map(|s| s.mint(principal, Duration::from_secs(86_400)))
+        .transpose()
+        .map_err(|e| ApiError::internal(format!("signing a token: {e}")))
+}
+
 /// The token is valid but may not do this.
 pub fn forbidden() -> ApiError {
     ApiError::forbidden("this token may not do this")

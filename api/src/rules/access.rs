@@ -154,6 +154,24 @@ impl Principal {
         }
     }
 
+    /// Before the owner of a resource is known (it is read first): a customer may go on (and is
+    /// then held to [`Principal::may_act_for_customer`]), anyone else needs `scope`. So a vendor
+    /// learns nothing of whether the resource exists.
+    pub fn may_act_for_some_customer(&self, scope: Scope) -> Result<(), Denied> {
+        match self {
+            Principal::Customer(_) => Ok(()),
+            _ => self.may(scope),
+        }
+    }
+
+    /// As [`Principal::may_act_for_some_customer`], for vendors.
+    pub fn may_act_for_some_vendor(&self, scope: Scope) -> Result<(), Denied> {
+        match self {
+            Principal::Vendor(_) => Ok(()),
+            _ => self.may(scope),
+        }
+    }
+
     /// Acting on vendor `id`'s data: that vendor, or a service with `scope`.
     pub fn may_act_for_vendor(&self, id: i64, scope: Scope) -> Result<(), Denied> {
         match self {
