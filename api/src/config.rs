@@ -68,8 +68,8 @@ pub struct Config {
     pub max_in_flight: u32,
 
     /// Requests per second each client may make on average (0: no rate limit); beyond it 429
-    /// `rate_limited` with `Retry-After`. A client is its IP address until authentication lands,
-    /// then its authenticated principal. `/healthz` and `/readyz` are exempt.
+    /// `rate_limited` with `Retry-After`. A client is its authenticated principal (the token's
+    /// `sub`), or its IP address without a valid token. `/healthz` and `/readyz` are exempt.
     #[arg(long, env = "MERCADO_RATE_LIMIT_PER_SECOND", default_value_t = 50)]
     pub rate_limit_per_second: u32,
 

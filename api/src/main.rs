@@ -75,6 +75,10 @@ fn token(config: &mercado_api::Config, args: &TokenArgs) -> anyhow::Result<Strin
         (_, _, Some(name)) => format!("service:{name}"),
         _ => anyhow::bail!("give --customer, --vendor or --service"),
     };
+    anyhow::ensure!(
+        args.service.is_some() || args.scopes.is_empty(),
+        "--scope is for service tokens only"
+    );
     for s in &args.scopes {
         anyhow::ensure!(
             Scope::parse(s).is_some(),

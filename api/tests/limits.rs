@@ -175,6 +175,51 @@ async fn a_client_over_its_rate_gets_429() {
     }
 }
 
+/// The rate is counted per principal (the token's `sub`), not per address: a client over its rate
+/// does not use up another's budget from the same address; requests without a valid token are
+/// counted against the address.
+#[tokio::test]
+async fn each_principal_has_its_own_rate() {
+    use mercado_api::http::auth::Principal;
+    let app = spawn(|c| {
+        c.rate_limit_per_second = 1;
+        c.rate_limit_burst = 5;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/categories", app.base);
+    let (a, b) = (
+        app.token_for(&Principal::Customer(1)),
+        app.token_for(&Principal::Customer(2)),
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let r = http.get(&url).bearer_auth(&a).send().await.expect("sent");
+        statuses.push(r.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    for _ in 0..4 {
+        let r = http.get(&url).bearer_auth(&b).send().await.expect("sent");
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "another principal from the same address"
+        );
+    }
+    let mut anonymous = Vec::new();
+    for _ in 0..10 {
+        anonymous.push(http.get(&url).send().await.expect("sent").status());
+    }
+    assert_eq!(anonymous[0], StatusCode::UNAUTHORIZED);
+    assert!(
+        anonymous.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{anonymous:?}"
+    );
+}
+
 /// With one request allowed in flight, a request whose body is still arriving holds it: the next
 /// request is answered 503 `overloaded` with `Retry-After: 1` at once; the probe still answers;
 /// once the first finishes, requests go through again.

@@ -352,22 +352,42 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from(".local/jwt")
 }
 
+/// Why a request has no principal: the 401 [`require_token`] answers.
+#[derive(Clone)]
+struct Unauthenticated(ApiError);
+
 /// Verifies the bearer token of every request but [`is_public`]'s and leaves its [`Principal`]
-/// in the request's extensions; 401 otherwise.
+/// (or why there is none) in the request's extensions. Outside the rate limit, which counts a
+/// request against its principal; [`require_token`], inside it, answers the 401.
 pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    if is_public(req.uri().path()) {
+    if !is_public(req.uri().path()) {
+        let header = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match st.auth.verify_header(header) {
+            Ok(principal) => {
+                req.extensions_mut().insert(principal);
+            }
+            Err(e) => {
+                req.extensions_mut().insert(Unauthenticated(e));
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// 401 for a request [`authenticate`] found no principal for (every path but [`is_public`]'s).
+pub async fn require_token(req: Request, next: Next) -> Response {
+    if is_public(req.uri().path()) || req.extensions().get::<Principal>().is_some() {
         return next.run(req).await;
     }
-    let header = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match st.auth.verify_header(header) {
-        Ok(principal) => {
-            req.extensions_mut().insert(principal);
-            next.run(req).await
+    match req.extensions().get::<Unauthenticated>() {
+        Some(Unauthenticated(e)) => e.clone().into_response(),
+        None => {
+            ApiError::unauthorized("unauthorized", "an Authorization: Bearer token is required")
+                .into_response()
         }
-        Err(e) => e.into_response(),
     }
 }
 
