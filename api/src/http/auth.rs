@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -345,11 +345,6 @@ fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AuthError> 
     let _ = mode;
     let mut f = o.open(path).map_err(|e| io_error("creating", path, e))?;
     f.write_all(bytes).map_err(|e| io_error("writing", path, e))
-}
-
-/// The default local paths, for the `token` command's help.
-pub fn default_dir() -> PathBuf {
-    PathBuf::from(".local/jwt")
 }
 
 /// Why a request has no principal: the 401 [`require_token`] answers.
