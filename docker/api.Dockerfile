@@ -33,5 +33,9 @@ USER 10001
 EXPOSE 8000
 # Inside a container the API must listen beyond loopback; publish the port on 127.0.0.1 only.
 ENV MERCADO_API_BIND=0.0.0.0:8000 RUST_LOG=info
+# The local signing key and JWKS (made at start) where user 10001 may write: a key per container;
+# `docker compose exec api mercado-api token --service NAME` mints a token it accepts. A real
+# deployment mounts its identity provider's JWKS and sets MERCADO_JWT_SIGNING_KEY_FILE empty.
+ENV MERCADO_JWT_SIGNING_KEY_FILE=/tmp/mercado-jwt/signing.pem MERCADO_JWKS_FILE=/tmp/mercado-jwt/jwks.json
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD ["curl", "-fsS", "http://127.0.0.1:8000/readyz"]
 CMD ["mercado-api"]

@@ -13,6 +13,7 @@ stdlib + boto3 (from moto's venv). Prints one JSON object per run as the last li
 import argparse
 import concurrent.futures
 import json
+import os
 import statistics
 import sys
 import time
@@ -26,6 +27,8 @@ def call(base, method, path, body=None, key=None, timeout=30):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(base + path, data=data, method=method)
     req.add_header("content-type", "application/json")
+    # A service token (every scope) from bench_checkout.sh, through the environment.
+    req.add_header("Authorization", "Bearer " + os.environ["MERCADO_API_TOKEN"])
     if key:
         req.add_header("Idempotency-Key", key)
     try:

@@ -22,6 +22,13 @@ log "release build of the API"
 cargo build --release --locked -p mercado-api --bin mercado-api
 : > "$OUT"
 
+# The API verifies bearer tokens: the local key and JWKS; the benchmark's service token (every
+# scope) goes to bench_checkout.py in the environment.
+export MERCADO_JWT_SIGNING_KEY_FILE="${MERCADO_JWT_SIGNING_KEY_FILE:-$LOCAL/jwt/signing.pem}"
+export MERCADO_JWKS_FILE="${MERCADO_JWKS_FILE:-$LOCAL/jwt/jwks.json}"
+MERCADO_API_TOKEN="$(target/release/mercado-api token --service bench --ttl 86400)" || die "cannot mint a token"
+export MERCADO_API_TOKEN
+
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

@@ -61,6 +61,11 @@ else
   log "runner: local (each task a process of target/debug/mercado-task; MERCADO_RUNNER=docker for containers)"
 fi
 
+# Tokens: the API verifies them with the local JWKS; the signing key beside it (made on first use,
+# mode 600, never committed) signs the traffic generator's service token below.
+export MERCADO_JWT_SIGNING_KEY_FILE="${MERCADO_JWT_SIGNING_KEY_FILE:-$LOCAL/jwt/signing.pem}"
+export MERCADO_JWKS_FILE="${MERCADO_JWKS_FILE:-$LOCAL/jwt/jwks.json}"
+
 if api_ready; then
   log "API already running at $BASE"
 else
@@ -72,6 +77,11 @@ else
   echo $! > "$API_PID"
   wait_for API 60 api_ready || { tail -n 30 "$API_LOG" >&2; die "API did not become ready"; }
 fi
+
+# The generator's service token (every scope), passed in the environment, never on a command line.
+MERCADO_API_TOKEN="$("$ROOT/target/debug/mercado-api" token --service traffic --ttl 86400)" \
+  || die "could not mint the traffic generator's token (mercado-api token)"
+export MERCADO_API_TOKEN
 
 DAYS="${MERCADO_DAYS:-7}"
 FIRST=$(date -u -d "$DAY - $((DAYS - 1)) days" +%F)

@@ -49,6 +49,13 @@ SQL
 
 # Rate limit off: every request comes from 127.0.0.1 as fast as the API answers, and a 429 is
 # not what this run tests (api/tests/limits.rs does).
+# Tokens: a signing key and JWKS of this run's own; schemathesis sends a service token with every
+# scope (from the environment, through its config file: never on a command line).
+export MERCADO_JWT_SIGNING_KEY_FILE="$WORK/jwt/signing.pem" MERCADO_JWKS_FILE="$WORK/jwt/jwks.json"
+MERCADO_API_TOKEN="$("$API_BIN" token --service schemathesis --ttl 3600)" || die "cannot mint a token"
+export MERCADO_API_TOKEN
+# curl reads the header from a file (mode 600), not from its arguments.
+(umask 077 && printf 'Authorization: Bearer %s\n' "$MERCADO_API_TOKEN" > "$WORK/auth.header")
 DATABASE_URL="$DB_URL" WAREHOUSE_URL="$WH_URL" MERCADO_DDB_TABLE="$NAME" MERCADO_API_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
   MERCADO_RATE_LIMIT_PER_SECOND=0 "$API_BIN" > "$WORK/api.log" 2>&1 &
 API_PID=$!
@@ -58,7 +65,7 @@ wait_for "API for schemathesis" 30 curl -fsS "$BASE/readyz" \
 # Seed what the document's examples name (customer, vendor and item 1; user 1's checkout with
 # Idempotency-Key order-1), so the examples phase and small generated ids reach real rows.
 seed() {
-  curl -fsS -o /dev/null -XPOST "$BASE$1" -H 'content-type: application/json' "${@:3}" -d "$2" \
+  curl -fsS -o /dev/null -XPOST "$BASE$1" -H 'content-type: application/json' -H @"$WORK/auth.header" "${@:3}" -d "$2" \
     || die "seeding $1 failed"
 }
 seed /customers '{"first_name":"Ana","last_name":"Silva","email":"ana@example.com"}'
@@ -76,6 +83,10 @@ fail-on = [
   "missing_deserializer", "unsupported_regex", "method_not_allowed", "unresolvable_reference",
   "rate_limited", "dictionary_mismatch", "unmatched_filter", "constants_extraction", "timeout_units",
 ]
+
+# Every operation but the probes needs a bearer token: the service token minted above.
+[auth.openapi.bearerAuth]
+bearer = "${MERCADO_API_TOKEN}"
 
 # Stateful chains follow the document's links only: links inferred from names send, say, a new
 # vendor's id as a cart line's vendor_id, which the API rightly refuses.
@@ -98,7 +109,7 @@ status=0
 (
   cd "$WORK"
   timeout 230 "$SCHEMATHESIS" --config-file "$WORK/schemathesis.toml" run "$BASE/openapi.json" \
-    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,negative_data_rejection,use_after_free,ensure_resource_availability \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,negative_data_rejection,use_after_free,ensure_resource_availability,ignored_auth \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "${MERCADO_SCHEMATHESIS_EXAMPLES:-100}" --seed 20261123 --workers 1 \
     --suppress-health-check all --generation-database none --no-color \

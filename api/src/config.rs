@@ -1,5 +1,6 @@
 //! Settings shared by every entry point; each flag has an environment fallback.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Store connections and names. Flattened into the binary's command line.
@@ -67,8 +68,8 @@ pub struct Config {
     pub max_in_flight: u32,
 
     /// Requests per second each client may make on average (0: no rate limit); beyond it 429
-    /// `rate_limited` with `Retry-After`. A client is its IP address until authentication lands,
-    /// then its authenticated principal. `/healthz` and `/readyz` are exempt.
+    /// `rate_limited` with `Retry-After`. A client is its authenticated principal (the token's
+    /// `sub`), or its IP address without a valid token. `/healthz` and `/readyz` are exempt.
     #[arg(long, env = "MERCADO_RATE_LIMIT_PER_SECOND", default_value_t = 50)]
     pub rate_limit_per_second: u32,
 
@@ -76,6 +77,38 @@ pub struct Config {
     #[arg(long, env = "MERCADO_RATE_LIMIT_BURST", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
+
+    /// JWKS (a JSON Web Key Set file) with the public keys bearer tokens are verified with, each
+    /// chosen by the token's `kid`. With a signing key, the key's public half is written here
+    /// when the file does not exist.
+    #[arg(
+        long,
+        env = "MERCADO_JWKS_FILE",
+        default_value = ".local/jwt/jwks.json"
+    )]
+    pub jwks_file: PathBuf,
+
+    /// The `iss` every token must carry.
+    #[arg(long, env = "MERCADO_JWT_ISSUER", default_value = "mercado-local")]
+    pub jwt_issuer: String,
+
+    /// The `aud` every token must carry.
+    #[arg(long, env = "MERCADO_JWT_AUDIENCE", default_value = "mercado-api")]
+    pub jwt_audience: String,
+
+    /// Ed25519 private key (PKCS#8 PEM) for local tokens (`mercado-api token`, sign-up replies);
+    /// generated (mode 600) when missing. Empty: the API signs nothing and only verifies (a real
+    /// deployment, whose identity provider issues the tokens).
+    #[arg(
+        long,
+        env = "MERCADO_JWT_SIGNING_KEY_FILE",
+        default_value = ".local/jwt/signing.pem"
+    )]
+    pub signing_key_file: PathBuf,
+
+    /// Clock skew allowed when checking a token's `exp` and `nbf`, in seconds.
+    #[arg(long, env = "MERCADO_JWT_LEEWAY_SECONDS", default_value_t = 30)]
+    pub jwt_leeway_seconds: u64,
 }
 
 impl Config {

@@ -175,6 +175,51 @@ async fn a_client_over_its_rate_gets_429() {
     }
 }
 
+/// The rate is counted per principal (the token's `sub`), not per address: a client over its rate
+/// does not use up another's budget from the same address; requests without a valid token are
+/// counted against the address.
+#[tokio::test]
+async fn each_principal_has_its_own_rate() {
+    use mercado_api::http::auth::Principal;
+    let app = spawn(|c| {
+        c.rate_limit_per_second = 1;
+        c.rate_limit_burst = 5;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/categories", app.base);
+    let (a, b) = (
+        app.token_for(&Principal::Customer(1)),
+        app.token_for(&Principal::Customer(2)),
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let r = http.get(&url).bearer_auth(&a).send().await.expect("sent");
+        statuses.push(r.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    for _ in 0..4 {
+        let r = http.get(&url).bearer_auth(&b).send().await.expect("sent");
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "another principal from the same address"
+        );
+    }
+    let mut anonymous = Vec::new();
+    for _ in 0..10 {
+        anonymous.push(http.get(&url).send().await.expect("sent").status());
+    }
+    assert_eq!(anonymous[0], StatusCode::UNAUTHORIZED);
+    assert!(
+        anonymous.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{anonymous:?}"
+    );
+}
+
 /// With one request allowed in flight, a request whose body is still arriving holds it: the next
 /// request is answered 503 `overloaded` with `Retry-After: 1` at once; the probe still answers;
 /// once the first finishes, requests go through again.
@@ -188,7 +233,8 @@ async fn over_the_in_flight_cap_is_503_overloaded() {
     let mut slow = TcpStream::connect(addr(&app)).await.expect("connect");
     let head = format!(
         "POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
+         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        app.token,
         body.len()
     );
     slow.write_all(head.as_bytes()).await.expect("write");
@@ -271,6 +317,7 @@ async fn shutdown_finishes_requests_in_flight() {
     let database_url = common::create_database(&name).await;
     let config = common::config(database_url, name);
     let state = AppState::connect(&config).await.expect("stores ready");
+    let token = common::token_for(&state, &mercado_api::http::auth::all_scopes("test"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -293,7 +340,8 @@ async fn shutdown_finishes_requests_in_flight() {
     let mut slow = TcpStream::connect(&addr).await.expect("connect");
     let head = format!(
         "POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
+         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        token,
         body.len()
     );
     slow.write_all(head.as_bytes()).await.expect("write");
@@ -337,8 +385,12 @@ async fn a_stalled_body_is_cut_off_by_the_idle_timeout() {
     let app = spawn(|c| c.idle_timeout_ms = IDLE.as_millis() as u64).await;
     let mut s = TcpStream::connect(addr(&app)).await.expect("connect");
     s.write_all(
-        b"POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-          Content-Length: 100\r\n\r\n{\"first",
+        format!(
+            "POST /customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer {}\r\nContent-Length: 100\r\n\r\n{{\"first",
+            app.token
+        )
+        .as_bytes(),
     )
     .await
     .expect("write");

@@ -31,6 +31,9 @@ async fn unreachable_stores_answer_503() {
         warehouse: None,
         request_timeout: config.store_timeout() * 3 / 2,
         limits: mercado_api::http::limits::Limits::from_config(&config),
+        auth: std::sync::Arc::new(
+            mercado_api::http::auth::Auth::from_config(&config).expect("keys"),
+        ),
     };
     let app = TestApp::serve(state, "outage".into(), config.database_url.clone()).await;
 

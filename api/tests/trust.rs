@@ -278,9 +278,9 @@ async fn a_failed_dynamodb_write_gives_the_stock_back() {
     .expect("lock");
     let checkout = tokio::spawn({
         let base = app.base.clone();
+        let http = app.http.clone();
         async move {
-            reqwest::Client::new()
-                .post(format!("{base}/checkout"))
+            http.post(format!("{base}/checkout"))
                 .json(&json!({"user_id": user}))
                 .send()
                 .await

@@ -10,6 +10,10 @@ pub use crate::services::{create_database, load_env, unique_name, with_database}
 
 pub fn config(database_url: String, table: String) -> Config {
     load_env();
+    // A signing key of its own (generated on first use, with its JWKS) for each app.
+    let keys = std::env::temp_dir()
+        .join("mercado-testkit-jwt")
+        .join(unique_name());
     Config {
         database_url,
         pool_size: 8,
@@ -28,12 +32,20 @@ pub fn config(database_url: String, table: String) -> Config {
         max_in_flight: 4096,
         rate_limit_per_second: 0,
         rate_limit_burst: 1,
+        jwks_file: keys.join("jwks.json"),
+        jwt_issuer: "mercado-local".into(),
+        jwt_audience: "mercado-api".into(),
+        signing_key_file: keys.join("signing.pem"),
+        jwt_leeway_seconds: 30,
     }
 }
 
 pub struct TestApp {
     pub base: String,
+    /// Sends [`TestApp::token`] with every request.
     pub http: reqwest::Client,
+    /// A service token with every scope (a day long), signed with the app's key.
+    pub token: String,
     pub name: String,
     pub database_url: String,
     pub state: AppState,
@@ -73,9 +85,19 @@ impl TestApp {
         tokio::spawn(mercado_api::serve(listener, state.clone(), async {
             let _ = stopped.await;
         }));
+        let token = token_for(&state, &mercado_api::http::auth::all_scopes("testkit"));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header value"),
+        );
         TestApp {
             base,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("client"),
+            token,
             name,
             database_url,
             state,
@@ -184,6 +206,23 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         (user, item)
+    }
+}
+
+/// A day-long token for `principal`, signed with the state's key.
+pub fn token_for(state: &AppState, principal: &mercado_api::http::auth::Principal) -> String {
+    state
+        .auth
+        .signer()
+        .expect("the test app signs")
+        .mint(principal, std::time::Duration::from_secs(86_400))
+        .expect("token")
+}
+
+impl TestApp {
+    /// A day-long token for `principal`, signed with this app's key.
+    pub fn token_for(&self, principal: &mercado_api::http::auth::Principal) -> String {
+        token_for(&self.state, principal)
     }
 }
 

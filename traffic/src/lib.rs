@@ -31,6 +31,11 @@ pub struct TrafficArgs {
     /// Base URL of a running API.
     #[arg(long, env = "MERCADO_API_URL", default_value = "http://127.0.0.1:8000")]
     pub api_url: String,
+    /// Bearer token sent with every API request: a service token with the scopes the traffic
+    /// needs (customers:write, vendors:write, inventory:write, carts:write, checkout, …), e.g.
+    /// `mercado-api token --service traffic`. Give it through the environment, not the command line.
+    #[arg(long, env = "MERCADO_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
     /// Customers to register.
     #[arg(long, default_value_t = 20)]
     pub customers: usize,
@@ -147,11 +152,31 @@ impl Listed {
     }
 }
 
+/// The HTTP client of the API calls, sending `--api-token` with each.
+pub fn api_client(args: &TrafficArgs) -> Result<reqwest::Client, TrafficError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = args
+        .api_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| TrafficError::Invalid("--api-token is not a valid header value".into()))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .map_err(|e| TrafficError::Invalid(format!("HTTP client: {e}")))
+}
+
 pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSummary, TrafficError> {
     if let Some(state) = &args.state {
         return scenario_mode::run(args, state, store).await;
     }
-    let http = reqwest::Client::new();
+    let http = api_client(args)?;
     let base = args.api_url.trim_end_matches('/');
     if args.customers == 0 || args.vendors == 0 || args.items == 0 {
         return Err(TrafficError::Invalid(

@@ -201,7 +201,7 @@ pub async fn run(
         summary.status = "skipped";
         return Ok(summary);
     }
-    let http = reqwest::Client::new();
+    let http = crate::api_client(args)?;
     let base = args.api_url.trim_end_matches('/');
     let tag = format!("s{seed}");
     let mut rng = Rng::for_day(seed ^ 0x5eed, date);
@@ -408,7 +408,7 @@ async fn live(
 
     let date = plan.date;
     let base = args.api_url.trim_end_matches('/').to_string();
-    let http = reqwest::Client::new();
+    let http = crate::api_client(args)?;
     // Each customer's orders, in plan order.
     let mut by_customer: std::collections::BTreeMap<
         i64,

@@ -13,6 +13,7 @@ fn args(app: &TestApp, dir: &std::path::Path, date: &str, scenario: Scenario) ->
     TrafficArgs {
         date: NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("date"),
         api_url: app.base.clone(),
+        api_token: Some(app.token.clone()),
         customers: 12,
         vendors: 3,
         items: 15,

@@ -8,9 +8,9 @@
 //! - Requests in flight ([`in_flight`]): past the cap a request is answered 503 `overloaded`
 //!   with `Retry-After: 1` at once, never queued.
 //! - Rate per client ([`rate_limit`]): GCRA (`governor`), answered 429 `rate_limited` with
-//!   `Retry-After`. The client is its IP address for now; when authentication lands (bearer
-//!   tokens) the key becomes the authenticated principal, so that clients behind one NAT or proxy
-//!   do not share a budget.
+//!   `Retry-After`. The client is the authenticated principal (the token's `sub`), so that
+//!   clients behind one NAT or proxy do not share a budget; a request without a valid token (and
+//!   the public documentation) is counted against its IP address.
 
 use std::future::Future;
 use std::io;
@@ -43,7 +43,7 @@ pub struct Limits {
     pub max_connections: usize,
     in_flight: Arc<Semaphore>,
     /// `None`: no rate limit.
-    rate: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    rate: Option<Arc<DefaultKeyedRateLimiter<ClientKey>>>,
 }
 
 impl Limits {
@@ -80,13 +80,23 @@ impl Limits {
     }
 }
 
+/// Who a rate is counted for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    /// The token's `sub`.
+    Principal(String),
+    /// No valid token: the peer's address.
+    Ip(IpAddr),
+}
+
 /// Paths the limits never refuse: the probes that say whether the process is alive and ready.
 fn is_probe(req: &Request) -> bool {
     matches!(req.uri().path(), "/healthz" | "/readyz")
 }
 
-/// 429 when the client (its IP address; the authenticated principal once tokens exist) is over
-/// its rate. Requests served in-process without a socket (no `ConnectInfo`) are not limited.
+/// 429 when the client (the authenticated principal, else its IP address) is over its rate.
+/// Requests served in-process without a socket (no `ConnectInfo`) are not limited. Runs after
+/// [`super::auth::authenticate`], which leaves the principal in the request's extensions.
 pub async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let (Some(limiter), false) = (st.limits.rate.as_ref(), is_probe(&req)) else {
         return next.run(req).await;
@@ -94,7 +104,11 @@ pub async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) ->
     let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
         return next.run(req).await;
     };
-    match limiter.check_key(&peer.ip()) {
+    let key = match req.extensions().get::<super::auth::Principal>() {
+        Some(p) => ClientKey::Principal(p.subject()),
+        None => ClientKey::Ip(peer.ip()),
+    };
+    match limiter.check_key(&key) {
         Ok(()) => next.run(req).await,
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());

@@ -2,6 +2,7 @@
 //! routes. It calls [`crate::rules`] and [`crate::store`] and maps their errors to responses;
 //! neither imports it.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod limits;

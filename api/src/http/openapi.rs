@@ -59,7 +59,120 @@ pub fn document() -> Value {
     patch_needs_a_field(&mut doc);
     add_internal_errors(&mut doc);
     add_limit_errors(&mut doc);
+    add_security(&mut doc);
     doc
+}
+
+/// Who may call an operation (the rules of [`crate::rules::access`], in words) and whether a
+/// valid token may still be refused with 403. `None`: a public operation (the probes).
+pub fn access(operation_id: &str) -> Option<(&'static str, bool)> {
+    Some(match operation_id {
+        "healthz" | "readyz" => return None,
+        "createCustomer" => ("a service with scope `customers:write` (sign-up)", true),
+        "getCustomer" | "listCustomerTransactions" => (
+            "the customer itself, or a service with scope `customers:read`; another customer's id \
+             is 404",
+            true,
+        ),
+        "getTransaction" => (
+            "the customer whose transaction it is, or a service with scope `customers:read`; \
+             another customer's transaction is 404",
+            true,
+        ),
+        "replaceCart" => (
+            "the customer named by `user_id`, or a service with scope `carts:write`; another \
+             customer's `user_id` is 403",
+            true,
+        ),
+        "getCart" => (
+            "the customer itself, or a service with scope `carts:read`; another customer's cart \
+             is 404",
+            true,
+        ),
+        "checkout" => (
+            "the customer named by `user_id`, or a service with scope `checkout`; another \
+             customer's `user_id` is 403",
+            true,
+        ),
+        "createVendor" => ("a service with scope `vendors:write` (sign-up)", true),
+        "getVendor" => (
+            "the vendor itself, or a service with scope `vendors:read`; another vendor's id is 404",
+            true,
+        ),
+        "getVendorSales" => (
+            "the vendor itself, or a service with scope `sales:read`; another vendor's id is 404",
+            true,
+        ),
+        "createItem" => (
+            "the vendor named by `vendor_id`, or a service with scope `inventory:write`; another \
+             vendor's `vendor_id` is 403",
+            true,
+        ),
+        "updateItem" => (
+            "the vendor selling the item, or a service with scope `inventory:write`; another \
+             vendor's item is 404",
+            true,
+        ),
+        "listItems" | "getItem" | "listCategories" => ("any principal", false),
+        // An operation without a rule: documented as needing a token, refused to all but services
+        // with every scope would be wrong, so the tests (openapi, authz) fail on it.
+        _ => ("(no rule yet)", true),
+    })
+}
+
+/// The `bearerAuth` scheme, each operation's security, who may call it, and its 401 and 403.
+fn add_security(doc: &mut Value) {
+    let error = json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}});
+    for (_, op) in operations(doc) {
+        let id = op["operationId"].as_str().unwrap_or_default().to_string();
+        let Some((who, may_refuse)) = access(&id) else {
+            op["security"] = json!([]);
+            continue;
+        };
+        op["security"] = json!([{"bearerAuth": []}]);
+        let description = op["description"].as_str().unwrap_or_default();
+        let who = format!("**Who may call it:** {who}.");
+        op["description"] = json!(if description.is_empty() {
+            who
+        } else {
+            format!("{description}\n\n{who}")
+        });
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        responses.insert(
+            "401".into(),
+            json!({
+                "description": "No bearer token, or one that does not verify (`unauthorized`: \
+                    malformed, unknown `kid`, bad signature, wrong issuer or audience, not yet \
+                    valid), or an expired one (`token_expired`)",
+                "headers": {"WWW-Authenticate": {
+                    "description": "`Bearer`, with `error=\"invalid_token\"` when a token was sent",
+                    "schema": {"type": "string"},
+                }},
+                "content": error,
+            }),
+        );
+        if may_refuse {
+            responses.insert(
+                "403".into(),
+                json!({
+                    "description": "The token is valid but may not do this (`forbidden`): a \
+                        principal of another kind, a service without the scope, or an owner id \
+                        in the body or query string that is not the caller's",
+                    "content": error,
+                }),
+            );
+        }
+    }
+    doc["components"]["securitySchemes"] = json!({"bearerAuth": {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "An EdDSA (Ed25519) JWT with the API's issuer and audience; `sub` is \
+            `customer:<id>`, `vendor:<id>` or `service:<name>`, `scope` a service's scopes \
+            (space-separated): customers:read customers:write carts:read carts:write checkout \
+            vendors:read vendors:write inventory:write sales:read.",
+    }});
+    doc["security"] = json!([{"bearerAuth": []}]);
 }
 
 /// The schema (and an example) of each parameter, by name.
@@ -376,6 +489,36 @@ mod tests {
         // Every annotated handler is an operation of the document (17 when this was written).
         assert_eq!(ids.len(), annotated_handlers());
         assert!(ids.len() >= 17, "{ids:?}");
+    }
+
+    #[test]
+    fn every_operation_but_the_probes_needs_a_token_and_has_a_rule() {
+        let mut doc = document();
+        assert_eq!(
+            doc.pointer("/components/securitySchemes/bearerAuth/scheme"),
+            Some(&json!("bearer"))
+        );
+        for (path, op) in operations(&mut doc) {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            let public = matches!(id.as_str(), "healthz" | "readyz");
+            assert_eq!(
+                op.pointer("/responses/401/headers/WWW-Authenticate")
+                    .is_some(),
+                !public,
+                "{path}"
+            );
+            assert_eq!(op["security"] == json!([]), public, "{path}");
+            if !public {
+                let (who, _) = access(&id).expect("a rule");
+                assert!(!who.contains("no rule"), "{id} has no access rule");
+                assert!(
+                    op["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("Who may call it")),
+                    "{path}"
+                );
+            }
+        }
     }
 
     #[test]

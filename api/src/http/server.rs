@@ -32,6 +32,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Every request but the probes and the documentation carries a verified token (checked
+        // by `authenticate`, outside the rate limit, which counts each principal on its own).
+        .layer(axum::middleware::from_fn(super::auth::require_token))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             deadline,
@@ -44,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::auth::authenticate,
         ))
         .layer(
             TraceLayer::new_for_http()

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 
+use super::auth::{Auth, AuthError};
 use super::limits::Limits;
 use crate::config::Config;
 use crate::store::dynamo::{DynamoStore, StoreError};
@@ -20,6 +21,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Timeouts and caps on connections, requests in flight and each client's rate.
     pub limits: Limits,
+    /// Token verification (and local signing).
+    pub auth: std::sync::Arc<Auth>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,8 @@ pub enum StartupError {
     Pg(#[from] PgError),
     #[error("DynamoDB: {0}")]
     Dynamo(#[from] StoreError),
+    #[error("tokens: {0}")]
+    Auth(#[from] AuthError),
 }
 
 impl StartupError {
@@ -47,6 +52,7 @@ impl AppState {
     /// Connects to both stores, applies migrations and creates the table as configured. Retries
     /// while a store is unreachable, up to 30 s.
     pub async fn connect(config: &Config) -> Result<Self, StartupError> {
+        let auth = std::sync::Arc::new(Auth::from_config(config)?);
         let pg = pg::pool(
             &config.database_url,
             config.pool_size,
@@ -70,6 +76,7 @@ impl AppState {
             // Each store call is bounded by the store timeout; a request makes several.
             request_timeout: config.store_timeout() * 3 / 2,
             limits: Limits::from_config(config),
+            auth,
         };
         let started = Instant::now();
         loop {

@@ -326,6 +326,17 @@ pub struct Customer {
     pub joined_at: DateTime<Utc>,
 }
 
+/// A new customer, with its first token when the API signs tokens itself (local use).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerCreated {
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// The new customer's first bearer token (`sub` = `customer:<id>`), only when the API has a
+    /// signing key (local use); in a real deployment the identity provider issues tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
 // ---- vendors ------------------------------------------------------------------------------
 
 fn vendor_name_schema() -> Schema {
@@ -349,6 +360,17 @@ pub struct Vendor {
     #[schema(schema_with = crate::model::schemas::region_out)]
     pub region: String,
     pub joined_at: DateTime<Utc>,
+}
+
+/// A new vendor, with its first token when the API signs tokens itself (local use).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VendorCreated {
+    #[serde(flatten)]
+    pub vendor: Vendor,
+    /// The new vendor's first bearer token (`sub` = `vendor:<id>`), only when the API has a
+    /// signing key (local use); in a real deployment the identity provider issues tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// A vendor's sales over a range of days, from the warehouse marts.

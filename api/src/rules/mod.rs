@@ -3,6 +3,7 @@
 //! and the clock ([`now`]). A rule that refuses a value says which field with a [`FieldError`];
 //! the HTTP layer answers it with a 422. Nothing here imports the HTTP layer.
 
+pub mod access;
 pub mod cart;
 pub mod checkout;
 pub mod pricing;

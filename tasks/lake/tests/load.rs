@@ -211,7 +211,13 @@ async fn sixty_four_clients_then_the_pipeline_lose_no_order() {
     }
     let items = Arc::new(items);
     let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", env.app.token).parse().expect("header"),
+    );
     let http = reqwest::Client::builder()
+        .default_headers(auth)
         .pool_max_idle_per_host(CLIENTS)
         .build()
         .expect("http client");

@@ -5,6 +5,7 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::http::auth::{self, Principal, Scope};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{IdPath, JsonBody};
 use crate::model::{Cart, CartRequest};
@@ -35,8 +36,13 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
     ))]
 pub async fn replace(
     State(st): State<crate::AppState>,
+    principal: Principal,
     JsonBody(req): JsonBody<CartRequest>,
 ) -> Result<Json<Cart>, ApiError> {
+    auth::named(
+        principal.may_act_for_customer(req.user_id.0, Scope::CartsWrite),
+        "user_id",
+    )?;
     cart::check_line_count(&req.cart)?;
     let merged = cart::merge_lines(&req.cart)?;
     if !pg::customer_exists(&st.pg, req.user_id).await? {
@@ -101,8 +107,13 @@ pub async fn replace(
     ))]
 pub async fn read(
     State(st): State<crate::AppState>,
+    principal: Principal,
     IdPath(user_id): IdPath,
 ) -> Result<Json<Cart>, ApiError> {
+    auth::on_path(
+        principal.may_act_for_customer(user_id.0, Scope::CartsRead),
+        || ApiError::not_found(format!("user {user_id} has no open cart")),
+    )?;
     st.ddb
         .get_cart(user_id)
         .await?

@@ -6,6 +6,7 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::http::auth::{self, Principal, Scope};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::JsonBody;
 use crate::model::{CheckoutReceipt, CheckoutRequest, FlexId, Money, Transaction, COMPLETED};
@@ -41,9 +42,14 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
     ))]
 pub async fn checkout(
     State(st): State<AppState>,
+    principal: Principal,
     headers: HeaderMap,
     JsonBody(req): JsonBody<CheckoutRequest>,
 ) -> Result<Json<CheckoutReceipt>, ApiError> {
+    auth::named(
+        principal.may_act_for_customer(req.user_id.0, Scope::Checkout),
+        "user_id",
+    )?;
     let key = idempotency_key(&headers)?;
     let installments = validate::int_in(
         "number_of_installments",
@@ -56,9 +62,8 @@ pub async fn checkout(
     // A repeated key answers with the first result, if it was for the same request. Checked
     // before any stock is taken, and again whenever the cart turns out to be gone or changed: a
     // concurrent request with the same key may have just checked it out.
-    // Until authentication lands, the caller is the request's `user_id`: the record's key
-    // includes it (`IDEM#<user_id>#<key>`), so two users' keys never meet. With authentication,
-    // the scope becomes the authenticated principal.
+    // The record's key includes the request's `user_id` (`IDEM#<user_id>#<key>`), so two users'
+    // keys never meet; the token may act for that user only (checked above).
     let replay = || async {
         let Some(key) = key else {
             return Ok(None);

@@ -5,9 +5,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::rules::validate;
+use crate::http::auth::{self, Principal, Scope};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{IdPath, JsonBody, QueryParams};
-use crate::model::{Customer, NewCustomer, TransactionPage};
+use crate::model::{Customer, CustomerCreated, NewCustomer, TransactionPage};
 use crate::store::pg;
 use crate::http::state::AppState;
 
@@ -20,10 +21,13 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
 }
 
 /// Register a customer. The email is stored lowercased and must be unique.
+///
+/// Sign-up is done by a service (scope `customers:write`). The reply carries the new customer's
+/// first token when the API signs tokens itself (local use).
 #[utoipa::path(post, path = "/customers", tag = "customers", operation_id = "createCustomer",
     request_body = NewCustomer,
     responses(
-        (status = 201, description = "Created", body = Customer),
+        (status = 201, description = "Created", body = CustomerCreated),
         (status = 400, description = "Malformed JSON or an unreadable body", body = ErrorBody),
         (status = 409, description = "Email already registered", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
@@ -32,13 +36,20 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
     ))]
 pub async fn create(
     State(st): State<AppState>,
+    principal: Principal,
     JsonBody(body): JsonBody<NewCustomer>,
-) -> Result<(StatusCode, Json<Customer>), ApiError> {
+) -> Result<(StatusCode, Json<CustomerCreated>), ApiError> {
+    principal
+        .may(Scope::CustomersWrite)
+        .map_err(|_| auth::forbidden())?;
     let first = validate::text("first_name", &body.first_name, 100)?;
     let last = validate::text("last_name", &body.last_name, 100)?;
     let email = validate::email(&body.email)?;
     match pg::insert_customer(&st.pg, first, last, &email).await? {
-        Some(c) => Ok((StatusCode::CREATED, Json(c))),
+        Some(customer) => {
+            let token = auth::first_token(&st, &Principal::Customer(customer.id.0))?;
+            Ok((StatusCode::CREATED, Json(CustomerCreated { customer, token })))
+        }
         None => Err(ApiError::conflict(
             "duplicate",
             format!("a customer with email {email} already exists"),
@@ -57,8 +68,13 @@ pub async fn create(
     ))]
 pub async fn read(
     State(st): State<AppState>,
+    principal: Principal,
     IdPath(id): IdPath,
 ) -> Result<Json<Customer>, ApiError> {
+    auth::on_path(
+        principal.may_act_for_customer(id.0, Scope::CustomersRead),
+        || ApiError::not_found(format!("customer {id} not found")),
+    )?;
     pg::get_customer(&st.pg, id)
         .await?
         .map(Json)
@@ -82,9 +98,14 @@ pub async fn read(
     ))]
 pub async fn transactions(
     State(st): State<AppState>,
+    principal: Principal,
     IdPath(id): IdPath,
     query: QueryParams,
 ) -> Result<Json<TransactionPage>, ApiError> {
+    auth::on_path(
+        principal.may_act_for_customer(id.0, Scope::CustomersRead),
+        || ApiError::not_found(format!("customer {id} not found")),
+    )?;
     let limit = query.int_in("limit", 1, 100, 20)?;
     if !pg::customer_exists(&st.pg, id).await? {
         return Err(ApiError::not_found(format!("customer {id} not found")));

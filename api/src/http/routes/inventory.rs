@@ -5,6 +5,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::rules::validate;
+use crate::http::auth::{self, Principal, Scope};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{IdPath, JsonBody, QueryParams};
 use crate::model::{FlexId, Item, ItemPage, ItemPatch, Money, NewItem};
@@ -51,12 +52,17 @@ fn stock(n: i64) -> Result<i32, ApiError> {
     ))]
 pub async fn create(
     State(st): State<crate::AppState>,
+    principal: Principal,
     query: QueryParams,
     JsonBody(body): JsonBody<NewItem>,
 ) -> Result<(StatusCode, Json<Item>), ApiError> {
     let vendor_id = query
         .id("vendor_id")?
         .ok_or_else(|| ApiError::invalid("vendor_id", "query parameter vendor_id is required"))?;
+    auth::named(
+        principal.may_act_for_vendor(vendor_id.0, Scope::InventoryWrite),
+        "vendor_id",
+    )?;
     let values = ItemValues {
         item_name: Some(validate::text("item_name", &body.item_name, 200)?),
         category_id: Some(category_id(body.category)?),
@@ -145,9 +151,23 @@ pub async fn read(
     ))]
 pub async fn update(
     State(st): State<crate::AppState>,
+    principal: Principal,
     IdPath(id): IdPath,
     JsonBody(patch): JsonBody<ItemPatch>,
 ) -> Result<Json<Item>, ApiError> {
+    // Another vendor's item is answered as if it did not exist.
+    let not_found = || ApiError::not_found(format!("item {id} not found"));
+    principal
+        .may_act_for_some_vendor(Scope::InventoryWrite)
+        .map_err(|_| auth::forbidden())?;
+    let owner = pg::get_item(&st.pg, id)
+        .await?
+        .ok_or_else(not_found)?
+        .vendor_id;
+    auth::on_path(
+        principal.may_act_for_vendor(owner.0, Scope::InventoryWrite),
+        not_found,
+    )?;
     if patch.item_name.is_none()
         && patch.category.is_none()
         && patch.price.is_none()

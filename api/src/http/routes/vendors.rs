@@ -5,9 +5,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::rules::{validate, MAX_SALES_DAYS};
+use crate::http::auth::{self, Principal, Scope};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{IdPath, JsonBody, QueryParams};
-use crate::model::{NewVendor, Vendor, VendorSales};
+use crate::model::{NewVendor, Vendor, VendorCreated, VendorSales};
 use crate::store::warehouse::{self, WarehouseError};
 use crate::regions;
 use crate::store::pg;
@@ -21,10 +22,13 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
 }
 
 /// Register a vendor. `region` is an ISO 3166-1 alpha-2 code, stored uppercase.
+///
+/// Sign-up is done by a service (scope `vendors:write`). The reply carries the new vendor's first
+/// token when the API signs tokens itself (local use).
 #[utoipa::path(post, path = "/vendors", tag = "vendors", operation_id = "createVendor",
     request_body = NewVendor,
     responses(
-        (status = 201, description = "Created", body = Vendor),
+        (status = 201, description = "Created", body = VendorCreated),
         (status = 400, description = "Malformed JSON or an unreadable body", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
@@ -32,8 +36,12 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
     ))]
 pub async fn create(
     State(st): State<crate::AppState>,
+    principal: Principal,
     JsonBody(body): JsonBody<NewVendor>,
-) -> Result<(StatusCode, Json<Vendor>), ApiError> {
+) -> Result<(StatusCode, Json<VendorCreated>), ApiError> {
+    principal
+        .may(Scope::VendorsWrite)
+        .map_err(|_| auth::forbidden())?;
     let name = validate::text("vendor_name", &body.vendor_name, 200)?;
     let region = regions::normalize(&body.region).ok_or_else(|| {
         ApiError::invalid(
@@ -42,7 +50,8 @@ pub async fn create(
         )
     })?;
     let vendor = pg::insert_vendor(&st.pg, name, &region).await?;
-    Ok((StatusCode::CREATED, Json(vendor)))
+    let token = auth::first_token(&st, &Principal::Vendor(vendor.id.0))?;
+    Ok((StatusCode::CREATED, Json(VendorCreated { vendor, token })))
 }
 
 #[utoipa::path(get, path = "/vendors/{id}", tag = "vendors", operation_id = "getVendor",
@@ -55,8 +64,13 @@ pub async fn create(
     ))]
 pub async fn read(
     State(st): State<crate::AppState>,
+    principal: Principal,
     IdPath(id): IdPath,
 ) -> Result<Json<Vendor>, ApiError> {
+    auth::on_path(
+        principal.may_act_for_vendor(id.0, Scope::VendorsRead),
+        || ApiError::not_found(format!("vendor {id} not found")),
+    )?;
     pg::get_vendor(&st.pg, id)
         .await?
         .map(Json)
@@ -84,9 +98,14 @@ pub async fn read(
     ))]
 pub async fn sales(
     State(st): State<crate::AppState>,
+    principal: Principal,
     IdPath(id): IdPath,
     query: QueryParams,
 ) -> Result<Json<VendorSales>, ApiError> {
+    auth::on_path(
+        principal.may_act_for_vendor(id.0, Scope::SalesRead),
+        || ApiError::not_found(format!("vendor {id} not found in the warehouse")),
+    )?;
     let from = validate::date("from", query.text("from"))?;
     let to = validate::date("to", query.text("to"))?;
     if from > to {
