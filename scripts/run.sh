@@ -158,7 +158,9 @@ cat <<MSG
 
 Mercado API is up at $BASE   (docs: $BASE/docs, OpenAPI: $BASE/openapi.json)
 
-Try the flow (see README.md, "Calling the API"):
+Try the flow (see README.md, "Calling the API" and "Security"; every call but the probes needs a token):
+  T=\$(target/debug/mercado-api token --service backoffice)
+  alias curl='curl -H @<(echo "Authorization: Bearer \$T")'
   curl -s -XPOST $BASE/customers/ -d '{"first_name":"Ana","last_name":"Silva","email":"ana@example.com"}'
   curl -s -XPOST $BASE/vendors/ -d '{"vendor_name":"Loja do Porto","region":"PT"}'
   curl -s -XPOST '$BASE/inventory/?vendor_id=1' -d '{"item_name":"Mug","category":3,"price":12.50,"stock":10}'

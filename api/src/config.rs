@@ -6,8 +6,14 @@ use std::time::Duration;
 /// Store connections and names. Flattened into the binary's command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// PostgreSQL connection URL for customers, vendors, categories and inventory.
-    #[arg(long, env = "DATABASE_URL")]
+    /// PostgreSQL connection URL for customers, vendors, categories and inventory (required to
+    /// serve or migrate; `token` needs none).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub database_url: String,
 
     /// Largest number of PostgreSQL connections the API keeps open.

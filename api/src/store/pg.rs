@@ -61,6 +61,12 @@ pub fn warehouse_pool(url: &str, size: usize, timeout: Duration) -> Result<Pool,
 }
 
 fn build_pool(setting: &str, url: &str, size: usize, timeout: Duration) -> Result<Pool, PgError> {
+    if url.trim().is_empty() {
+        return Err(PgError::Other(format!(
+            "{setting} is not set: give --{} or the {setting} environment variable",
+            setting.to_lowercase().replace('_', "-")
+        )));
+    }
     // TLS when the URL asks for it (`sslmode`, `sslrootcert`; see mercado_core::postgres).
     let mercado_core::postgres::PgConnect { mut config, tls } =
         mercado_core::postgres::connect_config(setting, url, false)
