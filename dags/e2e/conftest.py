@@ -40,6 +40,19 @@ def psql(url: str, sql: str) -> str:
     return out.stdout.strip()
 
 
+def with_api_token(env: dict, workdir: Path) -> str:
+    """Gives `env` a signing key and JWKS of the test's own, which the API started with `env`
+    verifies tokens with, and a service token with every scope in MERCADO_API_TOKEN (read by the
+    traffic generator; the environment, never a command line); returns the token."""
+    keys = workdir / "jwt"
+    env["MERCADO_JWT_SIGNING_KEY_FILE"] = str(keys / "signing.pem")
+    env["MERCADO_JWKS_FILE"] = str(keys / "jwks.json")
+    out = subprocess.run([BIN / "mercado-api", "token", "--service", "e2e", "--ttl", "7200"], env=env,
+                         check=True, capture_output=True, text=True, timeout=60)
+    env["MERCADO_API_TOKEN"] = out.stdout.strip()
+    return env["MERCADO_API_TOKEN"]
+
+
 def wait_until(what, timeout, probe, every=2.0):
     """Polls `probe` until it returns something true; fails the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, CHAIN, ROOT, free_port, psql, wait_until, with_db
+from conftest import BIN, CHAIN, ROOT, free_port, psql, wait_until, with_api_token, with_db
 from airflow_api import Airflow  # noqa: E402  (scripts/, on the path by conftest)
 
 DATES = ["2025-04-07", "2025-04-08", "2025-04-09", "2025-04-10", "2025-04-11"]
@@ -46,9 +46,10 @@ TIMINGS = ROOT / ".local" / "backfill-timings.json"
 SCREENSHOT = ROOT / ".local" / "airflow-ui-run.png"
 
 
-def http(method: str, url: str, body=None):
+def http(method: str, url: str, token: str, body=None):
     req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method)
     req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read().decode() or "null")
 
@@ -68,9 +69,10 @@ def make_traffic(env, base):
         if n == 2:
             args.append("--bad-records")
         subprocess.run(args, env=env, check=True, capture_output=True, text=True)
-        items = http("GET", f"{base}/inventory/?limit=2")["items"]
+        token = env["MERCADO_API_TOKEN"]
+        items = http("GET", f"{base}/inventory/?limit=2", token)["items"]
         for item in items:
-            http("PATCH", f"{base}/inventory/{item['id']}",
+            http("PATCH", f"{base}/inventory/{item['id']}", token,
                  {"price": round(float(item["price"]) * 1.1 + 1, 2), "item_name": f"{item['item_name']} v{n + 2}"})
         psql(env["DATABASE_URL"], f"UPDATE customers SET last_name = last_name || ' {n + 2}' WHERE id IN "
                                   f"(SELECT id FROM customers ORDER BY id LIMIT 2)")
@@ -145,6 +147,7 @@ def stack():
     )
     for db in (name, f"{name}_wh", f"{name}_wh_seq", f"{name}_af"):
         psql(with_db(admin, "postgres"), f'CREATE DATABASE "{db}"')
+    with_api_token(env, home)
     api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://{env['MERCADO_API_BIND']}"
     try:

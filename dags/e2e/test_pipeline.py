@@ -13,12 +13,15 @@ Own database, warehouse, DynamoDB table and bucket, so it runs beside anything e
 import json
 import os
 import subprocess
+import tempfile
 import time
 import urllib.request
 
+from pathlib import Path
+
 import pytest
 
-from conftest import BIN, CHAIN, ROOT, free_port, psql, with_db
+from conftest import BIN, CHAIN, ROOT, free_port, psql, with_api_token, with_db
 
 DATES = ["2025-03-17", "2025-03-18"]
 
@@ -50,6 +53,7 @@ def stack(request):
         MERCADO_RATE_LIMIT_PER_SECOND="0",
         RUST_LOG="warn",
     )
+    with_api_token(env, Path(tempfile.mkdtemp(prefix="mercado-e2e-")))
     api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://{env['MERCADO_API_BIND']}"
     for _ in range(150):
