@@ -9,7 +9,7 @@ use mercado_lake::cli::LakeArgs;
 use mercado_lake::contracts::Contract;
 use mercado_lake::parquet_io::PartitionReader;
 use mercado_lake::rows::{batch_rows, Val};
-use mercado_lake::tasks::{clean, enrich, extract, gold, load_redshift};
+use mercado_lake::tasks::{clean, enrich, extract, gold, load_redshift, reconcile};
 use mercado_lake::warehouse::{Target, WarehouseArgs};
 use mercado_lake::{Lake, Summary};
 use rust_decimal::Decimal;
@@ -88,6 +88,18 @@ impl Env {
             iam_role: None,
             apply_ddl: true,
             print_sql: false,
+        }
+    }
+
+    /// `reconcile`'s flags for `date`: this test's table against the warehouse at `warehouse_url`.
+    pub fn reconcile_args(&self, date: NaiveDate, warehouse_url: &str) -> reconcile::ReconcileArgs {
+        reconcile::ReconcileArgs {
+            lake: self.args(date),
+            warehouse: WarehouseArgs {
+                target: Target::Postgres,
+                warehouse_url: Some(warehouse_url.to_string()),
+            },
+            table: self.app.name.clone(),
         }
     }
 

@@ -102,27 +102,16 @@ mod tests {
         assert_eq!(e.field, "to");
     }
 
+    /// What counts as an address is mercado-core's rule (its tests list the cases); here, that the
+    /// API stores its normal form and names the field when it refuses one.
     #[test]
     fn emails() {
         assert_eq!(
             email(" Ana.Silva+x@Example.COM ").ok().as_deref(),
             Some("ana.silva+x@example.com")
         );
-        for bad in [
-            "",
-            "a",
-            "a@b",
-            "@b.co",
-            "a@b.c",
-            "a b@c.co",
-            "a@-b.co",
-            "a..b@c.co",
-            "a@b..co",
-            "a@b.c0",
-            "\u{212a}@b.co",
-        ] {
-            assert!(email(bad).is_err(), "{bad} accepted");
-        }
+        let refused = email("a..b@c.co").expect_err("malformed");
+        assert_eq!(refused.field, "email");
     }
 
     #[test]

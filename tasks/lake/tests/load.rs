@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use mercado_lake::tasks::{load_redshift, reconcile};
-use mercado_lake::warehouse::{Target, WarehouseArgs};
 use mercado_testkit::lake::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -298,16 +297,9 @@ async fn sixty_four_clients_then_the_pipeline_lose_no_order() {
         load_redshift::run(&env.load_args(d, &warehouse))
             .await
             .expect("load");
-        reconcile::run(&reconcile::ReconcileArgs {
-            lake: env.args(d),
-            warehouse: WarehouseArgs {
-                target: Target::Postgres,
-                warehouse_url: Some(warehouse.clone()),
-            },
-            table: env.app.name.clone(),
-        })
-        .await
-        .expect("reconciled");
+        reconcile::run(&env.reconcile_args(d, &warehouse))
+            .await
+            .expect("reconciled");
     }
     let (client, conn) = tokio_postgres::connect(&warehouse, tokio_postgres::NoTls)
         .await

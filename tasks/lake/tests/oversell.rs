@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::join_all;
 use mercado_lake::tasks::{load_redshift, reconcile};
-use mercado_lake::warehouse::{Target, WarehouseArgs};
 use mercado_testkit::lake::*;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -79,16 +78,9 @@ async fn sixty_four_buyers_of_ten_units_reach_the_warehouse_as_ten_orders() {
         load_redshift::run(&env.load_args(d, &warehouse))
             .await
             .expect("load");
-        reconcile::run(&reconcile::ReconcileArgs {
-            lake: env.args(d),
-            warehouse: WarehouseArgs {
-                target: Target::Postgres,
-                warehouse_url: Some(warehouse.clone()),
-            },
-            table: app.name.clone(),
-        })
-        .await
-        .expect("reconciled");
+        reconcile::run(&env.reconcile_args(d, &warehouse))
+            .await
+            .expect("reconciled");
     }
     let (client, conn) = tokio_postgres::connect(&warehouse, tokio_postgres::NoTls)
         .await

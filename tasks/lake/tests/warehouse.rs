@@ -32,14 +32,7 @@ impl Warehouse {
     }
 
     fn reconcile_args(&self, env: &Env, date: &str) -> ReconcileArgs {
-        ReconcileArgs {
-            lake: env.args(day(date)),
-            warehouse: WarehouseArgs {
-                target: Target::Postgres,
-                warehouse_url: Some(self.url.clone()),
-            },
-            table: env.app.name.clone(),
-        }
+        env.reconcile_args(day(date), &self.url)
     }
 
     fn args(&self, env: &Env, date: &str) -> LoadArgs {
