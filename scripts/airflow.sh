@@ -31,8 +31,14 @@ mkdir -p "$AIRFLOW_HOME"
 AIRFLOW_PORT="${AIRFLOW_PORT:-8080}"
 AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_PORT"
 export AIRFLOW_URL
-# The metadata database: postgres://… as everywhere in the project, in SQLAlchemy's spelling.
+# The metadata database: postgres://… as everywhere in the project, in SQLAlchemy's spelling. On
+# the local cluster Airflow logs in as its own role, mercado_airflow, which owns that database
+# (made and handed over here when needed) and nothing else.
 db_url="${AIRFLOW_DATABASE_URL:?AIRFLOW_DATABASE_URL is not set (see .env.example)}"
+if [[ "$db_url" == postgres*://*@127.0.0.1:"${MERCADO_PG_PORT:-}"/* && -r "$PG_SECRETS/mercado_airflow" ]]; then
+  "$ROOT/scripts/services.sh" database airflow "$db_url"
+  db_url=$(role_url mercado_airflow "$db_url")
+fi
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${db_url#*://}"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"

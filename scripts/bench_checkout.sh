@@ -40,7 +40,7 @@ one() {
   mport=$(free_port); aport=$(free_port)
   name="bench_checkout_${label}_${size}"
   db="${DATABASE_URL%/*}/$name"
-  psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+  pg "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
   # shellcheck disable=SC2086
   $emulator --host 127.0.0.1 --port "$mport" >"$LOCAL/bench-moto.log" 2>&1 &
   local moto=$!; pids+=("$moto")
@@ -54,7 +54,7 @@ one() {
     --items "$size" --checkouts "$checkouts" --clients "$CLIENTS" --label "$label" | tail -n1 | tee -a "$OUT"
   kill "$api" "$moto" 2>/dev/null || true
   wait "$api" "$moto" 2>/dev/null || true
-  psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $name" >/dev/null
+  pg "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $name" >/dev/null
 }
 
 for size in $SIZES; do

@@ -93,8 +93,8 @@ else
   cargo build --release --locked --bins --example synth_raw -p mercado-tasks -p mercado-api -p mercado-lake >&2
 fi
 TASK="$BIN/mercado-task"
-psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS ${NAME}_wh" -c "CREATE DATABASE ${NAME}_wh" >/dev/null
-psql "$WAREHOUSE_URL" -q -f "$ROOT/sql/warehouse/postgres.sql" >/dev/null
+pg "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS ${NAME}_wh" -c "CREATE DATABASE ${NAME}_wh" >/dev/null
+pg "$WAREHOUSE_URL" -q -f "$ROOT/sql/warehouse/postgres.sql" >/dev/null
 
 # measure KEY CMD…: one run of CMD under GNU time; appends "KEY seconds peak_MiB" to $TIMES and
 # leaves CMD's stdout (a task's summary JSON) in $WORK/KEY.out.
@@ -115,9 +115,9 @@ summary_seconds() {
 # synth_raw refers to (vendor = item % 1000 + 1, price = 1.00 + item % 500).
 load_pg() {
   log "loading PostgreSQL ($1): $2 items, $3 customers, 1000 vendors"
-  psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+  pg "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
   DATABASE_URL="${DATABASE_URL%/*}/$1" "$BIN/mercado-api" migrate >/dev/null
-  psql "${DATABASE_URL%/*}/$1" -q <<SQL
+  pg "${DATABASE_URL%/*}/$1" -q <<SQL
 INSERT INTO vendors (vendor_name, region) SELECT 'Vendor ' || g, 'PT' FROM generate_series(1, 1000) g;
 INSERT INTO customers (first_name, last_name, email) SELECT 'C' || g, 'Bench', 'c' || g || '@example.com' FROM generate_series(1, $3) g;
 INSERT INTO inventory (vendor_id, category_id, item_name, price, stock)
@@ -157,7 +157,8 @@ if part 1; then
   QUERY="SELECT id::int8, vendor_id::int8, category_id::int4, item_name::text, price::numeric, stock::int4, updated_at::timestamptz FROM inventory ORDER BY id"
   log "part 1: psql \\copy (floor) and mercado-task extract, $RUNS run(s) each"
   for _ in $(seq "$RUNS"); do
-    measure extract.floor psql "$DATABASE_URL" -qc "\\copy ($QUERY) TO '/dev/null' (FORMAT binary)"
+    PGPASSWORD="$(url_password "$DATABASE_URL")" \
+      measure extract.floor psql "$(url_without_password "$DATABASE_URL")" -qc "\\copy ($QUERY) TO '/dev/null' (FORMAT binary)"
     measure extract.task "$TASK" extract --date "$DAY"
     note extract.mercado "$(summary_seconds "$WORK/extract.task.out" raw/postgres/inventory)"
   done
@@ -235,17 +236,18 @@ if part 3; then
   "$PY" "$ROOT/scripts/bench_lake.py" fetch "$MERCADO_LAKE_BUCKET" "$DAY" "$L" gold/mercado/fact_sales
   DATE_ID=${DAY//-/}
   # rows_and_total TABLE [WHERE]: "rows Σtotal_price" of a table of the warehouse.
-  rows_and_total() { psql "$WAREHOUSE_URL" -tAF' ' -c "SELECT count(*), coalesce(sum(total_price), 0) FROM $1 ${2:-}"; }
+  rows_and_total() { pg "$WAREHOUSE_URL" -tAF' ' -c "SELECT count(*), coalesce(sum(total_price), 0) FROM $1 ${2:-}"; }
   log "part 3: load_redshift, psql \\copy CSV, pandas to_sql; $RUNS run(s) each, a fresh warehouse per run"
   for r in $(seq "$RUNS"); do
-    psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS ${NAME}_wh" -c "CREATE DATABASE ${NAME}_wh" >/dev/null
+    pg "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS ${NAME}_wh" -c "CREATE DATABASE ${NAME}_wh" >/dev/null
     measure load.mercado "$TASK" load_redshift --date "$DAY"
     note load.mercado_copy "$(summary_seconds "$WORK/load.mercado.out" core.fact_sales)"
     want=$(rows_and_total core.fact_sales "WHERE date_id = $DATE_ID")
-    [ -f "$L/fact.csv" ] || psql "$WAREHOUSE_URL" -qc "\\copy (SELECT * FROM core.fact_sales WHERE date_id = $DATE_ID) TO '$L/fact.csv' CSV"
-    psql "$WAREHOUSE_URL" -q -c "CREATE TABLE staging.bench_floor (LIKE core.fact_sales)" \
+    [ -f "$L/fact.csv" ] || pg "$WAREHOUSE_URL" -qc "\\copy (SELECT * FROM core.fact_sales WHERE date_id = $DATE_ID) TO '$L/fact.csv' CSV"
+    pg "$WAREHOUSE_URL" -q -c "CREATE TABLE staging.bench_floor (LIKE core.fact_sales)" \
       -c "CREATE TABLE staging.bench_pandas (LIKE core.fact_sales)"
-    measure load.floor psql "$WAREHOUSE_URL" -qc "\\copy staging.bench_floor FROM '$L/fact.csv' CSV"
+    PGPASSWORD="$(url_password "$WAREHOUSE_URL")" \
+      measure load.floor psql "$(url_without_password "$WAREHOUSE_URL")" -qc "\\copy staging.bench_floor FROM '$L/fact.csv' CSV"
     # pandas takes minutes for a million rows: one run, its spread cannot move the ratio much.
     tables=staging.bench_floor
     if [ "$r" = 1 ]; then
@@ -275,7 +277,7 @@ if part 4; then
     for h in $(seq 0 "$HISTORY_DAYS"); do
       d=$(date -u -d "2025-02-01 + $h days" +%F)
       # 0.5% of items change price, 0.5% of customers change name: SCD2 history grows each day.
-      psql "$DATABASE_URL" -q -c "UPDATE inventory SET price = price + 1, updated_at = now() WHERE id % 200 = $h % 200" \
+      pg "$DATABASE_URL" -q -c "UPDATE inventory SET price = price + 1, updated_at = now() WHERE id % 200 = $h % 200" \
         -c "UPDATE customers SET last_name = 'Bench ' || $h, updated_at = now() WHERE id % 200 = ($h + 100) % 200"
       "$TASK" extract --date "$d" > /dev/null
       synth "$d" "$HIST_LINES" "$HIST_ITEMS" "$HIST_CUSTOMERS"
@@ -294,7 +296,7 @@ if part 4; then
     done
     "$PY" "$ROOT/scripts/bench_lake.py" clear "$MERCADO_LAKE_BUCKET"
   )
-  psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $H_DB" >/dev/null
+  pg "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $H_DB" >/dev/null
   "$PY" "$ROOT/scripts/bench_report.py" history "$TIMES" days="$HISTORY_DAYS" items="$HIST_ITEMS" \
     customers="$HIST_CUSTOMERS" lines="$HIST_LINES" runs="$RUNS" > "$WORK/history.md"
   section history "Suite, part 4a: a day after 1, 7 and 30 days of history" "$WORK/history.md"
@@ -310,4 +312,4 @@ if part 4; then
     runs="$RUNS" > "$WORK/lines.md"
   section lines "Suite, part 4b: more lines in a day" "$WORK/lines.md"
 fi
-psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $NAME" -c "DROP DATABASE IF EXISTS ${NAME}_wh" >/dev/null
+pg "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $NAME" -c "DROP DATABASE IF EXISTS ${NAME}_wh" >/dev/null

@@ -17,6 +17,42 @@ load_env() {
     key="${line%%=*}"
     if [ -z "${!key+x}" ]; then export "$key=${line#*=}"; fi
   done < "$file"
+  local_passwords_into_env
+}
+
+# --- Logins of the local PostgreSQL cluster ----------------------------------------------------
+# Each login role's password is generated once by scripts/services.sh into .local/secrets/pg/ROLE
+# (mode 600, never committed). The URLs of .env name a user and no password; the scripts put the
+# generated one in, in their own environment only (never in a process's arguments).
+PG_SECRETS="$LOCAL/secrets/pg"
+
+# url_with_password URL PASSWORD: URL with its password replaced (or added).
+url_with_password() {
+  local url="$1" scheme="${1%%://*}" rest="${1#*://}"
+  [[ "$rest" == *@* ]] || { printf '%s\n' "$url"; return; }
+  local userinfo="${rest%%@*}"
+  printf '%s://%s:%s@%s\n' "$scheme" "${userinfo%%:*}" "$2" "${rest#*@}"
+}
+
+# role_url ROLE URL: URL logged in as ROLE, with ROLE's generated password.
+role_url() {
+  local role="$1" url="$2" scheme rest
+  [ -r "$PG_SECRETS/$role" ] || die "no password for PostgreSQL role $role (scripts/services.sh start makes it)"
+  scheme="${url%%://*}"; rest="${url#*://}"; rest="${rest#*@}"
+  url_with_password "$scheme://$role@$rest" "$(< "$PG_SECRETS/$role")"
+}
+
+# local_passwords_into_env: DATABASE_URL, WAREHOUSE_URL and AIRFLOW_DATABASE_URL, when they name the
+# local cluster's port and a user without a password, get that user's generated password.
+local_passwords_into_env() {
+  local var url rest userinfo
+  for var in DATABASE_URL WAREHOUSE_URL AIRFLOW_DATABASE_URL; do
+    url="${!var:-}"
+    [[ "$url" == postgres*://*@127.0.0.1:"${MERCADO_PG_PORT:-}"/* ]] || continue
+    rest="${url#*://}"; userinfo="${rest%%@*}"
+    [[ "$userinfo" != *:* && -r "$PG_SECRETS/$userinfo" ]] || continue
+    export "$var=$(url_with_password "$url" "$(< "$PG_SECRETS/$userinfo")")"
+  done
 }
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -33,15 +69,18 @@ wait_for() {
   log "$name is up"
 }
 
+# url_password URL / url_without_password URL: a postgres:// URL's password, and the URL without it.
+url_password() {
+  local userinfo="${1#*://}"; userinfo="${userinfo%%@*}"
+  if [[ "$1" == *@* && "$userinfo" == *:* ]]; then printf '%s\n' "${userinfo#*:}"; else printf '\n'; fi
+}
+url_without_password() { sed -E 's#://([^:@/]*):[^@/]*@#://\1@#' <<<"$1"; }
+
 # pg URL ARGS...: psql on a postgres:// URL without putting its password in the process arguments
 # (anyone on the machine can read those with ps): the password goes in PGPASSWORD, the URL without it.
 pg() {
   local url="$1"; shift
-  local userinfo="${url#*://}"; userinfo="${userinfo%%@*}"
-  local password=""
-  if [[ "$url" == *@* && "$userinfo" == *:* ]]; then password="${userinfo#*:}"; fi
-  local bare; bare=$(sed -E 's#://([^:@/]*):[^@/]*@#://\1@#' <<<"$url")
-  PGPASSWORD="$password" psql "$bare" "$@"
+  PGPASSWORD="$(url_password "$url")" psql "$(url_without_password "$url")" "$@"
 }
 
 # free_port: a TCP port on 127.0.0.1 nobody listens on right now.

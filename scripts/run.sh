@@ -51,6 +51,15 @@ case "$RUNNER" in
   *) die "MERCADO_RUNNER must be local or docker, not '$RUNNER'" ;;
 esac
 "$ROOT/scripts/services.sh" start
+local_passwords_into_env  # the logins' passwords exist now (generated on a fresh machine by start)
+# Each component logs in to PostgreSQL as its own least-privilege role (scripts/services.sh): the
+# migrator owns the OLTP tables, the API reads and writes their rows, extract only reads them, the
+# loader owns the warehouse, vendor analytics and the KPIs read the marts, Airflow its metadata.
+MIGRATOR_URL=$(role_url mercado_migrator "$DATABASE_URL")
+API_DATABASE_URL=$(role_url mercado_api "$DATABASE_URL")
+EXTRACT_DATABASE_URL=$(role_url mercado_extract "$DATABASE_URL")
+LOADER_WAREHOUSE_URL=$(role_url mercado_loader "$WAREHOUSE_URL")
+ANALYTICS_WAREHOUSE_URL=$(role_url mercado_analytics "$WAREHOUSE_URL")
 log "building (cargo build: API, traffic generator, tasks)"
 cargo build --workspace --bins --locked
 DAY="${1:-$(date -u -d yesterday +%F)}"
@@ -69,10 +78,14 @@ export MERCADO_JWKS_FILE="${MERCADO_JWKS_FILE:-$LOCAL/jwt/jwks.json}"
 if api_ready; then
   log "API already running at $BASE"
 else
-  log "starting the API on $MERCADO_API_BIND (log: $API_LOG)"
+  log "migrating the OLTP schema as mercado_migrator"
+  DATABASE_URL="$MIGRATOR_URL" WAREHOUSE_URL="$ANALYTICS_WAREHOUSE_URL" "$ROOT/target/debug/mercado-api" migrate >> "$API_LOG" 2>&1 \
+    || { tail -n 30 "$API_LOG" >&2; die "the migrations failed"; }
+  log "starting the API on $MERCADO_API_BIND as mercado_api, marts as mercado_analytics (log: $API_LOG)"
   # The generator sends each day's requests from 127.0.0.1 as fast as the API answers, without
   # retrying a 429: the per-client rate limit is off for this local API unless set.
-  MERCADO_RATE_LIMIT_PER_SECOND="${MERCADO_RATE_LIMIT_PER_SECOND:-0}" \
+  DATABASE_URL="$API_DATABASE_URL" WAREHOUSE_URL="$ANALYTICS_WAREHOUSE_URL" MERCADO_MIGRATE=false \
+    MERCADO_RATE_LIMIT_PER_SECOND="${MERCADO_RATE_LIMIT_PER_SECOND:-0}" \
     nohup "$ROOT/target/debug/mercado-api" > "$API_LOG" 2>&1 &
   echo $! > "$API_PID"
   wait_for API 60 api_ready || { tail -n 30 "$API_LOG" >&2; die "API did not become ready"; }
@@ -87,6 +100,9 @@ DAYS="${MERCADO_DAYS:-7}"
 FIRST=$(date -u -d "$DAY - $((DAYS - 1)) days" +%F)
 TRAFFIC="$RUN_DIR/traffic"
 mkdir -p "$TRAFFIC"
+# The tasks Airflow runs: extract reads the OLTP database as mercado_extract; the warehouse tasks
+# log in as mercado_loader. (Airflow's own metadata: mercado_airflow, set by airflow.sh.)
+export DATABASE_URL="$EXTRACT_DATABASE_URL" WAREHOUSE_URL="$LOADER_WAREHOUSE_URL"
 "$ROOT/scripts/airflow.sh" start >/dev/null
 log "a week of marketplace, $FIRST … $DAY: each day's traffic, then mercado_daily for it through Airflow"
 for ((i = DAYS - 1; i >= 0; i--)); do
@@ -117,8 +133,8 @@ DAY_ID="${DAY//-/}"
 echo
 # The warehouse's address without its credentials.
 WAREHOUSE_SHOWN=$(sed -E 's#://[^@/]*@#://#' <<<"$WAREHOUSE_URL")
-echo "The week's KPIs (warehouse marts, $WAREHOUSE_SHOWN):"
-pg "$WAREHOUSE_URL" -P pager=off -c "
+echo "The week's KPIs (warehouse marts, $WAREHOUSE_SHOWN, read as mercado_analytics):"
+pg "$ANALYTICS_WAREHOUSE_URL" -P pager=off -c "
   SELECT s.date, s.gmv, s.orders, s.aov, s.items_sold, s.customers,
          a.open_carts, a.abandonment_rate, r.repeat_rate,
          (SELECT COUNT(DISTINCT f.transaction_id) FROM marts.flagged_transactions f WHERE f.date_id = s.date_id) AS flagged
@@ -131,7 +147,7 @@ pg "$WAREHOUSE_URL" -P pager=off -c "
 
 echo
 echo "Fraud rules against the generator's labels ($TRAFFIC/labels.jsonl), $FIRST … $DAY:"
-pg "$WAREHOUSE_URL" -tA -c "SELECT DISTINCT transaction_id FROM marts.flagged_transactions
+pg "$ANALYTICS_WAREHOUSE_URL" -tA -c "SELECT DISTINCT transaction_id FROM marts.flagged_transactions
   WHERE date_id BETWEEN $FIRST_ID AND $DAY_ID" > "$TRAFFIC/flagged.txt"
 python3 - "$TRAFFIC/labels.jsonl" "$TRAFFIC/flagged.txt" "$FIRST" "$DAY" <<'PY'
 import json, sys

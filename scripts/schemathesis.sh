@@ -28,18 +28,18 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 
 cleanup() {
   [ -n "${API_PID:-}" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$NAME\"" >/dev/null 2>&1 || true
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"${NAME}_wh\"" >/dev/null 2>&1 || true
+  pg "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$NAME\"" >/dev/null 2>&1 || true
+  pg "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"${NAME}_wh\"" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-psql "$DATABASE_URL" -qc "CREATE DATABASE \"$NAME\"" >&2
-psql "$DATABASE_URL" -qc "CREATE DATABASE \"${NAME}_wh\"" >&2
+pg "$DATABASE_URL" -qc "CREATE DATABASE \"$NAME\"" >&2
+pg "$DATABASE_URL" -qc "CREATE DATABASE \"${NAME}_wh\"" >&2
 
 # The warehouse GET /vendors/{id}/sales reads: the DDL and marts as the pipeline applies them, and
 # vendor 1 (the document's example) with sales on the examples' days, so that operation answers
 # 200, 404 and 422 rather than 503.
-psql "$WH_URL" -q -v ON_ERROR_STOP=1 -f "$ROOT/sql/warehouse/postgres.sql" -f "$ROOT/sql/warehouse/marts.sql" >&2
-psql "$WH_URL" -q -v ON_ERROR_STOP=1 >&2 <<'SQL'
+pg "$WH_URL" -q -v ON_ERROR_STOP=1 -f "$ROOT/sql/warehouse/postgres.sql" -f "$ROOT/sql/warehouse/marts.sql" >&2
+pg "$WH_URL" -q -v ON_ERROR_STOP=1 >&2 <<'SQL'
 INSERT INTO core.dim_date VALUES (20250317, '2025-03-17', 2025, 1, 3, 17, 1, false);
 INSERT INTO core.dim_vendor VALUES (1, 'Loja do Porto', 'PT', '2025-01-01T00:00:00Z');
 INSERT INTO core.dim_inventory VALUES (1, 1, 3, 'Mug', 12.50, '2025-01-01', NULL, true);

@@ -5,7 +5,20 @@ set -euo pipefail
 #
 #   scripts/services.sh start|stop|status|env
 #
-# Ports and credentials come from .env (or .env.example): MERCADO_PG_PORT, MOTO_PORT, DATABASE_URL.
+# Ports and users come from .env (or .env.example): MERCADO_PG_PORT, MOTO_PORT, DATABASE_URL.
+#
+# PostgreSQL logins (least privilege; passwords generated once into .local/secrets/pg/, mode 600,
+# scram-sha-256 on TCP; the unix socket opens only for the server's own OS user):
+#   mercado            the cluster's superuser (DATABASE_URL's user): bootstrap, tests' own databases
+#   mercado_migrator   owns the OLTP database; applies the migrations (`mercado-api migrate`)
+#   mercado_api        the API: rows of the OLTP tables (oltp_writer), no DDL
+#   mercado_extract    the extract task: reads the OLTP tables (oltp_reader), read-only sessions
+#   mercado_loader     the warehouse tasks: owns the warehouse database (data_engineer)
+#   mercado_analytics  the API's vendor analytics and the KPIs: the marts only (marts_reader)
+#   mercado_airflow    owns Airflow's metadata database
+# `start` makes them (and the databases of DATABASE_URL, WAREHOUSE_URL and AIRFLOW_DATABASE_URL,
+# each owned by its role and closed to others); what each group role may do is granted by
+# sql/access/oltp_grants.sql (after the migrations) and sql/warehouse/grants.sql (by the load).
 # PostgreSQL keeps its default durability (fsync, full-page writes, synchronous commit): the main
 # command's OLTP data and warehouse survive a crash. MERCADO_PG_DURABLE=0 (the test command sets
 # it) trades that for speed when it starts the server; a durable `start` restarts a fast one.
@@ -44,7 +57,54 @@ as_pg() {
 }
 
 pg_user()     { local u="${DATABASE_URL#*://}"; u="${u%%@*}"; echo "${u%%:*}"; }
-pg_password() { local u="${DATABASE_URL#*://}"; u="${u%%@*}"; echo "${u#*:}"; }
+pg_password() { cat "$PG_SECRETS/$(pg_user)"; }
+
+# Login role → the group roles it is a member of.
+LOGINS=(
+  mercado_migrator:
+  mercado_api:oltp_writer
+  mercado_extract:oltp_reader
+  mercado_loader:data_engineer,data_scientist,bi_analyst,marts_reader
+  mercado_analytics:marts_reader
+  mercado_airflow:
+)
+GROUPS_=(oltp_writer oltp_reader data_engineer data_scientist bi_analyst marts_reader)
+
+# A password for each login (the superuser's included), made once.
+pg_secrets() {
+  (umask 077; mkdir -p "$PG_SECRETS")
+  local role
+  for role in "$(pg_user)" "${LOGINS[@]%%:*}"; do
+    [ -s "$PG_SECRETS/$role" ] && continue
+    (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > "$PG_SECRETS/$role")
+  done
+}
+
+# psql as the superuser through the cluster's unix socket (its own OS user only; no password, so
+# this also sets the superuser's password on a cluster made before it was generated). SQL on stdin.
+pg_socket_sql() {
+  { echo "SET client_min_messages = warning;"; cat; } | as_pg psql -h "$PG_DIR" -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -q -v ON_ERROR_STOP=1 >/dev/null
+}
+
+# The login and group roles, with their passwords (sent on stdin, never as arguments).
+pg_logins() {
+  local entry role groups
+  {
+    printf "ALTER ROLE %s PASSWORD '%s';\n" "$(pg_user)" "$(pg_password)"
+    for role in "${GROUPS_[@]}"; do
+      printf "SELECT 'CREATE ROLE %s NOLOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s')\n\\gexec\n" "$role" "$role"
+    done
+    for entry in "${LOGINS[@]}"; do
+      role="${entry%%:*}"; groups="${entry#*:}"
+      printf "SELECT 'CREATE ROLE %s' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s')\n\\gexec\n" "$role" "$role"
+      printf "ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '%s';\n" \
+        "$role" "$(< "$PG_SECRETS/$role")"
+      if [ -n "$groups" ]; then printf "GRANT %s TO %s;\n" "$groups" "$role"; fi
+    done
+    printf "ALTER ROLE mercado_extract SET default_transaction_read_only = on;\n"
+    printf "ALTER ROLE mercado_analytics SET default_transaction_read_only = on;\n"
+  } | pg_socket_sql || die "could not set up the PostgreSQL logins"
+}
 
 pg_ready() { "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$MERCADO_PG_PORT"; }
 
@@ -67,7 +127,7 @@ pg_reachable() {
 }
 
 # on|off: whether the running server syncs its writes.
-pg_fsync() { PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -tAc "SHOW fsync" 2>/dev/null; }
+pg_fsync() { as_pg psql -h "$PG_DIR" -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -tAc "SHOW fsync" 2>/dev/null; }
 
 pg_start() {
   local bin; bin=$(pg_bin)
@@ -75,7 +135,7 @@ pg_start() {
   if pg_ready; then
     # A durable server serves the tests too; a fast one is restarted when durability is asked for.
     if [ "$want" = off ] || [ "$(pg_fsync)" = on ] || [ ! -f "$PG_DATA/postmaster.pid" ]; then
-      log "PostgreSQL already running on 127.0.0.1:$MERCADO_PG_PORT"; pg_databases; return
+      log "PostgreSQL already running on 127.0.0.1:$MERCADO_PG_PORT"; pg_logins; pg_databases; return
     fi
     log "restarting PostgreSQL: it runs with fsync=$(pg_fsync), this command wants it $mode"
     pg_stop
@@ -86,11 +146,11 @@ pg_start() {
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     log "initialising a PostgreSQL cluster in $PG_DATA"
     local pwfile="$PG_DIR/.pw"
-    pg_password > "$pwfile"
+    (umask 077; pg_password > "$pwfile")
     [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
     as_pg "$bin/initdb" -D "$PG_DATA" -U "$(pg_user)" --pwfile="$pwfile" \
       --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
-      || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+      || { rm -f "$pwfile"; cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
     rm -f "$pwfile"
   fi
   log "starting PostgreSQL ($mode) on 127.0.0.1:$MERCADO_PG_PORT"
@@ -101,21 +161,35 @@ pg_start() {
   as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start -o "$opts" >/dev/null \
     || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
   wait_for PostgreSQL 30 pg_ready || die "PostgreSQL did not become ready"
+  pg_logins
   pg_databases
 }
 
 pg_databases() {
   # The OLTP database, the local warehouse and Airflow's metadata live in this one cluster.
-  local url db
-  for url in "$DATABASE_URL" "${WAREHOUSE_URL:-}" "${AIRFLOW_DATABASE_URL:-}"; do
-    [ -n "$url" ] || continue
-    db="${url##*/}"; db="${db%%\?*}"
-    if ! PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -tAc \
-        "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-      PGPASSWORD="$(pg_password)" psql -h 127.0.0.1 -p "$MERCADO_PG_PORT" -U "$(pg_user)" -d postgres -qc "CREATE DATABASE \"$db\"" >&2
-      log "created database $db"
-    fi
-  done
+  pg_database oltp "$DATABASE_URL"
+  [ -n "${WAREHOUSE_URL:-}" ] && pg_database warehouse "$WAREHOUSE_URL"
+  [ -n "${AIRFLOW_DATABASE_URL:-}" ] && pg_database airflow "$AIRFLOW_DATABASE_URL"
+  return 0
+}
+
+# pg_database oltp|warehouse|airflow URL: the database of URL, made if missing, owned by the login
+# that makes its tables and open (CONNECT) only to the roles that use it.
+pg_database() {
+  local kind="$1" db="${2##*/}" owner roles
+  db="${db%%\?*}"
+  case "$kind" in
+    oltp)      owner=mercado_migrator; roles=oltp_writer,oltp_reader ;;
+    warehouse) owner=mercado_loader;   roles=data_engineer,data_scientist,bi_analyst,marts_reader ;;
+    airflow)   owner=mercado_airflow;  roles= ;;
+    *) die "pg_database: no kind of database '$kind' (oltp, warehouse or airflow)" ;;
+  esac
+  {
+    printf "SELECT 'CREATE DATABASE \"%s\"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '%s')\n\\gexec\n" "$db" "$db"
+    printf 'ALTER DATABASE "%s" OWNER TO %s;\n' "$db" "$owner"
+    printf 'REVOKE ALL ON DATABASE "%s" FROM PUBLIC;\n' "$db"
+    if [ -n "$roles" ]; then printf 'GRANT CONNECT ON DATABASE "%s" TO %s;\n' "$db" "$roles"; fi
+  } | pg_socket_sql || die "could not set up database $db"
 }
 
 pg_stop() {
@@ -153,10 +227,12 @@ status() {
 }
 
 case "${1:-}" in
-  start)  venv; pg_start; moto_start ;;  # the venv also serves the tests, even when moto runs from elsewhere
+  start)  venv; pg_secrets; pg_start; moto_start ;;  # the venv also serves the tests, even when moto runs from elsewhere
   stop)   moto_stop; pg_stop ;;
   status) status ;;
   env)    env | grep -E '^(DATABASE_URL|AWS_|MOTO_PORT|MERCADO_)' | sed 's/^/export /' ;;
   venv)   venv ;;
-  *) echo "usage: $0 start|stop|status|env|venv" >&2; exit 2 ;;
+  # `database oltp|warehouse|airflow URL`: that database made and owned as `start` makes its own.
+  database) pg_ready || die "PostgreSQL is not running (scripts/services.sh start)"; pg_database "${2:?kind}" "${3:?URL}" ;;
+  *) echo "usage: $0 start|stop|status|env|venv|database KIND URL" >&2; exit 2 ;;
 esac

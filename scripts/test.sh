@@ -18,10 +18,11 @@ started=$SECONDS
 export MERCADO_PG_DURABLE="${MERCADO_PG_DURABLE:-0}"
 
 "$ROOT/scripts/services.sh" start
+local_passwords_into_env  # the logins' passwords exist now (generated on a fresh machine by start)
 
 # Databases left by earlier runs' tests (each test makes its own); the cluster is throwaway anyway.
-psql "$DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 't\_%' OR datname LIKE 'schemathesis\_%'" \
-  | while read -r db; do [ -n "$db" ] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+pg "$DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 't\_%' OR datname LIKE 'schemathesis\_%'" \
+  | while read -r db; do [ -n "$db" ] && pg "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
 
 log "scripts' own tests: moto's patched TransactWriteItems (cost independent of table size, atomic, serialised); the run follower's rules"
 "$LOCAL/venv/bin/python" -m pytest -q -p no:cacheprovider scripts/tests 2>&1 | tee "$LOCAL/pytest-moto.log"

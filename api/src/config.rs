@@ -40,7 +40,7 @@ pub struct Config {
     #[arg(long, env = "MERCADO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate: bool,
 
-    /// PostgreSQL-protocol URL of the warehouse (its `core` and `marts` schemas), read by the vendor
+    /// PostgreSQL-protocol URL of the warehouse (its `marts` schema only), read by the vendor
     /// analytics endpoint only. Unset: that endpoint answers 503 `warehouse_unavailable`.
     #[arg(long, env = "WAREHOUSE_URL")]
     pub warehouse_url: Option<String>,
@@ -93,6 +93,19 @@ pub struct Config {
         default_value = ".local/jwt/jwks.json"
     )]
     pub jwks_file: PathBuf,
+
+    /// URL of the identity provider's JWKS (Cognito:
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>/.well-known/jwks.json`; Auth0,
+    /// Keycloak alike): when set, the keys come from it (fetched at start, then every
+    /// `--jwks-refresh-seconds`) instead of `--jwks-file`. `https://`, or `http://` on loopback only.
+    #[arg(long, env = "MERCADO_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// How often the keys of `--jwks-url` are fetched again (a provider's rotation is followed
+    /// within this), in seconds.
+    #[arg(long, env = "MERCADO_JWKS_REFRESH_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwks_refresh_seconds: u64,
 
     /// The `iss` every token must carry.
     #[arg(long, env = "MERCADO_JWT_ISSUER", default_value = "mercado-local")]

@@ -87,6 +87,17 @@ fn libpq_only_params(url: &str) -> (String, Option<String>) {
 }
 
 fn connector(setting: &str, root_file: Option<&str>) -> Result<MakeRustlsConnect, PgUrlError> {
+    Ok(MakeRustlsConnect::new(client_tls_config(
+        setting, root_file,
+    )?))
+}
+
+/// The TLS client setting every Mercado component uses (PostgreSQL, and the API's JWKS fetch):
+/// the Mozilla roots plus the certificates of `root_file` (a PEM file), aws-lc-rs as the provider.
+pub fn client_tls_config(
+    setting: &str,
+    root_file: Option<&str>,
+) -> Result<rustls::ClientConfig, PgUrlError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
 
@@ -116,7 +127,7 @@ fn connector(setting: &str, root_file: Option<&str>) -> Result<MakeRustlsConnect
     .map_err(|e| PgUrlError::Tls(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ helpers for ports, databases and waits. Imported by the test files (`from confte
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -35,8 +36,16 @@ def with_db(url: str, name: str) -> str:
 
 
 def psql(url: str, sql: str) -> str:
-    """One statement's result as psql prints it unaligned (-tA)."""
-    out = subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True)
+    """One statement's result as psql prints it unaligned (-tA). The URL's password goes in
+    PGPASSWORD, not in psql's arguments (which anyone on the machine can read)."""
+    scheme, rest = url.split("://", 1)
+    env = dict(os.environ)
+    if "@" in rest:
+        userinfo, place = rest.split("@", 1)
+        user, _, password = userinfo.partition(":")
+        url = f"{scheme}://{user}@{place}"
+        env["PGPASSWORD"] = password
+    out = subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True, env=env)
     return out.stdout.strip()
 
 

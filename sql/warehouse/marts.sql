@@ -30,6 +30,28 @@ FROM core.fact_sales f
 JOIN core.dim_vendor v ON v.vendor_id = f.vendor_id
 GROUP BY f.date_id, f.vendor_id, v.vendor_name, v.region;
 
+-- Vendors as the warehouse knows them (GET /vendors/{id}/sales: whether the vendor exists, its name).
+CREATE OR REPLACE VIEW marts.vendors AS
+SELECT vendor_id, vendor_name, region FROM core.dim_vendor;
+
+-- Each vendor's sales per item and day, the item named by its current version (else its latest).
+--   units = sum of qty, revenue = sum of total_price of the item's lines of the day
+CREATE OR REPLACE VIEW marts.vendor_item_daily_sales AS
+SELECT f.date_id,
+       f.vendor_id,
+       f.item_id,
+       n.item_name,
+       SUM(f.qty)         AS units,
+       SUM(f.total_price) AS revenue
+FROM core.fact_sales f
+LEFT JOIN (
+    SELECT item_id, item_name,
+           ROW_NUMBER() OVER (PARTITION BY item_id
+                              ORDER BY CASE WHEN is_current THEN 0 ELSE 1 END, valid_from DESC) AS version_rank
+    FROM core.dim_inventory
+) n ON n.item_id = f.item_id AND n.version_rank = 1
+GROUP BY f.date_id, f.vendor_id, f.item_id, n.item_name;
+
 -- Category sales. share_of_gmv = category gmv / the day's gmv (denominator: all lines of the day).
 CREATE OR REPLACE VIEW marts.category_sales AS
 SELECT f.date_id,

@@ -33,6 +33,8 @@ pub fn config(database_url: String, table: String) -> Config {
         rate_limit_per_second: 0,
         rate_limit_burst: 1,
         jwks_file: keys.join("jwks.json"),
+        jwks_url: None,
+        jwks_refresh_seconds: 300,
         jwt_issuer: "mercado-local".into(),
         jwt_audience: "mercado-api".into(),
         signing_key_file: keys.join("signing.pem"),

@@ -29,7 +29,57 @@ pub fn load_env() {
                 }
             }
         }
+        // The example's URLs name a user and no password: the password is the one the services
+        // generated for that user (as the scripts' own `local_passwords_into_env` does).
+        for name in ["DATABASE_URL", "WAREHOUSE_URL"] {
+            let Ok(url) = std::env::var(name) else {
+                continue;
+            };
+            let Some((user, None)) = url_login(&url) else {
+                continue;
+            };
+            if let Some(password) = local_password(&user) {
+                std::env::set_var(name, login_url(&url, &user, &password));
+            }
+        }
     });
+}
+
+/// Where the services keep each PostgreSQL login's generated password (scripts/lib.sh: PG_SECRETS).
+pub fn secrets_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local/secrets/pg")
+}
+
+/// The generated password of a login of the local cluster, if the services made one.
+pub fn local_password(role: &str) -> Option<String> {
+    let text = std::fs::read_to_string(secrets_dir().join(role)).ok()?;
+    Some(text.trim().to_owned()).filter(|p| !p.is_empty())
+}
+
+/// A postgres:// URL's user and password (if it has one).
+fn url_login(url: &str) -> Option<(String, Option<String>)> {
+    let (_, rest) = url.split_once("://")?;
+    let (userinfo, _) = rest.split_once('@')?;
+    Some(match userinfo.split_once(':') {
+        Some((user, password)) => (user.to_owned(), Some(password.to_owned())),
+        None => (userinfo.to_owned(), None),
+    })
+}
+
+/// `url` logged in as `user` with `password` instead of its own login.
+pub fn login_url(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let place = rest.split_once('@').map_or(rest, |(_, place)| place);
+    format!("{scheme}://{user}:{password}@{place}")
+}
+
+/// `url` logged in as one of the local cluster's component roles (scripts/services.sh makes them
+/// and their passwords); panics naming the script when the role's password is missing.
+pub fn role_url(role: &str, url: &str) -> String {
+    let password = local_password(role).unwrap_or_else(|| {
+        panic!("no password for PostgreSQL role {role}; start the services with scripts/services.sh start")
+    });
+    login_url(url, role, &password)
 }
 
 /// A setting the services provide; panics naming how to start them when it is missing.

@@ -12,6 +12,8 @@ pub mod scenarios;
 mod scenario_mode;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -103,6 +105,8 @@ pub struct TrafficSummary {
     pub bad_records: usize,
     /// Sum of the good orders' totals.
     pub gmv: String,
+    /// Requests sent again after the API answered 429 (or 503 with `Retry-After`).
+    pub requests_waited: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,18 +119,66 @@ pub enum TrafficError {
     Invalid(String),
 }
 
+/// How many times one request waits out a 429 (or a 503 with `Retry-After`) before giving up.
+const MAX_WAITS: u32 = 20;
+/// The longest wait honoured from a `Retry-After`; a longer one is cut to this.
+const LONGEST_WAIT: StdDuration = StdDuration::from_secs(30);
+
+/// Requests answered 429 `rate_limited` or 503 `overloaded` and sent again, this process.
+static WAITED: AtomicUsize = AtomicUsize::new(0);
+
+/// The requests this process sent again after a 429 or a 503 asking to wait.
+pub fn requests_waited() -> usize {
+    WAITED.load(Ordering::Relaxed)
+}
+
+/// Sends `request` as a well-behaved client: a 429, or a 503 carrying `Retry-After` (the API's
+/// `overloaded`, answered before any work is done), is waited out for as long as `Retry-After`
+/// says (1 s when absent, at most 30 s) and sent again, up to 20 times. Any other answer is
+/// returned as it is. Safe for every request the generator sends: the API refused these before
+/// acting on them, and checkouts carry an idempotency key anyway.
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<reqwest::Response, TrafficError> {
+    let mut waits = 0;
+    loop {
+        let attempt = request.try_clone().ok_or_else(|| {
+            TrafficError::Invalid(format!("{what}: a streamed body cannot be sent again"))
+        })?;
+        let resp = attempt
+            .send()
+            .await
+            .map_err(|e| TrafficError::Api(what.to_owned(), e.to_string()))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(StdDuration::from_secs);
+        let asked_to_wait = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || (status == reqwest::StatusCode::SERVICE_UNAVAILABLE && retry_after.is_some());
+        if !asked_to_wait || waits == MAX_WAITS {
+            return Ok(resp);
+        }
+        waits += 1;
+        WAITED.fetch_add(1, Ordering::Relaxed);
+        let wait = retry_after
+            .unwrap_or(StdDuration::from_secs(1))
+            .min(LONGEST_WAIT);
+        tracing::debug!(what, %status, wait_ms = wait.as_millis() as u64, "the API asked to wait");
+        tokio::time::sleep(wait).await;
+    }
+}
+
 pub(crate) async fn post(
     http: &reqwest::Client,
     url: String,
     body: Value,
 ) -> Result<Value, TrafficError> {
     let fail = |e: String| TrafficError::Api(url.clone(), e);
-    let resp = http
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let resp = send(http.post(&url).json(&body), &url).await?;
     let status = resp.status();
     let value: Value = resp.json().await.map_err(|e| fail(e.to_string()))?;
     if !status.is_success() {
@@ -312,6 +364,7 @@ pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSumma
         carts: args.carts.min(customers.len()),
         bad_records: bad,
         gmv: Money::normalized(gmv).to_string(),
+        requests_waited: requests_waited(),
     })
 }
 

@@ -17,7 +17,7 @@ use mercado_api::rules::pricing::{self, LineToPrice};
 use mercado_api::store::dynamo::DynamoStore;
 
 use crate::scenarios::{self, Buyer, CatalogueView, Rng};
-use crate::{post, TrafficArgs, TrafficError, TrafficSummary};
+use crate::{post, send, TrafficArgs, TrafficError, TrafficSummary};
 
 /// Units an item has in stock when created, and on top of a live day's demand when restocked.
 const RESTOCK: i64 = 100_000;
@@ -150,12 +150,7 @@ async fn patch(
     url: String,
     body: serde_json::Value,
 ) -> Result<(), TrafficError> {
-    let resp = http
-        .patch(&url)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| TrafficError::Api(url.clone(), e.to_string()))?;
+    let resp = send(http.patch(&url).json(&body), &url).await?;
     if !resp.status().is_success() {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
@@ -192,6 +187,7 @@ pub async fn run(
         carts: 0,
         bad_records: 0,
         gmv: "0.00".into(),
+        requests_waited: 0,
     };
     if state.days.contains(&date) {
         progress(
@@ -330,6 +326,7 @@ pub async fn run(
     summary.vendors = state.vendors.len();
     summary.items = state.items.len();
     summary.gmv = Money::normalized(gmv).to_string();
+    summary.requests_waited = crate::requests_waited();
     Ok(summary)
 }
 
@@ -446,12 +443,12 @@ async fn live(
     }
     for (id, qty) in demand {
         let url = format!("{base}/inventory/{id}");
-        let resp = http
-            .patch(&url)
-            .json(&json!({"stock": (RESTOCK + qty).min(i64::from(i32::MAX))}))
-            .send()
-            .await
-            .map_err(|e| TrafficError::Api(url.clone(), e.to_string()))?;
+        let resp = send(
+            http.patch(&url)
+                .json(&json!({"stock": (RESTOCK + qty).min(i64::from(i32::MAX))})),
+            &url,
+        )
+        .await?;
         if !resp.status().is_success() {
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
@@ -501,13 +498,13 @@ async fn live(
                         json!({"user_id": user, "cart": lines}),
                     )
                     .await?;
-                    let resp = http
-                        .post(format!("{base}/checkout/"))
-                        .header("Idempotency-Key", format!("{date}-{n}"))
-                        .json(&json!({"user_id": user}))
-                        .send()
-                        .await
-                        .map_err(|e| TrafficError::Api("checkout".into(), e.to_string()))?;
+                    let resp = send(
+                        http.post(format!("{base}/checkout/"))
+                            .header("Idempotency-Key", format!("{date}-{n}"))
+                            .json(&json!({"user_id": user})),
+                        "checkout",
+                    )
+                    .await?;
                     let status = resp.status();
                     let body = resp
                         .bytes()

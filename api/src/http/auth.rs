@@ -1,6 +1,9 @@
 //! Bearer tokens: every request but the probes and the documentation carries
-//! `Authorization: Bearer <JWT>`, an EdDSA (Ed25519) token whose `kid` names a key of the JWKS,
-//! with the configured `iss` and `aud`, within `nbf`..`exp` (a small leeway). The middleware
+//! `Authorization: Bearer <JWT>`, signed with an asymmetric key (EdDSA, RS256/384/512, PS256…,
+//! ES256/384: each key's algorithm from the JWKS, never from the token) whose `kid` names a key of
+//! the JWKS, with the configured `iss` and `aud`, within `nbf`..`exp` (a small leeway). The JWKS is
+//! a file, or the URL of an identity provider's (Cognito, Auth0, Keycloak), fetched at start and
+//! every few minutes after, so a provider's key rotation is followed. The middleware
 //! [`authenticate`] verifies it once per request and leaves the [`Principal`] in the request's
 //! extensions, where handlers take it as an extractor. Who may do what is
 //! [`crate::rules::access`]; [`on_path`] and [`named`] turn its refusals into 404 and 403.
@@ -11,6 +14,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -19,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -55,26 +59,112 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> AuthError {
     AuthError(format!("{what} {}: {e}", path.display()))
 }
 
+/// A verification key and what a token signed with it must satisfy (its algorithm among them).
+struct VerifyKey {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// The keys by `kid`.
+type KeyRing = HashMap<String, VerifyKey>;
+
+/// What every token must carry, whichever key signed it.
+#[derive(Clone)]
+struct Policy {
+    issuer: String,
+    audience: String,
+    leeway_seconds: u64,
+}
+
 /// Verifies tokens; signs them too when a signing key is configured.
 pub struct Auth {
-    keys: HashMap<String, DecodingKey>,
-    validation: Validation,
+    keys: RwLock<Arc<KeyRing>>,
+    policy: Policy,
+    /// Where the keys come from when they are fetched ([`Auth::refresh`]); `None`: a file.
+    jwks_url: Option<String>,
     signer: Option<Signer>,
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
-            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("kids", &self.ring().keys().collect::<Vec<_>>())
+            .field("jwks_url", &self.jwks_url)
             .field("signs", &self.signer.is_some())
             .finish()
     }
 }
 
+/// The algorithm a JWKS key verifies: its `alg` when given, else the one its key type implies.
+/// Symmetric keys (`oct`) are never accepted: whoever can verify with them could sign.
+fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+        return None;
+    }
+    if let Some(alg) = jwk.common.key_algorithm {
+        let alg: Algorithm = alg.to_string().parse().ok()?;
+        return (!matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+            .then_some(alg);
+    }
+    Some(match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => Algorithm::ES256,
+            EllipticCurve::P384 => Algorithm::ES384,
+            _ => return None,
+        },
+        AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+        AlgorithmParameters::OctetKey(_) => return None,
+    })
+}
+
+/// The usable keys of a set (with a `kid` and an asymmetric algorithm); an error when none is.
+fn key_ring(jwks: &JwkSet, policy: &Policy) -> Result<KeyRing, AuthError> {
+    let mut keys = HashMap::new();
+    for jwk in &jwks.keys {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        let Some(algorithm) = key_algorithm(jwk) else {
+            tracing::warn!(%kid, "JWKS key skipped: no asymmetric algorithm this API accepts");
+            continue;
+        };
+        match DecodingKey::from_jwk(jwk) {
+            Ok(key) => {
+                let mut validation = Validation::new(algorithm);
+                validation.leeway = policy.leeway_seconds;
+                validation.validate_exp = true;
+                validation.validate_nbf = true;
+                validation.set_issuer(&[&policy.issuer]);
+                validation.set_audience(&[&policy.audience]);
+                validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+                keys.insert(kid, VerifyKey { key, validation });
+            }
+            Err(e) => tracing::warn!(%kid, error = %e, "JWKS key skipped"),
+        }
+    }
+    if keys.is_empty() {
+        return Err(AuthError(
+            "the JWKS has no usable key (with a kid and an asymmetric algorithm)".into(),
+        ));
+    }
+    Ok(keys)
+}
+
 impl Auth {
-    /// The signing key (created when missing) and the JWKS (written from the signing key when
-    /// missing), as configured.
+    /// The signing key (created when missing) and the keys: from the JWKS file (written from the
+    /// signing key when missing), or none yet when a JWKS URL is configured ([`Auth::refresh`]
+    /// fetches them).
     pub fn from_config(config: &Config) -> Result<Auth, AuthError> {
+        let jwks_url = config
+            .jwks_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned);
+        if let Some(url) = &jwks_url {
+            check_jwks_url(url)?;
+        }
         let signer = if config.signing_key_file.as_os_str().is_empty() {
             None
         } else {
@@ -83,7 +173,7 @@ impl Auth {
                 &config.jwt_issuer,
                 &config.jwt_audience,
             )?;
-            if !config.jwks_file.exists() {
+            if jwks_url.is_none() && !config.jwks_file.exists() {
                 write_private(
                     &config.jwks_file,
                     signer.jwks().to_string().as_bytes(),
@@ -93,6 +183,19 @@ impl Auth {
             }
             Some(signer)
         };
+        let policy = Policy {
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+            leeway_seconds: config.jwt_leeway_seconds,
+        };
+        if jwks_url.is_some() {
+            return Ok(Auth {
+                keys: RwLock::new(Arc::default()),
+                policy,
+                jwks_url,
+                signer,
+            });
+        }
         let text = std::fs::read_to_string(&config.jwks_file)
             .map_err(|e| io_error("reading the JWKS", &config.jwks_file, e))?;
         let jwks: JwkSet = serde_json::from_str(&text).map_err(|e| {
@@ -109,7 +212,7 @@ impl Auth {
             signer,
         )?;
         if let Some(s) = &auth.signer {
-            if !auth.keys.contains_key(&s.kid) {
+            if !auth.ring().contains_key(&s.kid) {
                 tracing::warn!(kid = %s.kid, jwks = %config.jwks_file.display(),
                     "the signing key is not in the JWKS: its tokens will be refused");
             }
@@ -125,33 +228,79 @@ impl Auth {
         leeway_seconds: u64,
         signer: Option<Signer>,
     ) -> Result<Auth, AuthError> {
-        let mut keys = HashMap::new();
-        for jwk in &jwks.keys {
-            let Some(kid) = jwk.common.key_id.clone() else {
-                continue;
-            };
-            match DecodingKey::from_jwk(jwk) {
-                Ok(key) => {
-                    keys.insert(kid, key);
-                }
-                Err(e) => tracing::warn!(%kid, error = %e, "JWKS key skipped"),
-            }
-        }
-        if keys.is_empty() {
-            return Err(AuthError("the JWKS has no usable key (with a kid)".into()));
-        }
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = leeway_seconds;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        let policy = Policy {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            leeway_seconds,
+        };
         Ok(Auth {
-            keys,
-            validation,
+            keys: RwLock::new(Arc::new(key_ring(jwks, &policy)?)),
+            policy,
+            jwks_url: None,
             signer,
         })
+    }
+
+    /// The configured JWKS URL, when the keys are fetched.
+    pub fn jwks_url(&self) -> Option<&str> {
+        self.jwks_url.as_deref()
+    }
+
+    /// The current keys (a cheap copy of a pointer: a refresh swaps in a new set).
+    fn ring(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Fetches the JWKS URL and replaces the keys with its usable ones; on any failure the keys
+    /// stay as they were. Returns how many keys are in use.
+    pub async fn refresh(&self, http: &reqwest::Client) -> Result<usize, AuthError> {
+        let Some(url) = &self.jwks_url else {
+            return Ok(self.ring().len());
+        };
+        let fail = |e: String| AuthError(format!("fetching the JWKS {url}: {e}"));
+        let jwks: JwkSet = http
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| fail(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| fail(format!("not a JWK set: {e}")))?;
+        let ring = key_ring(&jwks, &self.policy).map_err(|e| fail(e.0))?;
+        let n = ring.len();
+        match self.keys.write() {
+            Ok(mut keys) => *keys = Arc::new(ring),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+        }
+        Ok(n)
+    }
+
+    /// Refreshes the keys every `every` for as long as the API runs (the task ends with the last
+    /// reference to `auth`). A failed refresh keeps the keys and is logged.
+    pub fn keep_fresh(auth: &Arc<Auth>, http: reqwest::Client, every: Duration) {
+        if auth.jwks_url.is_none() {
+            return;
+        }
+        let auth = Arc::downgrade(auth);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await; // the first tick is now: start-up has just fetched
+            loop {
+                tick.tick().await;
+                let Some(auth) = auth.upgrade() else {
+                    return;
+                };
+                match auth.refresh(&http).await {
+                    Ok(n) => tracing::debug!(keys = n, "JWKS refreshed"),
+                    Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys"),
+                }
+            }
+        });
     }
 
     pub fn signer(&self) -> Option<&Signer> {
@@ -181,28 +330,49 @@ impl Auth {
         let bad =
             |why: &str| ApiError::unauthorized("unauthorized", format!("invalid token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad("malformed"))?;
+        let ring = self.ring();
         let key = header
             .kid
             .as_deref()
-            .and_then(|kid| self.keys.get(kid))
+            .and_then(|kid| ring.get(kid))
             .ok_or_else(|| bad("unknown or missing key id (kid)"))?;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => {
-                        ApiError::unauthorized("token_expired", "the token has expired")
-                    }
-                    ErrorKind::ImmatureSignature => bad("not valid yet (nbf)"),
-                    ErrorKind::InvalidAudience => bad("wrong audience"),
-                    ErrorKind::InvalidIssuer => bad("wrong issuer"),
-                    ErrorKind::InvalidSignature => bad("bad signature"),
-                    ErrorKind::InvalidAlgorithm => bad("algorithm not accepted"),
-                    ErrorKind::MissingRequiredClaim(c) => bad(&format!("claim {c} missing")),
-                    _ => bad("malformed"),
+        let data = jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("token_expired", "the token has expired")
                 }
-            })?;
+                ErrorKind::ImmatureSignature => bad("not valid yet (nbf)"),
+                ErrorKind::InvalidAudience => bad("wrong audience"),
+                ErrorKind::InvalidIssuer => bad("wrong issuer"),
+                ErrorKind::InvalidSignature => bad("bad signature"),
+                ErrorKind::InvalidAlgorithm => bad("algorithm not accepted"),
+                ErrorKind::MissingRequiredClaim(c) => bad(&format!("claim {c} missing")),
+                _ => bad("malformed"),
+            },
+        )?;
         Principal::parse(&data.claims.sub, data.claims.scope.as_deref())
             .ok_or_else(|| bad("sub must be customer:<id>, vendor:<id> or service:<name>"))
+    }
+}
+
+/// A JWKS URL must be `https://`, or `http://` on the loopback interface (a local identity
+/// provider): keys fetched in the clear from elsewhere could be anyone's.
+fn check_jwks_url(url: &str) -> Result<(), AuthError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| AuthError(format!("--jwks-url {url:?} is not a URL: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(AuthError(format!(
+            "--jwks-url {url:?} must be https:// (http:// only on 127.0.0.1 or localhost)"
+        ))),
     }
 }
 

@@ -33,6 +33,21 @@ pub enum StartupError {
     Dynamo(#[from] StoreError),
     #[error("tokens: {0}")]
     Auth(#[from] AuthError),
+    #[error("tokens: the JWKS could not be fetched: {0}")]
+    JwksUnavailable(AuthError),
+}
+
+/// The HTTP client that fetches the JWKS: TLS with the same trusted roots as every component
+/// (the Mozilla roots), bounded in time.
+fn jwks_client() -> Result<reqwest::Client, AuthError> {
+    let tls = mercado_core::postgres::client_tls_config("MERCADO_JWKS_URL", None)
+        .map_err(|e| AuthError(e.to_string()))?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| AuthError(format!("the JWKS client: {e}")))
 }
 
 impl StartupError {
@@ -41,6 +56,7 @@ impl StartupError {
             self,
             StartupError::Pg(PgError::Unavailable(_))
                 | StartupError::Dynamo(StoreError::Unavailable(_))
+                | StartupError::JwksUnavailable(_)
         )
     }
 }
@@ -92,6 +108,20 @@ impl AppState {
     }
 
     async fn prepare(&self, config: &Config) -> Result<(), StartupError> {
+        if let Some(url) = self.auth.jwks_url() {
+            let http = jwks_client().map_err(StartupError::Auth)?;
+            let keys = self
+                .auth
+                .refresh(&http)
+                .await
+                .map_err(StartupError::JwksUnavailable)?;
+            tracing::info!(%url, keys, "JWKS fetched");
+            Auth::keep_fresh(
+                &self.auth,
+                http,
+                Duration::from_secs(config.jwks_refresh_seconds),
+            );
+        }
         if config.migrate {
             let mut client = self.pg.get().await.map_err(PgError::from)?;
             let applied = crate::store::migrate::migrate(&mut client).await?;

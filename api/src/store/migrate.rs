@@ -17,11 +17,15 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../../../sql/oltp/0001_init.sql"),
 }];
 
+/// Grants of the application's tables to the API's and the extract's group roles, applied after
+/// every migration run (so tables a migration adds are granted too).
+pub const GRANTS: &str = include_str!("../../../sql/access/oltp_grants.sql");
+
 /// Any number for the advisory lock, as long as it is always the same one: it keeps two API
 /// processes starting together from applying the same migration twice.
 const MIGRATION_LOCK: i64 = 0x006d_6572_6361_646f;
 
-/// Applies pending migrations in one transaction; returns the versions applied.
+/// Applies pending migrations and then [`GRANTS`] in one transaction; returns the versions applied.
 pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, PgError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -51,6 +55,7 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, PgError> {
         .await?;
         applied.push(m.version);
     }
+    tx.batch_execute(GRANTS).await?;
     tx.commit().await?;
     Ok(applied)
 }

@@ -70,7 +70,7 @@ pub async fn vendor_sales(
         .await?;
     let Some(vendor_row) = tx
         .query_opt(
-            "SELECT vendor_name FROM core.dim_vendor WHERE vendor_id = $1",
+            "SELECT vendor_name FROM marts.vendors WHERE vendor_id = $1",
             &[&vendor.0],
         )
         .await?
@@ -86,26 +86,15 @@ pub async fn vendor_sales(
             &[&vendor.0, &first, &last],
         )
         .await?;
+    // The marts only: the API's warehouse login reads nothing else (sql/warehouse/grants.sql).
     let top_sql = format!(
-        "WITH sold AS (
-                 SELECT item_id, SUM(qty) AS units, SUM(total_price) AS revenue
-                 FROM core.fact_sales
-                 WHERE vendor_id = $1 AND date_id BETWEEN $2 AND $3
-                 GROUP BY item_id
-             ), top_sold AS (
-                 SELECT item_id, units, revenue FROM sold ORDER BY revenue DESC, item_id LIMIT {TOP_ITEMS}
-             ), versions AS (
-                 SELECT i.item_id, i.item_name,
-                        ROW_NUMBER() OVER (PARTITION BY i.item_id
-                                           ORDER BY CASE WHEN i.is_current THEN 0 ELSE 1 END,
-                                                    i.valid_from DESC) AS version_rank
-                 FROM core.dim_inventory i
-                 JOIN top_sold t ON t.item_id = i.item_id
-             )
-             SELECT t.item_id, v.item_name, CAST(t.units AS bigint) AS units, t.revenue
-             FROM top_sold t
-             LEFT JOIN versions v ON v.item_id = t.item_id AND v.version_rank = 1
-             ORDER BY t.revenue DESC, t.item_id"
+        "SELECT item_id, MAX(item_name) AS item_name, CAST(SUM(units) AS bigint) AS units,
+                SUM(revenue) AS revenue
+         FROM marts.vendor_item_daily_sales
+         WHERE vendor_id = $1 AND date_id BETWEEN $2 AND $3
+         GROUP BY item_id
+         ORDER BY SUM(revenue) DESC, item_id
+         LIMIT {TOP_ITEMS}"
     );
     let top = tx.query(&top_sql, &[&vendor.0, &first, &last]).await?;
     tx.commit().await?;

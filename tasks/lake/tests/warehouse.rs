@@ -405,9 +405,10 @@ async fn login_as(wh: &Warehouse, env: &Env, role: &str) -> Client {
         ))
         .await
         .expect("login role");
-    let url = wh
-        .url
-        .replacen("mercado:mercado@", &format!("{user}:{password}@"), 1);
+    // The warehouse's URL with this login in place of its user and password.
+    let (scheme, rest) = wh.url.split_once("://").expect("a URL");
+    let (_, place) = rest.split_once('@').expect("a URL with a user");
+    let url = format!("{scheme}://{user}:{password}@{place}");
     let (client, conn) = tokio_postgres::connect(&url, NoTls)
         .await
         .expect("connect as role");
@@ -422,7 +423,21 @@ async fn each_role_can_do_what_it_should_and_nothing_more() {
     let wh = Warehouse::new(&env).await;
     load_redshift::run(&wh.args(&env, D1)).await.expect("load");
 
-    let cases: [(&str, &[&str], &[&str]); 3] = [
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "marts_reader",
+            &[
+                "SELECT * FROM marts.daily_sales",
+                "SELECT * FROM marts.vendors",
+                "SELECT * FROM marts.vendor_item_daily_sales",
+            ],
+            &[
+                "SELECT * FROM core.fact_sales",
+                "SELECT * FROM core.dim_customer",
+                "SELECT * FROM audit.pipeline_runs",
+                "CREATE TABLE marts.mine (x int)",
+            ],
+        ),
         (
             "bi_analyst",
             &[

@@ -79,8 +79,8 @@ pub async fn read(
 
 /// A vendor's sales per day over a range of days, with totals and the top 10 items by revenue.
 ///
-/// Read from the warehouse marts (`marts.vendor_daily_sales`, `core.fact_sales` with the current
-/// `core.dim_inventory`), so it covers what the daily pipeline has loaded, not the OLTP stores: a
+/// Read from the warehouse marts (`marts.vendors`, `marts.vendor_daily_sales`,
+/// `marts.vendor_item_daily_sales`), so it covers what the daily pipeline has loaded, not the OLTP stores: a
 /// vendor registered since the last load is 404 here until then. `from` and `to` are included; at
 /// most 366 days. Every day of the range is listed, zeros for days without sales.
 #[utoipa::path(get, path = "/vendors/{id}/sales", tag = "vendors", operation_id = "getVendorSales",

@@ -14,9 +14,10 @@ use mercado_core::calendar::date_id;
 pub const TASK: &str = "marts";
 
 /// The marts, each with the number of rows it has for the date.
-const MARTS_BY_DATE: [&str; 7] = [
+const MARTS_BY_DATE: [&str; 8] = [
     "daily_sales",
     "vendor_daily_sales",
+    "vendor_item_daily_sales",
     "category_sales",
     "top_items",
     "cart_abandonment",
