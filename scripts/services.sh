@@ -9,7 +9,8 @@ set -euo pipefail
 #
 # PostgreSQL logins (least privilege; passwords generated once into .local/secrets/pg/, mode 600,
 # scram-sha-256 on TCP; the unix socket opens only for the server's own OS user):
-#   mercado            the cluster's superuser (DATABASE_URL's user): bootstrap, tests' own databases
+#   mercado            the cluster's superuser (MERCADO_PG_SUPERUSER, the user of .env's URLs): bootstrap,
+#                      the tests' own databases
 #   mercado_migrator   owns the OLTP database; applies the migrations (`mercado-api migrate`)
 #   mercado_api        the API: rows of the OLTP tables (oltp_writer), no DDL
 #   mercado_extract    the extract task: reads the OLTP tables (oltp_reader), read-only sessions
@@ -56,7 +57,8 @@ as_pg() {
   fi
 }
 
-pg_user()     { local u="${DATABASE_URL#*://}"; u="${u%%@*}"; echo "${u%%:*}"; }
+# The cluster's superuser (not DATABASE_URL's user: scripts hand their components other logins).
+pg_user()     { echo "${MERCADO_PG_SUPERUSER:-mercado}"; }
 pg_password() { cat "$PG_SECRETS/$(pg_user)"; }
 
 # Login role → the group roles it is a member of.

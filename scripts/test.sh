@@ -39,6 +39,8 @@ log "schemathesis"
 
 log "benchmark suite, smoke run (tiny, debug build: the suite works and its outputs agree; no timing counts)"
 "$ROOT/scripts/bench_suite.sh" --smoke
+log "authentication benchmark, smoke run (tiny, debug build: it runs; no timing counts)"
+"$ROOT/scripts/bench_auth.sh" --smoke
 
 log "Airflow: DAG tests, then the DAG end to end for two dates with each runner"
 "$ROOT/scripts/airflow.sh" install

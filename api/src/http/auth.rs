@@ -83,6 +83,9 @@ pub struct Auth {
     /// Where the keys come from when they are fetched ([`Auth::refresh`]); `None`: a file.
     jwks_url: Option<String>,
     signer: Option<Signer>,
+    /// Every request taken as this principal, no token checked: set only by
+    /// [`Auth::accepting_all`], which exists only in builds for the authentication benchmark.
+    accept_all: Option<Principal>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -194,6 +197,7 @@ impl Auth {
                 policy,
                 jwks_url,
                 signer,
+                accept_all: None,
             });
         }
         let text = std::fs::read_to_string(&config.jwks_file)
@@ -238,7 +242,16 @@ impl Auth {
             policy,
             jwks_url: None,
             signer,
+            accept_all: None,
         })
+    }
+
+    /// This verifier turned off: every request is `principal`, whatever it carries. For the
+    /// benchmark of authentication's cost only (`--features bench-auth-off`, never in a binary).
+    #[cfg(feature = "bench-auth-off")]
+    pub fn accepting_all(mut self, principal: Principal) -> Auth {
+        self.accept_all = Some(principal);
+        self
     }
 
     /// The configured JWKS URL, when the keys are fetched.
@@ -309,6 +322,9 @@ impl Auth {
 
     /// The principal of an `Authorization` header value; the 401 to answer otherwise.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Principal, ApiError> {
+        if let Some(principal) = &self.accept_all {
+            return Ok(principal.clone());
+        }
         let header = header.ok_or_else(|| {
             ApiError::unauthorized("unauthorized", "an Authorization: Bearer token is required")
         })?;
