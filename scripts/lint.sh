@@ -22,6 +22,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The authentication benchmark's example builds only with its feature (api/Cargo.toml).
+cargo clippy -p mercado-api --features bench-auth-off --examples --locked -- -D warnings
 log "cargo doc (warnings denied: broken intra-doc links, bare URLs…)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 

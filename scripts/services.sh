@@ -61,7 +61,8 @@ as_pg() {
 pg_user()     { echo "${MERCADO_PG_SUPERUSER:-mercado}"; }
 pg_password() { cat "$PG_SECRETS/$(pg_user)"; }
 
-# Login role → the group roles it is a member of.
+# Login role → the group roles it is a member of (a comma list, as GRANT takes it).
+# shellcheck disable=SC2054
 LOGINS=(
   mercado_migrator:
   mercado_api:oltp_writer

@@ -63,30 +63,58 @@ async fn phase(
     Ok((n as f64 / seconds, replies))
 }
 
-/// One round on one API: `n` sign-ups, then a cart for each, then a checkout of each.
-async fn round(app: &TestApp, tag: &str, n: usize, clients: usize) -> anyhow::Result<[f64; 3]> {
-    let vendor = app.vendor(&format!("Bench {tag}")).await;
-    let item = app.item(vendor, "Mug", "12.50").await;
-    let signups = (0..n)
-        .map(|i| {
-            let body = json!({"first_name": "Ana", "last_name": "Silva",
-                              "email": format!("bench.{tag}.{i}@example.com")});
-            (body, None)
-        })
-        .collect();
-    let (customers_rps, created) = phase(app, "/customers/", signups, clients).await?;
-    let users: Vec<i64> = created.iter().filter_map(|c| c["id"].as_i64()).collect();
-    let carts = users
-        .iter()
-        .map(|u| (json!({"user_id": u, "cart": [{"item_id": item, "qty": 1}]}), None))
-        .collect();
-    let (cart_rps, _) = phase(app, "/cart/", carts, clients).await?;
-    let checkouts = users
-        .iter()
-        .map(|u| (json!({"user_id": u}), Some(format!("bench-{tag}-{u}"))))
-        .collect();
-    let (checkout_rps, _) = phase(app, "/checkout/", checkouts, clients).await?;
-    Ok([customers_rps, cart_rps, checkout_rps])
+/// One API's state within a round: its item and the customers it signed up.
+struct Shop {
+    item: i64,
+    users: Vec<i64>,
+}
+
+/// Endpoint `e` of a round on one API: `n` sign-ups (0), a cart for each customer (1), a
+/// checkout of each (2). Requests per second.
+async fn step(
+    app: &TestApp,
+    shop: &mut Shop,
+    e: usize,
+    tag: &str,
+    n: usize,
+    clients: usize,
+) -> anyhow::Result<f64> {
+    let (path, bodies): (&str, Vec<(Value, Option<String>)>) = match e {
+        0 => (
+            "/customers/",
+            (0..n)
+                .map(|i| {
+                    let body = json!({"first_name": "Ana", "last_name": "Silva",
+                                      "email": format!("bench.{tag}.{i}@example.com")});
+                    (body, None)
+                })
+                .collect(),
+        ),
+        1 => (
+            "/cart/",
+            shop.users
+                .iter()
+                .map(|u| {
+                    (
+                        json!({"user_id": u, "cart": [{"item_id": shop.item, "qty": 1}]}),
+                        None,
+                    )
+                })
+                .collect(),
+        ),
+        _ => (
+            "/checkout/",
+            shop.users
+                .iter()
+                .map(|u| (json!({"user_id": u}), Some(format!("bench-{tag}-{u}"))))
+                .collect(),
+        ),
+    };
+    let (rps, replies) = phase(app, path, bodies, clients).await?;
+    if e == 0 {
+        shop.users = replies.iter().filter_map(|c| c["id"].as_i64()).collect();
+    }
+    Ok(rps)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -114,24 +142,74 @@ async fn main() -> anyhow::Result<()> {
     let on = api(true).await?;
     let off = api(false).await?;
     let mut rps: [[Vec<f64>; 3]; 2] = Default::default(); // [on, off][endpoint]
+                                                          // Each endpoint's requests go to one API and then the other (the order flips every round),
+                                                          // so a drift of the machine's speed meets both alike.
     for r in 0..args.rounds {
         let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
-        for mode in order {
-            let (app, label) = if mode == 0 { (&on, "on") } else { (&off, "off") };
-            let got = round(app, &format!("{label}{r}"), args.requests, args.clients).await?;
-            eprintln!(
-                "round {}/{} auth {label}: {:.0} sign-ups/s, {:.0} carts/s, {:.0} checkouts/s",
-                r + 1,
-                args.rounds,
-                got[0],
-                got[1],
-                got[2]
-            );
-            for (e, value) in got.into_iter().enumerate() {
-                rps[mode][e].push(value);
+        let mut shops = Vec::new();
+        for (app, label) in [(&on, "on"), (&off, "off")] {
+            let vendor = app.vendor(&format!("Bench {label}{r}")).await;
+            let item = app.item(vendor, "Mug", "12.50").await;
+            shops.push(Shop {
+                item,
+                users: Vec::new(),
+            });
+        }
+        let mut line = format!("round {}/{}:", r + 1, args.rounds);
+        for (e, endpoint) in ENDPOINTS.iter().enumerate() {
+            for mode in order {
+                let (app, label) = if mode == 0 {
+                    (&on, "on")
+                } else {
+                    (&off, "off")
+                };
+                let got = step(
+                    app,
+                    &mut shops[mode],
+                    e,
+                    &format!("{label}{r}"),
+                    args.requests,
+                    args.clients,
+                )
+                .await?;
+                line.push_str(&format!(" {endpoint} {label} {got:.0}/s;"));
+                rps[mode][e].push(got);
             }
         }
+        eprintln!("{line}");
     }
+    // The verification alone, on one core: a token seen for the first time (every check, the
+    // signature among them), then again (remembered).
+    let signer = on
+        .state
+        .auth
+        .signer()
+        .ok_or_else(|| anyhow::anyhow!("the test app signs"))?;
+    let tokens = (1..=5_000)
+        .map(|id| {
+            let customer =
+                mercado_api::http::auth::Principal::parse(&format!("customer:{id}"), None)
+                    .ok_or_else(|| anyhow::anyhow!("principal"))?;
+            Ok(signer.mint(&customer, std::time::Duration::from_secs(600))?)
+        })
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    let per_token_us =
+        |started: Instant| started.elapsed().as_secs_f64() * 1e6 / tokens.len() as f64;
+    let verify_all = || -> anyhow::Result<()> {
+        for token in &tokens {
+            on.state
+                .auth
+                .verify(token)
+                .map_err(|e| anyhow::anyhow!("the benchmark's token: {}", e.message))?;
+        }
+        Ok(())
+    };
+    let started = Instant::now();
+    verify_all()?;
+    let first_us = per_token_us(started);
+    let started = Instant::now();
+    verify_all()?;
+    let again_us = per_token_us(started);
     println!("| endpoint | requests/s, tokens verified | requests/s, authentication off | on ÷ off | cost |");
     println!("|---|---|---|---|---|");
     let mut summary = serde_json::Map::new();
@@ -148,9 +226,14 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!(
+        "\nVerifying a token alone, on one core: {first_us:.1} µs the first time (signature, claims, principal), {again_us:.1} µs when it comes again (remembered by its SHA-256)."
+    );
+    println!(
         "{}",
         json!({"task": "auth_overhead", "requests": args.requests, "clients": args.clients,
-               "rounds": args.rounds, "endpoints": summary})
+               "rounds": args.rounds, "verify_first_us": (first_us * 10.0).round() / 10.0,
+               "verify_again_us": (again_us * 10.0).round() / 10.0,
+               "endpoints": summary})
     );
     Ok(())
 }

@@ -254,3 +254,22 @@ async fn a_jwks_url_in_the_clear_off_loopback_is_refused_at_start() {
         .expect("refused at start");
     assert!(err.to_string().contains("must be https://"), "{err}");
 }
+
+/// A token the API remembers as verified (its next requests skip the signature check) still
+/// expires on time: with no leeway, refused as `token_expired` once its `exp` has passed.
+#[tokio::test]
+async fn a_remembered_token_still_expires() {
+    use mercado_api::http::auth::{all_scopes, Auth, Signer};
+    let (signer, _) = Signer::generate("mercado-local", AUDIENCE).expect("key");
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(signer.jwks()).expect("JWKS");
+    let token = signer
+        .mint(&all_scopes("short"), Duration::from_secs(1))
+        .expect("token");
+    let auth = Auth::new(&jwks, "mercado-local", AUDIENCE, 0, Some(signer)).expect("auth");
+    for _ in 0..3 {
+        auth.verify(&token).expect("valid, then remembered");
+    }
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let err = auth.verify(&token).expect_err("expired");
+    assert_eq!(err.code, "token_expired", "{}", err.message);
+}

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -76,9 +76,26 @@ struct Policy {
     leeway_seconds: u64,
 }
 
+/// A token that passed every check: whom it names and until when it holds.
+struct Verified {
+    principal: Principal,
+    exp: i64,
+}
+
+/// Most tokens remembered as verified; past it the memory starts over (a client's next request
+/// then verifies its token once more).
+const VERIFIED_CAPACITY: usize = 50_000;
+
 /// Verifies tokens; signs them too when a signing key is configured.
+///
+/// A client sends the same token with each request for as long as it holds, so a token that
+/// passed every check is remembered by the SHA-256 of its text, with its principal and `exp`: its
+/// next requests cost a hash and a lookup instead of a signature check (as API gateways cache
+/// verified JWTs). `exp` is still checked on each use, and the memory is cleared whenever the keys
+/// change, so a key retired from the JWKS stops its tokens at the next refresh.
 pub struct Auth {
     keys: RwLock<Arc<KeyRing>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
     policy: Policy,
     /// Where the keys come from when they are fetched ([`Auth::refresh`]); `None`: a file.
     jwks_url: Option<String>,
@@ -194,6 +211,7 @@ impl Auth {
         if jwks_url.is_some() {
             return Ok(Auth {
                 keys: RwLock::new(Arc::default()),
+                verified: Mutex::default(),
                 policy,
                 jwks_url,
                 signer,
@@ -239,6 +257,7 @@ impl Auth {
         };
         Ok(Auth {
             keys: RwLock::new(Arc::new(key_ring(jwks, &policy)?)),
+            verified: Mutex::default(),
             policy,
             jwks_url: None,
             signer,
@@ -289,6 +308,8 @@ impl Auth {
             Ok(mut keys) => *keys = Arc::new(ring),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
         }
+        // Tokens of a key that left the set must not outlive it here.
+        self.forget_verified();
         Ok(n)
     }
 
@@ -342,7 +363,47 @@ impl Auth {
         self.verify(token)
     }
 
+    /// The principal of a token: remembered when it was verified before and has not expired,
+    /// else every check of the token.
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let oldest_valid_exp =
+            chrono::Utc::now().timestamp() - i64::try_from(self.policy.leeway_seconds).unwrap_or(0);
+        if let Ok(mut verified) = self.verified.lock() {
+            match verified.get(&digest) {
+                Some(v) if v.exp >= oldest_valid_exp => return Ok(v.principal.clone()),
+                Some(_) => {
+                    verified.remove(&digest);
+                }
+                None => {}
+            }
+        }
+        let (principal, exp) = self.check(token)?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(
+                digest,
+                Verified {
+                    principal: principal.clone(),
+                    exp,
+                },
+            );
+        }
+        Ok(principal)
+    }
+
+    fn forget_verified(&self) {
+        match self.verified.lock() {
+            Ok(mut verified) => verified.clear(),
+            Err(poisoned) => poisoned.into_inner().clear(),
+        }
+    }
+
+    /// Every check of a token (key, algorithm, signature, issuer, audience, `exp`, `nbf`, `sub`):
+    /// its principal and `exp`.
+    fn check(&self, token: &str) -> Result<(Principal, i64), ApiError> {
         let bad =
             |why: &str| ApiError::unauthorized("unauthorized", format!("invalid token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad("malformed"))?;
@@ -366,8 +427,9 @@ impl Auth {
                 _ => bad("malformed"),
             },
         )?;
-        Principal::parse(&data.claims.sub, data.claims.scope.as_deref())
-            .ok_or_else(|| bad("sub must be customer:<id>, vendor:<id> or service:<name>"))
+        let principal = Principal::parse(&data.claims.sub, data.claims.scope.as_deref())
+            .ok_or_else(|| bad("sub must be customer:<id>, vendor:<id> or service:<name>"))?;
+        Ok((principal, data.claims.exp))
     }
 }
 
