@@ -47,6 +47,7 @@ from datetime import date, datetime, timedelta, UTC
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk.bases.notifier import BaseNotifier
 
 DAG_ID = "mercado_daily"
 # The binary that runs every task: ``mercado-task <task> --date D`` (tasks/bin).
@@ -65,6 +66,8 @@ class TaskSpec:
     depends_on_past: bool = False
     # At most this many dates at once (None: no limit beyond max_active_runs).
     max_active_per_dag: int | None = None
+    # Airflow's execution_timeout: a try running longer is killed and counts as failed.
+    timeout_minutes: int = 60
 
     @property
     def argv(self) -> list[str]:
@@ -92,6 +95,7 @@ def load_tasks(path: Path) -> tuple[TaskSpec, ...]:
             names[i - 1] if i else None,
             depends_on_past=bool(t.get("depends_on_past", False)),
             max_active_per_dag=t.get("max_active_per_dag"),
+            timeout_minutes=int(t.get("timeout_minutes", 60)),
         )
         for i, t in enumerate(entries)
     )
@@ -131,6 +135,9 @@ SETTINGS = (
     "MERCADO_RETRIES",
     "MERCADO_RETRY_DELAY_SECONDS",
     "MERCADO_TASK_REGISTRY",
+    "MERCADO_DAGRUN_TIMEOUT_MINUTES",
+    "MERCADO_FAILURE_LOG",
+    "MERCADO_FAILURE_WEBHOOK",
 )
 
 DATE_PARAM = "date"
@@ -186,8 +193,55 @@ class MercadoLocalOperator(BashOperator):
         return super().execute(context)
 
 
+class FailureNotice(BaseNotifier):
+    """``on_failure_callback`` of every task (an Airflow notifier: add or swap others, such as the
+    Slack or SMTP providers' notifiers, in the DAG's ``default_args``). When a task fails for good it
+    says which task failed for which day, on which try, with the error and the log's address: in the
+    task's log, as one JSON line appended to ``MERCADO_FAILURE_LOG`` (default
+    ``$AIRFLOW_HOME/mercado-failures.jsonl``) and, when ``MERCADO_FAILURE_WEBHOOK`` is set, POSTed as
+    ``{"text": …}`` to that URL (a Slack-compatible incoming webhook), within 10 s."""
+
+    def notify(self, context):
+        import json
+        import urllib.request
+
+        ti = context["ti"]
+        day = run_date(context.get("params"), context.get("dag_run"), context.get("data_interval_start"))
+        error = str(context.get("exception") or "").splitlines()
+        notice = {
+            "dag_id": ti.dag_id,
+            "task_id": ti.task_id,
+            "date": day,
+            "run_id": ti.run_id,
+            "try": ti.try_number,
+            "error": error[-1] if error else "",
+            "log_url": ti.log_url,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        text = (f"{notice['dag_id']}: {notice['task_id']} failed for {day} (try {notice['try']}): "
+                f"{notice['error'] or 'see its log'}; log: {notice['log_url']}")
+        self.log.error("%s", text)
+        from airflow.configuration import AIRFLOW_HOME
+
+        path = setting("MERCADO_FAILURE_LOG", "") or os.path.join(AIRFLOW_HOME, "mercado-failures.jsonl")
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(notice) + "\n")
+        webhook = setting("MERCADO_FAILURE_WEBHOOK", "")
+        if webhook:
+            request = urllib.request.Request(webhook, data=json.dumps({"text": text, **notice}).encode(),
+                                             headers={"Content-Type": "application/json"}, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (the operator's URL)
+                    pass
+            except OSError as e:
+                self.log.warning("the failure webhook did not answer: %s", e)
+
+
 def make_task(spec: TaskSpec, runner: str):
-    ordering: dict[str, Any] = {"depends_on_past": spec.depends_on_past}
+    ordering: dict[str, Any] = {
+        "depends_on_past": spec.depends_on_past,
+        "execution_timeout": timedelta(minutes=spec.timeout_minutes),
+    }
     if spec.max_active_per_dag:
         ordering["max_active_tis_per_dag"] = spec.max_active_per_dag
     if runner == "docker":
@@ -236,6 +290,8 @@ with DAG(
     start_date=datetime.fromisoformat(setting("MERCADO_START_DATE", "2025-01-01")).replace(tzinfo=UTC),
     catchup=setting("MERCADO_CATCHUP", "false").lower() in ("1", "true", "yes"),
     max_active_runs=int(setting("MERCADO_MAX_ACTIVE_RUNS", "4")),
+    # A run still running after this is failed (its running tasks stopped): nothing waits forever.
+    dagrun_timeout=timedelta(minutes=int(setting("MERCADO_DAGRUN_TIMEOUT_MINUTES", "360"))),
     user_defined_macros={"run_date": run_date},
     params={
         DATE_PARAM: Param(
@@ -256,6 +312,7 @@ with DAG(
         # A multiplier since Airflow 3 (True is 1.0: no backoff): 30 s, then 60 s, each plus jitter.
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": [FailureNotice()],
     },
     tags=["mercado", "lake", "warehouse"],
     doc_md=f"{__doc__}\n**Tasks** (from the registry): {' → '.join(spec.name for spec in TASKS)}\n",

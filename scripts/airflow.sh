@@ -36,7 +36,9 @@ export AIRFLOW_URL
 # (made and handed over here when needed) and nothing else.
 db_url="${AIRFLOW_DATABASE_URL:?AIRFLOW_DATABASE_URL is not set (see .env.example)}"
 if [[ "$db_url" == postgres*://*@127.0.0.1:"${MERCADO_PG_PORT:-}"/* && -r "$PG_SECRETS/mercado_airflow" ]]; then
-  "$ROOT/scripts/services.sh" database airflow "$db_url"
+  # The database's name only: the URL holds a password, and arguments are visible to `ps`.
+  db_name="${db_url##*/}"
+  "$ROOT/scripts/services.sh" database airflow "${db_name%%\?*}"
   db_url=$(role_url mercado_airflow "$db_url")
 fi
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${db_url#*://}"

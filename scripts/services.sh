@@ -176,8 +176,8 @@ pg_databases() {
   return 0
 }
 
-# pg_database oltp|warehouse|airflow URL: the database of URL, made if missing, owned by the login
-# that makes its tables and open (CONNECT) only to the roles that use it.
+# pg_database oltp|warehouse|airflow URL|NAME: the database (of URL, or named NAME), made if missing,
+# owned by the login that makes its tables and open (CONNECT) only to the roles that use it.
 pg_database() {
   local kind="$1" db="${2##*/}" owner roles
   db="${db%%\?*}"
@@ -235,7 +235,8 @@ case "${1:-}" in
   status) status ;;
   env)    env | grep -E '^(DATABASE_URL|AWS_|MOTO_PORT|MERCADO_)' | sed 's/^/export /' ;;
   venv)   venv ;;
-  # `database oltp|warehouse|airflow URL`: that database made and owned as `start` makes its own.
-  database) pg_ready || die "PostgreSQL is not running (scripts/services.sh start)"; pg_database "${2:?kind}" "${3:?URL}" ;;
-  *) echo "usage: $0 start|stop|status|env|venv|database KIND URL" >&2; exit 2 ;;
+  # `database oltp|warehouse|airflow NAME`: that database made and owned as `start` makes its own
+  # (give its name, not its URL: arguments are visible to other users, and a URL holds a password).
+  database) pg_ready || die "PostgreSQL is not running (scripts/services.sh start)"; pg_database "${2:?kind}" "${3:?database name}" ;;
+  *) echo "usage: $0 start|stop|status|env|venv|database KIND NAME" >&2; exit 2 ;;
 esac

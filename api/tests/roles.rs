@@ -15,10 +15,10 @@ fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// `scripts/services.sh database KIND URL`: the database owned and opened as command 1's are.
+/// `scripts/services.sh database KIND NAME`: the database owned and opened as command 1's are.
 fn hand_over(kind: &str, url: &str) {
     let out = Command::new(root().join("scripts/services.sh"))
-        .args(["database", kind, url])
+        .args(["database", kind, db_name(url)])
         .output()
         .expect("run scripts/services.sh");
     assert!(

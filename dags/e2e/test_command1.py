@@ -196,6 +196,15 @@ def test_a_failing_task_is_reported_and_ends_command_1(stack):
     assert float(final.group(1)) - float(retry.group(1)) < 60
     for task in ("reconcile", "marts", "report"):
         assert not re.search(rf"\b{task}\s+success\b", output)
+    # The failure notifier (the DAG's on_failure_callback) named the task, the day, the try and
+    # the log's address.
+    notices_file = Path(env["AIRFLOW_HOME"]) / "mercado-failures.jsonl"
+    deadline = time.monotonic() + 30
+    while not notices_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    notices = [json.loads(line) for line in notices_file.read_text().splitlines() if line]
+    assert [(n["task_id"], n["date"], n["try"]) for n in notices] == [("load_redshift", DAY, 2)], notices
+    assert notices[0]["log_url"].startswith("http://127.0.0.1:") and notices[0]["error"], notices
     # The API keeps the broken warehouse address it started with: the next step starts a new one.
     stop_api(run_dir)
 

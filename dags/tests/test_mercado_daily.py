@@ -183,3 +183,15 @@ def test_retries_back_off(load_dag):
     task = dag.get_task(CHAIN[0])
     assert task.retries == 2 and task.retry_delay == timedelta(seconds=30)
     assert task.retry_exponential_backoff == 2.0
+
+
+def test_every_wait_is_bounded(load_dag):
+    """Each task's execution_timeout is its registry's timeout_minutes, a run has a dagrun_timeout,
+    and a task that fails for good is announced by the failure notifier."""
+    _, dag = load_dag(MERCADO_DAGRUN_TIMEOUT_MINUTES="90")
+    registry = {t["name"]: t for t in __import__("registry").tasks()}
+    for name in CHAIN:
+        task = dag.get_task(name)
+        assert task.execution_timeout == timedelta(minutes=registry[name]["timeout_minutes"]), name
+        assert [type(cb).__name__ for cb in task.on_failure_callback] == ["FailureNotice"], name
+    assert dag.dagrun_timeout == timedelta(minutes=90)

@@ -145,6 +145,16 @@ fn parse(text: &str) -> Result<Vec<Task>, String> {
                     format!("{}: max_active_per_dag must be a positive integer", at())
                 })?
             }
+            // Airflow's execution_timeout (the DAG reads it); checked here so a typo fails the build.
+            "timeout_minutes" => {
+                value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|m| *m > 0)
+                    .ok_or_else(|| {
+                        format!("{}: timeout_minutes must be a positive integer", at())
+                    })?;
+            }
             other => return Err(format!("{}: unknown key `{other}`", at())),
         }
     }

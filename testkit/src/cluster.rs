@@ -1,5 +1,6 @@
-//! A PostgreSQL cluster of one test only (its own directory and port on 127.0.0.1, trust auth,
-//! removed at the end): for tests that freeze their server, or serve it over TLS only.
+//! Services of one test only: a PostgreSQL cluster (its own directory and port on 127.0.0.1, trust
+//! auth, removed at the end) for tests that freeze their server or serve it over TLS only, and an
+//! S3/DynamoDB emulator ([`OwnMoto`]) for tests that freeze it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -232,5 +233,57 @@ impl Drop for OwnPostgres {
             .args(["-m", "immediate", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The S3/DynamoDB emulator of one test only (`scripts/moto_server.py` on its own port of
+/// 127.0.0.1, in memory): for tests that freeze it. Stopped (and thawed first) on drop.
+pub struct OwnMoto {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl OwnMoto {
+    pub fn start() -> OwnMoto {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let python = root.join(".local/venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: scripts/services.sh start installs it",
+            python.display()
+        );
+        let port = free_port();
+        let child = Command::new(python)
+            .arg(root.join("scripts/moto_server.py"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server.py");
+        let moto = OwnMoto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto did not listen within 60 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        moto
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        signal(self.pid(), "CONT", false);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

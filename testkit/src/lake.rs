@@ -55,6 +55,7 @@ impl Env {
             run_id: None,
             orphan_grace_seconds: 6 * 3600,
             memory_limit: None,
+            waits: Default::default(),
         }
     }
 

@@ -46,6 +46,60 @@ pub struct LakeArgs {
     /// sooner. Unset: no limit. The process itself needs ~30 MiB more.
     #[arg(long, env = "MERCADO_MEMORY_LIMIT", value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<u64>,
+
+    #[command(flatten)]
+    pub waits: Waits,
+}
+
+/// How long a task waits on its stores: every wait is bounded, so a stuck session or a frozen
+/// endpoint fails the task (and Airflow retries it) instead of holding the DAG forever.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Waits {
+    /// Longest wait for a PostgreSQL/Redshift connection (TCP, TLS and login), in seconds.
+    #[arg(long, env = "MERCADO_PG_CONNECT_TIMEOUT_SECONDS", value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub pg_connect_timeout_seconds: u64,
+
+    /// Longest a PostgreSQL statement waits for a lock (the warehouse's writer lock among them:
+    /// another load holding it), in seconds; then the task fails naming the lock.
+    #[arg(long, env = "MERCADO_PG_LOCK_TIMEOUT_SECONDS", value_name = "SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub pg_lock_timeout_seconds: u64,
+
+    /// Longest any one PostgreSQL/Redshift statement may run, in seconds.
+    #[arg(long, env = "MERCADO_PG_STATEMENT_TIMEOUT_SECONDS", value_name = "SECONDS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub pg_statement_timeout_seconds: u64,
+
+    /// Longest one attempt of an S3 or DynamoDB call may take (connect included), in seconds.
+    #[arg(long, env = "MERCADO_AWS_ATTEMPT_TIMEOUT_SECONDS", value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub aws_attempt_timeout_seconds: u64,
+
+    /// Longest an S3 or DynamoDB call may take with all its retries, in seconds.
+    #[arg(long, env = "MERCADO_AWS_OPERATION_TIMEOUT_SECONDS", value_name = "SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub aws_operation_timeout_seconds: u64,
+
+    /// Attempts of an S3 or DynamoDB call (the SDK's standard retries, exponential backoff with
+    /// jitter, on throttling, 5xx and timeouts).
+    #[arg(long, env = "MERCADO_AWS_MAX_ATTEMPTS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub aws_max_attempts: u32,
+}
+
+impl Default for Waits {
+    /// The flags' defaults (for tasks built in code, as the tests do).
+    fn default() -> Self {
+        Waits {
+            pg_connect_timeout_seconds: 10,
+            pg_lock_timeout_seconds: 600,
+            pg_statement_timeout_seconds: 1800,
+            aws_attempt_timeout_seconds: 30,
+            aws_operation_timeout_seconds: 120,
+            aws_max_attempts: 4,
+        }
+    }
 }
 
 impl LakeArgs {

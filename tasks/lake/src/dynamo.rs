@@ -16,10 +16,24 @@ pub async fn client(args: &LakeArgs) -> aws_sdk_dynamodb::Client {
 }
 
 /// The AWS configuration of every task (S3 and DynamoDB): the region and endpoint override of
-/// [`LakeArgs`], credentials from the SDK's default chain.
+/// [`LakeArgs`], its timeouts and retries ([`crate::cli::Waits`]), credentials from the SDK's
+/// default chain.
 pub async fn aws_config(args: &LakeArgs) -> aws_config::SdkConfig {
+    use std::time::Duration;
+    let waits = &args.waits;
+    let attempt = Duration::from_secs(waits.aws_attempt_timeout_seconds);
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(attempt.min(Duration::from_secs(10)))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(Duration::from_secs(waits.aws_operation_timeout_seconds))
+        .build();
+    let retries = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(waits.aws_max_attempts)
+        .with_initial_backoff(Duration::from_millis(200));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(args.aws_region.clone()));
+        .region(Region::new(args.aws_region.clone()))
+        .timeout_config(timeouts)
+        .retry_config(retries);
     if let Some(endpoint) = &args.aws_endpoint_url {
         loader = loader.endpoint_url(endpoint);
     }

@@ -198,7 +198,7 @@ async fn record_run(
         detail: detail.as_deref(),
     };
     let recorded = async {
-        let (client, conn) = warehouse.connect().await?;
+        let (client, conn) = warehouse.connect(&lake.waits).await?;
         crate::audit::record(&client, &run).await?;
         drop(client);
         conn.abort();

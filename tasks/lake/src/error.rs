@@ -52,9 +52,17 @@ pub enum LakeError {
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A bounded wait ran out (a connection, a lock): the message names what was waited for
+    /// and the flag that bounds it.
+    #[error("{0}")]
+    Timeout(String),
     /// A manifest could not be read or written.
     #[error("manifest {key}: {message}")]
     Manifest { key: String, message: String },
+    /// An object a manifest lists is not the one it lists (truncated, replaced, or written before
+    /// checksums were kept): nothing was read from it. Re-run the task that wrote the partition.
+    #[error("s3 object {key} is not the file its manifest lists: {message}; re-run the task that wrote it")]
+    Corrupt { key: String, message: String },
 }
 
 impl LakeError {

@@ -130,19 +130,61 @@ impl Lake {
         Ok(())
     }
 
-    /// Downloads an object into a local file, streaming.
-    pub async fn get_to_file(&self, key: &str, path: &Path) -> Result<()> {
+    /// Downloads the object a manifest lists into a local file, streaming, and checks it is that
+    /// object: its size and SHA-256 as the manifest records them. Anything else (truncated,
+    /// replaced by another file, a manifest without checksums) is [`LakeError::Corrupt`] naming
+    /// the key; a missing object is the S3 error naming it.
+    pub async fn get_verified(
+        &self,
+        entry: &crate::manifest::FileEntry,
+        path: &Path,
+    ) -> Result<()> {
+        use sha2::Digest;
+        use tokio::io::AsyncWriteExt;
+        let corrupt = |message: String| LakeError::Corrupt {
+            key: entry.key.clone(),
+            message,
+        };
+        if entry.sha256.is_empty() {
+            return Err(corrupt(
+                "its manifest records no checksum (written before checksums were kept)".into(),
+            ));
+        }
         let out = self
             .s3
             .get_object()
             .bucket(&self.bucket)
-            .key(key)
+            .key(&entry.key)
             .send()
             .await
-            .map_err(s3_err("GetObject", key))?;
-        let mut reader = out.body.into_async_read();
+            .map_err(s3_err("GetObject", &entry.key))?;
+        let mut body = out.body;
         let mut file = tokio::fs::File::create(path).await?;
-        tokio::io::copy(&mut reader, &mut file).await?;
+        let mut hash = sha2::Sha256::new();
+        let mut bytes = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(|e| LakeError::S3 {
+            op: "GetObject",
+            key: entry.key.clone(),
+            message: e.to_string(),
+        })? {
+            hash.update(&chunk);
+            bytes += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        if bytes != entry.bytes {
+            return Err(corrupt(format!(
+                "{bytes} bytes, the manifest lists {}",
+                entry.bytes
+            )));
+        }
+        let digest = hex(&hash.finalize());
+        if digest != entry.sha256 {
+            return Err(corrupt(format!(
+                "SHA-256 {digest}, the manifest lists {}",
+                entry.sha256
+            )));
+        }
         Ok(())
     }
 
@@ -346,4 +388,25 @@ impl Lake {
         }
         Ok(None)
     }
+}
+
+/// SHA-256 of a local file, hex (what a manifest records for each file it lists).
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hex(&hash.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

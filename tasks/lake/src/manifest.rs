@@ -4,12 +4,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One published Parquet file.
+/// One published Parquet file: what a reader checks the object against before using it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub key: String,
     pub rows: u64,
     pub bytes: u64,
+    /// SHA-256 of the object's bytes, hex. Empty in manifests written before checksums were kept:
+    /// readers refuse those (re-run the task that wrote the partition).
+    #[serde(default)]
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -127,10 +127,16 @@ impl EncodeJob {
             .and_then(|n| n.to_str())
             .unwrap_or("part.parquet");
         let key = format!("{}{name}", self.run_prefix);
+        let sha256 = crate::lake::file_sha256(&path)?;
         let bytes = runtime.block_on(self.lake.put_file(&key, &path))?;
         std::fs::remove_file(&path)?;
         tracing::debug!(key, rows, bytes, "uploaded");
-        Ok(FileEntry { key, rows, bytes })
+        Ok(FileEntry {
+            key,
+            rows,
+            bytes,
+            sha256,
+        })
     }
 }
 
@@ -271,10 +277,10 @@ impl Encoder {
 pub struct PartitionReader {
     lake: Lake,
     pub manifest: Manifest,
-    pending: VecDeque<String>,
+    pending: VecDeque<FileEntry>,
     dir: tempfile::TempDir,
     /// The download of the next file, under way.
-    next: Option<tokio::task::JoinHandle<Result<PathBuf>>>,
+    next: Option<tokio::task::JoinHandle<Result<(PathBuf, FileEntry)>>>,
     downloaded: usize,
     /// Only these columns are decoded (all when `None`).
     columns: Option<Vec<String>>,
@@ -301,7 +307,7 @@ impl PartitionReader {
         }
         Ok(Self {
             lake: lake.clone(),
-            pending: manifest.files.iter().map(|f| f.key.clone()).collect(),
+            pending: manifest.files.iter().cloned().collect(),
             manifest,
             dir: tempfile::Builder::new().prefix("mercado-").tempdir()?,
             next: None,
@@ -312,7 +318,7 @@ impl PartitionReader {
 
     /// Starts downloading the next pending file, if any.
     fn prefetch(&mut self) {
-        if let Some(key) = self.pending.pop_front() {
+        if let Some(entry) = self.pending.pop_front() {
             let path = self
                 .dir
                 .path()
@@ -320,8 +326,8 @@ impl PartitionReader {
             self.downloaded += 1;
             let lake = self.lake.clone();
             self.next = Some(tokio::spawn(async move {
-                lake.get_to_file(&key, &path).await?;
-                Ok(path)
+                lake.get_verified(&entry, &path).await?;
+                Ok((path, entry))
             }));
         }
     }
@@ -341,7 +347,7 @@ impl PartitionReader {
         let Some(download) = self.next.take() else {
             return Ok(None);
         };
-        let path = download.await.map_err(|e| {
+        let (path, entry) = download.await.map_err(|e| {
             LakeError::Invariant(format!(
                 "a download of {} failed to run: {e}",
                 self.manifest.dataset
@@ -353,6 +359,7 @@ impl PartitionReader {
         self.prefetch();
         let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?
             .with_batch_size(crate::rows::BATCH_ROWS);
+        check_rows(&entry, builder.metadata().file_metadata().num_rows())?;
         if let Some(columns) = &self.columns {
             let mask = ProjectionMask::columns(
                 builder.parquet_schema(),
@@ -375,6 +382,17 @@ impl PartitionReader {
     }
 }
 
+/// A file's rows as its Parquet footer states them against its manifest entry.
+fn check_rows(entry: &FileEntry, rows: i64) -> Result<()> {
+    if u64::try_from(rows).ok() != Some(entry.rows) {
+        return Err(LakeError::Corrupt {
+            key: entry.key.clone(),
+            message: format!("{rows} rows, the manifest lists {}", entry.rows),
+        });
+    }
+    Ok(())
+}
+
 /// A published partition copied to local disk, to be read more than once (a join or comparison
 /// split into partitions under a memory limit reads it once per partition).
 pub struct LocalPartition {
@@ -393,10 +411,15 @@ impl LocalPartition {
         let dir = tempfile::Builder::new().prefix("mercado-").tempdir()?;
         let mut paths = Vec::new();
         // All files at once.
-        let downloads = reader.pending.iter().enumerate().map(|(i, key)| {
+        let downloads = reader.pending.iter().enumerate().map(|(i, entry)| {
             let path = dir.path().join(format!("part-{i:05}.parquet"));
             async move {
-                lake.get_to_file(key, &path).await?;
+                lake.get_verified(entry, &path).await?;
+                let rows = ParquetRecordBatchReaderBuilder::try_new(File::open(&path)?)?
+                    .metadata()
+                    .file_metadata()
+                    .num_rows();
+                check_rows(entry, rows)?;
                 Ok::<_, LakeError>(path)
             }
         });

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use tokio_postgres::Client;
 
+use crate::cli::Waits;
 use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use mercado_core::calendar::date_id;
@@ -55,8 +56,9 @@ impl WarehouseArgs {
         })
     }
 
-    /// A connection to the warehouse; the task drives the connection until the client drops.
-    pub async fn connect(&self) -> Result<(Client, tokio::task::JoinHandle<()>)> {
+    /// A connection to the warehouse, its waits bounded by `waits`; the task drives the
+    /// connection until the client drops.
+    pub async fn connect(&self, waits: &Waits) -> Result<(Client, tokio::task::JoinHandle<()>)> {
         let url = self.warehouse_url.as_deref().ok_or_else(|| {
             LakeError::Config("--warehouse-url (WAREHOUSE_URL) is required".into())
         })?;
@@ -66,6 +68,7 @@ impl WarehouseArgs {
             url,
             self.target == Target::Redshift,
             "warehouse",
+            waits,
         )
         .await?;
         Ok((client, driver))
@@ -82,12 +85,23 @@ pub const WRITER_LOCK: i64 = 0x006d_6572_6361_646f;
 /// failing with `tuple concurrently updated` or interleaving their SCD2 re-chaining. On Redshift,
 /// which has no advisory locks, the load's transaction takes `LOCK` on its tables instead
 /// ([`redshift_script`]).
-pub async fn lock_writers(client: &Client, target: Target) -> Result<()> {
+pub async fn lock_writers(client: &Client, target: Target, waits: &Waits) -> Result<()> {
     if target == Target::Postgres {
         tracing::info!("waiting for the warehouse writer lock");
-        client
+        let locked = client
             .execute("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK])
-            .await?;
+            .await;
+        if let Err(e) = locked {
+            if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+                return Err(LakeError::Timeout(format!(
+                    "the warehouse writer lock is held by another session (another load or marts \
+                     run, or a stuck one: see pg_locks for advisory lock {WRITER_LOCK}); gave up after \
+                     {} s (--pg-lock-timeout-seconds)",
+                    waits.pg_lock_timeout_seconds
+                )));
+            }
+            return Err(e.into());
+        }
     }
     Ok(())
 }
@@ -108,16 +122,43 @@ pub async fn unlock_writers(client: &Client, target: Target) {
 /// A connection to PostgreSQL at `url` (named `setting` in errors), with TLS when the URL asks for
 /// it, or always when `require_tls` (see `mercado_core::postgres`); the returned task drives the
 /// connection until the client drops. `what` names it in the log when it ends with an error.
+///
+/// Every wait is bounded by `waits`: the connection attempt, and in the session each statement
+/// (`statement_timeout`) and, on PostgreSQL, each lock wait (`lock_timeout`; Redshift has none).
 pub async fn connect(
     setting: &str,
     url: &str,
     require_tls: bool,
     what: &'static str,
+    waits: &Waits,
 ) -> Result<(Client, tokio::task::JoinHandle<()>)> {
-    let pg = mercado_core::postgres::connect_config(setting, url, require_tls)
+    let mut pg = mercado_core::postgres::connect_config(setting, url, require_tls)
         .map_err(|e| LakeError::Config(e.to_string()))?;
-    let (client, conn) = pg.config.connect(pg.tls).await?;
-    Ok((client, tokio::spawn(drive(conn, what))))
+    let connect_timeout = std::time::Duration::from_secs(waits.pg_connect_timeout_seconds);
+    pg.config.connect_timeout(connect_timeout);
+    // tokio-postgres bounds each address's attempt; the whole of it (DNS, several addresses,
+    // TLS, login) is bounded here too.
+    let (client, conn) = tokio::time::timeout(connect_timeout * 2, pg.config.connect(pg.tls))
+        .await
+        .map_err(|_| {
+            LakeError::Timeout(format!(
+                "{setting}: no connection within {} s (--pg-connect-timeout-seconds)",
+                waits.pg_connect_timeout_seconds
+            ))
+        })??;
+    let driver = tokio::spawn(drive(conn, what));
+    let statement_ms = waits.pg_statement_timeout_seconds.saturating_mul(1000);
+    let settings = if require_tls {
+        // Redshift: statement_timeout only.
+        format!("SET statement_timeout TO {statement_ms}")
+    } else {
+        format!(
+            "SET statement_timeout = {statement_ms}; SET lock_timeout = {}",
+            waits.pg_lock_timeout_seconds.saturating_mul(1000)
+        )
+    };
+    client.batch_execute(&settings).await?;
+    Ok((client, driver))
 }
 
 async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(

@@ -7,6 +7,7 @@
 //!   over TLS: the task's connection (`extract`'s, the warehouse's) and the API's pool alike, as
 //!   `pg_stat_ssl` confirms.
 
+use mercado_lake::cli::Waits;
 use std::time::Duration;
 
 use mercado_testkit::cluster::{OwnPostgres, TestCerts};
@@ -29,6 +30,7 @@ async fn tasks_and_api_reach_a_tls_only_server_as_the_url_says() {
         TestCerts::make(&std::env::temp_dir().join(format!("mercado-certs-{}", unique_name())));
     let pg = OwnPostgres::start_tls(&certs);
     let ca = certs.ca().display().to_string();
+    let waits = Waits::default();
 
     // Plain TCP: the server has no rule for it.
     let plain = mercado_lake::warehouse::connect(
@@ -36,6 +38,7 @@ async fn tasks_and_api_reach_a_tls_only_server_as_the_url_says() {
         &pg.url("?sslmode=disable"),
         false,
         "test",
+        &Waits::default(),
     )
     .await;
     let refused = plain.err().map(|e| e.to_string()).unwrap_or_default();
@@ -50,6 +53,7 @@ async fn tasks_and_api_reach_a_tls_only_server_as_the_url_says() {
         &pg.url("?sslmode=require"),
         false,
         "test",
+        &Waits::default(),
     )
     .await;
     let why = untrusted.err().map(|e| e.to_string()).unwrap_or_default();
@@ -60,9 +64,10 @@ async fn tasks_and_api_reach_a_tls_only_server_as_the_url_says() {
 
     // verify-full with the CA named in the URL: connected, over TLS.
     let url = pg.url(&format!("?sslmode=verify-full&sslrootcert={ca}"));
-    let (client, driver) = mercado_lake::warehouse::connect("WAREHOUSE_URL", &url, false, "test")
-        .await
-        .expect("TLS connection with the test's CA");
+    let (client, driver) =
+        mercado_lake::warehouse::connect("WAREHOUSE_URL", &url, false, "test", &waits)
+            .await
+            .expect("TLS connection with the test's CA");
     assert!(over_tls(&client).await);
     drop(client);
     driver.abort();
@@ -81,6 +86,7 @@ async fn tasks_and_api_reach_a_tls_only_server_as_the_url_says() {
         &pg.url("?sslmode=require"),
         false,
         "test",
+        &Waits::default(),
     )
     .await
     .expect("TLS connection with PGSSLROOTCERT");
@@ -91,7 +97,7 @@ async fn tasks_and_api_reach_a_tls_only_server_as_the_url_says() {
 
     // A bad root file is named in the error.
     let missing = pg.url("?sslmode=require&sslrootcert=/nonexistent/ca.pem");
-    let err = mercado_lake::warehouse::connect("WAREHOUSE_URL", &missing, false, "test")
+    let err = mercado_lake::warehouse::connect("WAREHOUSE_URL", &missing, false, "test", &waits)
         .await
         .err()
         .map(|e| e.to_string())

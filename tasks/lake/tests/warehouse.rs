@@ -633,3 +633,69 @@ async fn an_unreadable_total_fails_reconciliation_with_its_record() {
         .await;
     assert_eq!(failures, ["(t)"]);
 }
+
+/// The warehouse's writer lock held by another session (a stuck load): `load_redshift`, run as a
+/// user runs it with `MERCADO_PG_LOCK_TIMEOUT_SECONDS=2`, gives up within its lock timeout with a
+/// message naming the lock, loads nothing of the date, and records its failed run.
+#[tokio::test]
+async fn a_held_writer_lock_fails_the_load_within_its_lock_timeout() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    let wh = Warehouse::new(&env).await;
+    load_redshift::run(&wh.args(&env, D1)).await.expect("load");
+    let (holder, conn) = tokio_postgres::connect(&wh.url, NoTls)
+        .await
+        .expect("a second session");
+    tokio::spawn(conn);
+    holder
+        .execute(
+            "SELECT pg_advisory_lock($1)",
+            &[&mercado_lake::warehouse::WRITER_LOCK],
+        )
+        .await
+        .expect("the lock");
+
+    let started = std::time::Instant::now();
+    let out = mercado_testkit::cli::task("load_redshift")
+        .env("MERCADO_DATE", D2)
+        .env("MERCADO_LAKE_BUCKET", &env.bucket)
+        .env("WAREHOUSE_URL", &wh.url)
+        .env("MERCADO_WAREHOUSE_TARGET", "postgres")
+        .env("MERCADO_RUN_ID", "locked-out")
+        .env("MERCADO_PG_LOCK_TIMEOUT_SECONDS", "2")
+        .output()
+        .expect("load_redshift runs");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("load_redshift failed: the warehouse writer lock is held by another session")
+            && stderr.contains("gave up after 2 s"),
+        "{stderr}"
+    );
+    eprintln!("load_redshift gave up on the held lock after {took:.1?}");
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    assert_eq!(
+        wh.text("SELECT COUNT(*) FROM core.fact_sales WHERE date_id = 20250318")
+            .await,
+        ["(0)"],
+        "nothing of the date is loaded"
+    );
+    assert_eq!(
+        wh.text("SELECT status FROM audit.pipeline_runs WHERE run_id = 'locked-out'")
+            .await,
+        ["(failed)"]
+    );
+    // Released, the same load goes through.
+    holder
+        .execute(
+            "SELECT pg_advisory_unlock($1)",
+            &[&mercado_lake::warehouse::WRITER_LOCK],
+        )
+        .await
+        .expect("unlock");
+    load_redshift::run(&wh.args(&env, D2))
+        .await
+        .expect("the load after the lock is free");
+}

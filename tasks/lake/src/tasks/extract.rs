@@ -100,7 +100,14 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     tracing::info!(%date, run_id, bucket = lake.bucket(), "extract starting");
 
     let (client, conn) =
-        crate::warehouse::connect("DATABASE_URL", &args.database_url, false, "source").await?;
+        crate::warehouse::connect(
+            "DATABASE_URL",
+            &args.database_url,
+            false,
+            "source",
+            &args.lake.waits,
+        )
+        .await?;
     // Every row, every run: `clean` checks the day's facts against whole dimensions. (An
     // incremental mode that read rows changed since the last watermark was removed: `clean`
     // then refused orders of unchanged customers as unknown.) Every table is read in one
@@ -184,6 +191,7 @@ async fn extract_pg(
             snapshot: snapshot.to_string(),
             sql,
             schema: table.contract.schema(),
+            waits: args.lake.waits.clone(),
         };
         let tx = tx.clone();
         jobs.spawn(async move {
@@ -231,12 +239,20 @@ struct CopyRange {
     snapshot: String,
     sql: String,
     schema: arrow_schema::SchemaRef,
+    waits: crate::cli::Waits,
 }
 
 impl CopyRange {
     async fn read(self, out: &tokio::sync::mpsc::Sender<Result<RangeBatch>>) -> Result<()> {
         let (client, conn) =
-            crate::warehouse::connect("DATABASE_URL", &self.database_url, false, "source").await?;
+            crate::warehouse::connect(
+                "DATABASE_URL",
+                &self.database_url,
+                false,
+                "source",
+                &self.waits,
+            )
+            .await?;
         client
             .batch_execute(&format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",

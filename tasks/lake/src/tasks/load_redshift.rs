@@ -102,8 +102,8 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
             return Ok(summary.finish(started));
         }
     }
-    let (client, conn) = args.warehouse.connect().await?;
-    warehouse::lock_writers(&client, args.warehouse.target).await?;
+    let (client, conn) = args.warehouse.connect(&args.lake.waits).await?;
+    warehouse::lock_writers(&client, args.warehouse.target, &args.lake.waits).await?;
     let loaded = async {
         if args.warehouse.target == Target::Postgres && args.apply_ddl {
             client.batch_execute(POSTGRES_DDL).await?;
@@ -156,6 +156,12 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                         .await?;
                     let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
                     let rows = copy_in(&client, t, date, reader).await?;
+                    if rows != m.rows {
+                        return Err(LakeError::Invariant(format!(
+                            "staged {rows} rows of {}/dt={date} but its manifest lists {}; nothing loaded",
+                            m.dataset, m.rows
+                        )));
+                    }
                     // The merge's plans need the staged sizes (a fresh table looks empty).
                     client
                         .batch_execute(&format!("ANALYZE {}", t.staging(date)))
@@ -287,19 +293,26 @@ impl ToSql for PgVal<'_> {
     to_sql_checked!();
 }
 
-fn pg_val(v: &Val) -> PgVal<'_> {
-    match v {
+/// A value as PostgreSQL takes it; a timestamp or date PostgreSQL's types cannot hold is refused
+/// (never turned into NULL).
+fn pg_val(v: &Val) -> std::result::Result<PgVal<'_>, String> {
+    Ok(match v {
         Val::Null => PgVal::Null,
         Val::I32(x) => PgVal::I32(*x),
         Val::I64(x) => PgVal::I64(*x),
         Val::Str(x) => PgVal::Str(x),
         Val::Money(x) => PgVal::Money(Decimal::from_i128_with_scale(*x, 2)),
-        Val::Ts(x) => DateTime::from_timestamp_micros(*x).map_or(PgVal::Null, PgVal::Ts),
-        Val::Date(x) => {
-            NaiveDate::from_num_days_from_ce_opt(*x + 719_163).map_or(PgVal::Null, PgVal::Date)
-        }
+        Val::Ts(x) => PgVal::Ts(
+            DateTime::from_timestamp_micros(*x)
+                .ok_or_else(|| format!("timestamp {x} µs since 1970 is out of range"))?,
+        ),
+        Val::Date(x) => PgVal::Date(
+            x.checked_add(719_163)
+                .and_then(NaiveDate::from_num_days_from_ce_opt)
+                .ok_or_else(|| format!("date {x} days since 1970 is out of range"))?,
+        ),
         Val::Bool(x) => PgVal::Bool(*x),
-    }
+    })
 }
 
 /// Streams a gold partition into its staging table by binary COPY.
@@ -326,7 +339,15 @@ async fn copy_in(
     while let Some(file) = reader.next_file().await? {
         for batch in file {
             for row in batch_rows(&batch?)? {
-                let vals: Vec<PgVal<'_>> = row.iter().map(pg_val).collect();
+                let vals = row
+                    .iter()
+                    .map(pg_val)
+                    .collect::<std::result::Result<Vec<PgVal<'_>>, String>>()
+                    .map_err(|why| {
+                        LakeError::Invariant(format!(
+                            "{staging}: a record refused, nothing loaded: {why}; the record: {row:?}"
+                        ))
+                    })?;
                 let refs: Vec<&(dyn ToSql + Sync)> =
                     vals.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
                 writer.as_mut().write(&refs).await?;
@@ -334,6 +355,28 @@ async fn copy_in(
             }
         }
     }
-    writer.finish().await?;
-    Ok(n)
+    // PostgreSQL's own count of the rows it took.
+    let staged = writer.finish().await?;
+    if staged != n {
+        return Err(LakeError::Invariant(format!(
+            "{staging}: PostgreSQL took {staged} rows of the {n} sent; nothing loaded"
+        )));
+    }
+    Ok(staged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_postgres_cannot_hold_are_refused_not_nulled() {
+        assert!(matches!(pg_val(&Val::Ts(0)), Ok(PgVal::Ts(_))));
+        assert!(matches!(pg_val(&Val::Date(0)), Ok(PgVal::Date(_))));
+        let ts = pg_val(&Val::Ts(i64::MAX)).err().unwrap_or_default();
+        assert!(ts.contains("out of range"), "{ts}");
+        let date = pg_val(&Val::Date(i32::MAX)).err().unwrap_or_default();
+        assert!(date.contains("out of range"), "{date}");
+        assert!(matches!(pg_val(&Val::Null), Ok(PgVal::Null)));
+    }
 }

@@ -53,7 +53,7 @@ pub async fn run(args: &MartsArgs) -> Result<Summary> {
     let started = std::time::Instant::now();
     let date = args.lake.date;
     let mut summary = Summary::new(TASK, date, &args.lake.run_id());
-    let (client, conn) = args.warehouse.connect().await?;
+    let (client, conn) = args.warehouse.connect(&args.lake.waits).await?;
     // The marts are views over `core`: on a warehouse nothing was loaded into yet, say what to
     // run first rather than PostgreSQL's "relation does not exist".
     let loaded: bool = client
@@ -66,7 +66,7 @@ pub async fn run(args: &MartsArgs) -> Result<Summary> {
     if args.warehouse.target == Target::Postgres {
         // Views are replaced under the writers' lock: concurrent `CREATE OR REPLACE VIEW`s of
         // two dates would fail with `tuple concurrently updated`.
-        crate::warehouse::lock_writers(&client, args.warehouse.target).await?;
+        crate::warehouse::lock_writers(&client, args.warehouse.target, &args.lake.waits).await?;
         let applied = client.batch_execute(MARTS).await;
         crate::warehouse::unlock_writers(&client, args.warehouse.target).await;
         applied?;

@@ -86,7 +86,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
 
     let source = dynamodb_tally(&args.lake, &args.table, date).await?;
     let quarantined = quarantine_tally(&lake, date).await?;
-    let (client, conn) = args.warehouse.connect().await?;
+    let (client, conn) = args.warehouse.connect(&args.lake.waits).await?;
     let row = client
         .query_one(
             "SELECT COUNT(DISTINCT transaction_id)::bigint, COALESCE(SUM(total_price), 0)::numeric(18,2) \

@@ -86,7 +86,7 @@ pub async fn run(args: &ReportArgs) -> Result<Summary> {
     let started = std::time::Instant::now();
     let date = args.lake.date;
     let mut summary = Summary::new(TASK, date, &args.lake.run_id());
-    let (client, conn) = args.warehouse.connect().await?;
+    let (client, conn) = args.warehouse.connect(&args.lake.waits).await?;
     let data = queries::read(&client, date).await;
     drop(client);
     conn.abort();
