@@ -202,8 +202,11 @@ def test_a_failing_task_is_reported_and_ends_command_1(stack):
     deadline = time.monotonic() + 30
     while not notices_file.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
+    # (The scheduler's own run of the latest interval, created when the DAG was unpaused, fails
+    # with the same broken warehouse and is announced too: only this day's notices count here.)
     notices = [json.loads(line) for line in notices_file.read_text().splitlines() if line]
-    assert [(n["task_id"], n["date"], n["try"]) for n in notices] == [("load_redshift", DAY, 2)], notices
+    notices = [n for n in notices if n["date"] == DAY]
+    assert [(n["task_id"], n["try"]) for n in notices] == [("load_redshift", 2)], notices
     assert notices[0]["log_url"].startswith("http://127.0.0.1:") and notices[0]["error"], notices
     # The API keeps the broken warehouse address it started with: the next step starts a new one.
     stop_api(run_dir)
