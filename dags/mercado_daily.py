@@ -118,6 +118,13 @@ PASSED_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "RUST_LOG",
+    # The tasks' bounds on every wait (tasks/lake/src/cli.rs, `Waits`), for either runner.
+    "MERCADO_PG_CONNECT_TIMEOUT_SECONDS",
+    "MERCADO_PG_LOCK_TIMEOUT_SECONDS",
+    "MERCADO_PG_STATEMENT_TIMEOUT_SECONDS",
+    "MERCADO_AWS_ATTEMPT_TIMEOUT_SECONDS",
+    "MERCADO_AWS_OPERATION_TIMEOUT_SECONDS",
+    "MERCADO_AWS_MAX_ATTEMPTS",
 )
 
 # The DAG's own settings, read when the file is parsed (``setting``). scripts/airflow.sh restarts
