@@ -33,12 +33,11 @@ AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_PORT"
 export AIRFLOW_URL
 # The metadata database: postgres://… as everywhere in the project, in SQLAlchemy's spelling. On
 # the local cluster Airflow logs in as its own role, mercado_airflow, which owns that database
-# (made and handed over here when needed) and nothing else.
+# (made and handed over by `install`, before it migrates) and nothing else.
 db_url="${AIRFLOW_DATABASE_URL:?AIRFLOW_DATABASE_URL is not set (see .env.example)}"
+db_on_local_cluster=0
 if [[ "$db_url" == postgres*://*@127.0.0.1:"${MERCADO_PG_PORT:-}"/* && -r "$PG_SECRETS/mercado_airflow" ]]; then
-  # The database's name only: the URL holds a password, and arguments are visible to `ps`.
-  db_name="${db_url##*/}"
-  "$ROOT/scripts/services.sh" database airflow "${db_name%%\?*}"
+  db_on_local_cluster=1
   db_url=$(role_url mercado_airflow "$db_url")
 fi
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${db_url#*://}"
@@ -96,12 +95,19 @@ install() {
   venv
   local want; want=$(cat "$VENV/.mercado-requirements")
   "$ROOT/scripts/services.sh" start >/dev/null
-  local migrated="$AIRFLOW_HOME/.migrated"
-  if [ "$(cat "$migrated" 2>/dev/null)" != "$want $db_url" ]; then
+  local migrated="$AIRFLOW_HOME/.migrated" stamp db_name
+  # What was migrated: the requirements and the database, never its password.
+  stamp="$want $(url_without_password "$db_url")"
+  if [ "$(cat "$migrated" 2>/dev/null)" != "$stamp" ]; then
+    if [ "$db_on_local_cluster" = 1 ]; then
+      # The database's name only: the URL holds a password, and arguments are visible to `ps`.
+      db_name="${db_url##*/}"
+      "$ROOT/scripts/services.sh" database airflow "${db_name%%\?*}"
+    fi
     log "migrating Airflow's metadata database (${db_url##*/})"
     "$VENV/bin/airflow" db migrate >"$AIRFLOW_HOME/migrate.log" 2>&1 \
       || { tail -n 20 "$AIRFLOW_HOME/migrate.log" >&2; die "airflow db migrate failed"; }
-    echo "$want $db_url" > "$migrated"
+    echo "$stamp" > "$migrated"
   fi
 }
 
