@@ -620,3 +620,108 @@ async fn sign_up_returns_a_working_first_token() {
         .expect("sent");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// Original dates (importing history) only with scope `history:write`: a vendor listing its own
+/// item or a service without the scope is refused naming the field; a bad or future instant is
+/// 422 naming it; with the scope, the record is stored with that date.
+#[tokio::test]
+async fn only_history_write_sets_original_dates() {
+    let w = world().await;
+    let send = |path: String, token: String, body: Value| {
+        let base = w.app.base.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("sent");
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let customer = |at: &str| json!({"first_name": "Ana", "last_name": "Old", "email": unique_email(), "joined_at": at});
+    let item = json!({"item_name": "Old mug", "category": 1, "price": "5.00", "created_at": "2024-05-01T10:00:00Z"});
+    let vendor_token = w.token(Principal::Vendor(w.v1));
+    let without = w.service([Scope::CustomersWrite, Scope::VendorsWrite]);
+    let with = w.service([
+        Scope::CustomersWrite,
+        Scope::VendorsWrite,
+        Scope::HistoryWrite,
+    ]);
+
+    let (s, b) = send(
+        format!("/inventory?vendor_id={}", w.v1),
+        vendor_token.clone(),
+        item.clone(),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("created_at")),
+        "{b}"
+    );
+    let (s, b) = send(
+        "/customers".into(),
+        without,
+        customer("2024-05-01T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("joined_at")),
+        "{b}"
+    );
+    let future = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for bad in [
+        "yesterday",
+        "2024-05-01",
+        "1969-12-31T23:59:59Z",
+        future.as_str(),
+    ] {
+        let (s, b) = send("/customers".into(), with.clone(), customer(bad)).await;
+        assert_eq!(
+            (s, b["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("joined_at")),
+            "{bad}: {b}"
+        );
+    }
+    let (s, b) = send(
+        "/customers".into(),
+        with.clone(),
+        customer("2024-05-01T10:00:00+02:00"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(
+        b["joined_at"]
+            .as_str()
+            .map(|t| chrono::DateTime::parse_from_rfc3339(t).expect("rfc3339")),
+        Some(chrono::DateTime::parse_from_rfc3339("2024-05-01T08:00:00Z").expect("instant"))
+    );
+    let (s, b) = send(
+        "/vendors".into(),
+        with,
+        json!({"vendor_name": "Old shop", "region": "PT", "joined_at": "2024-05-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            s,
+            b["joined_at"]
+                .as_str()
+                .map(|t| t.starts_with("2024-05-01T00:00:00"))
+        ),
+        (StatusCode::CREATED, Some(true)),
+        "{b}"
+    );
+    // Without the field, now (a vendor may list its own item as before).
+    let (s, b) = send(
+        format!("/inventory?vendor_id={}", w.v1),
+        vendor_token,
+        json!({"item_name": "New mug", "category": 1, "price": "5.00"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}

@@ -162,12 +162,15 @@ impl TestApp {
     }
 
     // ---- fixtures through the API ---------------------------------------------------------
+    // Imported with their history (scope `history:write`), as existing since
+    // [`FIXTURES_SINCE`]: the pipeline's tests extract past dates, whose snapshots take only what
+    // existed by each date's end.
 
     pub async fn customer(&self, email: &str) -> i64 {
         let r = self
             .post(
                 "/customers",
-                json!({"first_name": "Ana", "last_name": "Silva", "email": email}),
+                json!({"first_name": "Ana", "last_name": "Silva", "email": email, "joined_at": FIXTURES_SINCE}),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -176,7 +179,10 @@ impl TestApp {
 
     pub async fn vendor(&self, name: &str) -> i64 {
         let r = self
-            .post("/vendors", json!({"vendor_name": name, "region": "PT"}))
+            .post(
+                "/vendors",
+                json!({"vendor_name": name, "region": "PT", "joined_at": FIXTURES_SINCE}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["id"].as_i64().expect("id")
@@ -186,7 +192,7 @@ impl TestApp {
         let r = self
             .post(
                 &format!("/inventory?vendor_id={vendor}"),
-                json!({"item_name": name, "category": 1, "price": price, "stock": 100_000}),
+                json!({"item_name": name, "category": 1, "price": price, "stock": 100_000, "created_at": FIXTURES_SINCE}),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -211,6 +217,9 @@ impl TestApp {
     }
 }
 
+/// When the fixtures' customers, vendors and items began (before any date the tests extract).
+pub const FIXTURES_SINCE: &str = "2020-01-01T00:00:00Z";
+
 /// A day-long token for `principal`, signed with the state's key.
 pub fn token_for(state: &AppState, principal: &mercado_api::http::auth::Principal) -> String {
     state
@@ -222,6 +231,9 @@ pub fn token_for(state: &AppState, principal: &mercado_api::http::auth::Principa
 }
 
 impl TestApp {
+    /// When the fixtures' customers, vendors and items began (before any date the tests extract).
+    pub const FIXTURES_SINCE: &str = "2020-01-01T00:00:00Z";
+
     /// A day-long token for `principal`, signed with this app's key.
     pub fn token_for(&self, principal: &mercado_api::http::auth::Principal) -> String {
         token_for(&self.state, principal)

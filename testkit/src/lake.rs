@@ -66,6 +66,8 @@ impl Env {
             table: self.app.name.clone(),
             ddb_page_size: None,
             pg_readers: 2,
+            refresh: false,
+            late_after_minutes: 360,
         }
     }
 
@@ -110,12 +112,22 @@ impl Env {
             .expect("lake")
     }
 
-    /// extract → clean → enrich → gold for one date.
+    /// extract → clean → enrich → gold for one date (a closed date's kept snapshot reused).
     pub async fn pipeline(&self, date: NaiveDate) -> Vec<Summary> {
+        self.pipeline_from(self.extract_args(date)).await
+    }
+
+    /// The same, the sources read again (`extract --refresh`): a correction of a closed date.
+    pub async fn pipeline_refreshed(&self, date: NaiveDate) -> Vec<Summary> {
+        let mut args = self.extract_args(date);
+        args.refresh = true;
+        self.pipeline_from(args).await
+    }
+
+    async fn pipeline_from(&self, extract_args: extract::ExtractArgs) -> Vec<Summary> {
+        let date = extract_args.lake.date;
         vec![
-            extract::run(&self.extract_args(date))
-                .await
-                .expect("extract"),
+            extract::run(&extract_args).await.expect("extract"),
             clean::run(&self.args(date)).await.expect("clean"),
             enrich::run(&self.args(date)).await.expect("enrich"),
             gold::run(&self.args(date)).await.expect("gold"),

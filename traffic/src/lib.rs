@@ -238,13 +238,16 @@ pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSumma
     let mut rng = Rng::new(args.seed);
     // Unique per run, so a second run adds a new catalogue rather than tripping unique emails.
     let tag = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
+    // The catalogue is imported as existing from the day's start: the pipeline's snapshot of a
+    // past day takes only what existed by its end.
+    let since = day_start(args.date).to_rfc3339();
 
     let mut customers = Vec::new();
     for i in 0..args.customers {
         let c = post(
             &http,
             format!("{base}/customers/"),
-            json!({"first_name": format!("Customer{i}"), "last_name": "Synthetic", "email": format!("c{i}.{tag}@example.com")}),
+            json!({"first_name": format!("Customer{i}"), "last_name": "Synthetic", "email": format!("c{i}.{tag}@example.com"), "joined_at": since}),
         )
         .await?;
         customers.push(c["id"].as_i64().unwrap_or_default());
@@ -255,7 +258,7 @@ pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSumma
         let v = post(
             &http,
             format!("{base}/vendors/"),
-            json!({"vendor_name": format!("Vendor {i} {tag}"), "region": REGIONS[i % REGIONS.len()]}),
+            json!({"vendor_name": format!("Vendor {i} {tag}"), "region": REGIONS[i % REGIONS.len()], "joined_at": since}),
         )
         .await?;
         vendors.push(v["id"].as_i64().unwrap_or_default());
@@ -267,7 +270,7 @@ pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSumma
         let item = post(
             &http,
             format!("{base}/inventory/?vendor_id={vendor}"),
-            json!({"item_name": format!("Item {i}"), "category": 1 + rng.below(9), "price": format!("{}.{:02}", cents / 100, cents % 100), "stock": 1000}),
+            json!({"item_name": format!("Item {i}"), "category": 1 + rng.below(9), "price": format!("{}.{:02}", cents / 100, cents % 100), "stock": 1000, "created_at": since}),
         )
         .await?;
         items.push(Listed {
@@ -277,7 +280,7 @@ pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSumma
         });
     }
 
-    let day_start = Utc.from_utc_datetime(&args.date.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let day_start = day_start(args.date);
     let at = |rng: &mut Rng| day_start + Duration::milliseconds(rng.below(86_400_000) as i64);
     let mut gmv = Decimal::ZERO;
     let mut order_lines = 0;
@@ -366,6 +369,11 @@ pub async fn run(args: &TrafficArgs, store: &DynamoStore) -> Result<TrafficSumma
         gmv: Money::normalized(gmv).to_string(),
         requests_waited: requests_waited(),
     })
+}
+
+/// Midnight UTC starting `date`.
+pub(crate) fn day_start(date: NaiveDate) -> chrono::DateTime<Utc> {
+    Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 
 fn transaction(

@@ -97,6 +97,7 @@ async fn new_customer(
     rng: &mut Rng,
     tag: &str,
     n: usize,
+    since: Option<&str>,
 ) -> Result<i64, TrafficError> {
     let (first, last) = scenarios::person(rng);
     let email = format!(
@@ -110,7 +111,7 @@ async fn new_customer(
     let c = post(
         http,
         format!("{base}/customers/"),
-        json!({"first_name": first, "last_name": last, "email": email}),
+        json!({"first_name": first, "last_name": last, "email": email, "joined_at": since}),
     )
     .await?;
     Ok(c["id"].as_i64().unwrap_or_default())
@@ -121,6 +122,7 @@ async fn new_item(
     base: &str,
     rng: &mut Rng,
     vendor: i64,
+    since: Option<&str>,
 ) -> Result<Item, TrafficError> {
     // A few cheap items (under 10.00), most between 10 and 250.
     let cents = if rng.below(6) == 0 {
@@ -133,7 +135,7 @@ async fn new_item(
     let item = post(
         http,
         format!("{base}/inventory/?vendor_id={vendor}"),
-        json!({"item_name": name, "category": category, "price": money(cents), "stock": RESTOCK}),
+        json!({"item_name": name, "category": category, "price": money(cents), "stock": RESTOCK, "created_at": since}),
     )
     .await?;
     Ok(Item {
@@ -201,6 +203,11 @@ pub async fn run(
     let base = args.api_url.trim_end_matches('/');
     let tag = format!("s{seed}");
     let mut rng = Rng::for_day(seed ^ 0x5eed, date);
+    // A past day's new accounts and items are imported as existing from its start (scope
+    // `history:write`): the pipeline's snapshot of a closed day takes only what existed by its
+    // end. Live traffic is today's, stamped now.
+    let since = (!args.live).then(|| crate::day_start(date).to_rfc3339());
+    let since = since.as_deref();
 
     if state.vendors.is_empty() {
         progress(
@@ -215,7 +222,7 @@ pub async fn run(
             let v = post(
                 &http,
                 format!("{base}/vendors/"),
-                json!({"vendor_name": scenarios::shop_name(&mut rng), "region": REGIONS[i % REGIONS.len()]}),
+                json!({"vendor_name": scenarios::shop_name(&mut rng), "region": REGIONS[i % REGIONS.len()], "joined_at": since}),
             )
             .await?;
             state.vendors.push(v["id"].as_i64().unwrap_or_default());
@@ -224,12 +231,12 @@ pub async fn run(
             let vendor = state.vendors[i % state.vendors.len()];
             state
                 .items
-                .push(new_item(&http, base, &mut rng, vendor).await?);
+                .push(new_item(&http, base, &mut rng, vendor, since).await?);
         }
         for n in 0..args.customers.max(1) {
             state
                 .customers
-                .push(new_customer(&http, base, &mut rng, &tag, n).await?);
+                .push(new_customer(&http, base, &mut rng, &tag, n, since).await?);
         }
     }
 
@@ -258,13 +265,13 @@ pub async fn run(
     let mut today = Vec::new();
     for _ in 0..plan.new_customers {
         let n = state.customers.len() + today.len();
-        today.push(new_customer(&http, base, &mut rng, &tag, n).await?);
+        today.push(new_customer(&http, base, &mut rng, &tag, n, since).await?);
     }
     for _ in 0..plan.new_items {
         let vendor = state.vendors[rng.below(state.vendors.len())];
         state
             .items
-            .push(new_item(&http, base, &mut rng, vendor).await?);
+            .push(new_item(&http, base, &mut rng, vendor, since).await?);
     }
     for (i, cents) in &plan.price_changes {
         if let Some(item) = state.items.get_mut(*i) {

@@ -665,6 +665,25 @@ pub fn named(r: Result<(), Denied>, field: &str) -> Result<(), ApiError> {
     })
 }
 
+/// A record's original date (`joined_at`, `created_at`) when importing history: only a service
+/// with scope `history:write` may set it (403 naming the field otherwise); `None` when absent.
+pub fn backdated(
+    principal: &Principal,
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    principal.may(Scope::HistoryWrite).map_err(|_| {
+        ApiError::forbidden(format!(
+            "{field} may be set only by a service token with scope history:write"
+        ))
+        .with_field(field)
+    })?;
+    Ok(crate::rules::validate::past_instant(field, value)?)
+}
+
 /// A new principal's first token (a day long) when the API signs tokens itself; none otherwise.
 pub fn first_token(st: &AppState, principal: &Principal) -> Result<Option<String>, ApiError> {
     st.auth

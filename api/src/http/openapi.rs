@@ -170,7 +170,7 @@ fn add_security(doc: &mut Value) {
         "description": "An EdDSA (Ed25519) JWT with the API's issuer and audience; `sub` is \
             `customer:<id>`, `vendor:<id>` or `service:<name>`, `scope` a service's scopes \
             (space-separated): customers:read customers:write carts:read carts:write checkout \
-            vendors:read vendors:write inventory:write sales:read.",
+            vendors:read vendors:write inventory:write sales:read history:write.",
     }});
     doc["security"] = json!([{"bearerAuth": []}]);
 }

@@ -314,6 +314,11 @@ pub struct NewCustomer {
     pub last_name: String,
     #[schema(schema_with = crate::model::schemas::email)]
     pub email: String,
+    /// Only with scope `history:write` (importing history): when it joined, RFC 3339, in the
+    /// past; now when absent.
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    #[serde(default)]
+    pub joined_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -350,6 +355,11 @@ pub struct NewVendor {
     pub vendor_name: String,
     #[schema(schema_with = crate::model::schemas::region)]
     pub region: String,
+    /// Only with scope `history:write` (importing history): when it joined, RFC 3339, in the
+    /// past; now when absent.
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    #[serde(default)]
+    pub joined_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -462,6 +472,11 @@ pub struct NewItem {
     #[schema(minimum = 0, maximum = 2147483647)]
     #[serde(default, deserialize_with = "opt_int")]
     pub stock: Option<i64>,
+    /// Only with scope `history:write` (importing history): when it was listed, RFC 3339, in the
+    /// past; now when absent.
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 /// A partial update of an item: at least one of the fields, not null.

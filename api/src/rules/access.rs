@@ -30,10 +30,14 @@ pub enum Scope {
     InventoryWrite,
     /// `GET /vendors/{id}/sales`.
     SalesRead,
+    /// `joined_at` on `POST /customers` and `POST /vendors`, `created_at` on `POST /inventory`:
+    /// importing a marketplace's history with its original dates (the pipeline's snapshot of a
+    /// past day takes only what existed by its end).
+    HistoryWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::CustomersRead,
         Scope::CustomersWrite,
         Scope::CartsRead,
@@ -43,6 +47,7 @@ impl Scope {
         Scope::VendorsWrite,
         Scope::InventoryWrite,
         Scope::SalesRead,
+        Scope::HistoryWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +61,7 @@ impl Scope {
             Scope::VendorsWrite => "vendors:write",
             Scope::InventoryWrite => "inventory:write",
             Scope::SalesRead => "sales:read",
+            Scope::HistoryWrite => "history:write",
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use rust_decimal::Decimal;
 use tokio_postgres::Row;
@@ -111,13 +112,17 @@ pub async fn insert_customer(
     first: &str,
     last: &str,
     email: &str,
+    joined_at: Option<DateTime<Utc>>,
 ) -> Result<Option<Customer>, PgError> {
     let client = pool.get().await?;
     let sql = format!(
-        "INSERT INTO customers (first_name, last_name, email) VALUES ($1, $2, $3)
+        "INSERT INTO customers (first_name, last_name, email, joined_at)
+         VALUES ($1, $2, $3, COALESCE($4, clock_timestamp()))
          ON CONFLICT (email) DO NOTHING RETURNING {CUSTOMER_COLS}"
     );
-    let row = client.query_opt(&sql, &[&first, &last, &email]).await?;
+    let row = client
+        .query_opt(&sql, &[&first, &last, &email, &joined_at])
+        .await?;
     Ok(row.as_ref().map(customer))
 }
 
@@ -150,13 +155,19 @@ fn vendor(r: &Row) -> Vendor {
     }
 }
 
-pub async fn insert_vendor(pool: &Pool, name: &str, region: &str) -> Result<Vendor, PgError> {
+pub async fn insert_vendor(
+    pool: &Pool,
+    name: &str,
+    region: &str,
+    joined_at: Option<DateTime<Utc>>,
+) -> Result<Vendor, PgError> {
     let client = pool.get().await?;
     let row = client
         .query_one(
-            "INSERT INTO vendors (vendor_name, region) VALUES ($1, $2)
+            "INSERT INTO vendors (vendor_name, region, joined_at)
+             VALUES ($1, $2, COALESCE($3, clock_timestamp()))
              RETURNING id, vendor_name, region::text AS region, joined_at",
-            &[&name, &region],
+            &[&name, &region, &joined_at],
         )
         .await?;
     Ok(vendor(&row))
@@ -223,6 +234,7 @@ pub async fn insert_item(
     pool: &Pool,
     vendor_id: FlexId,
     values: &ItemValues<'_>,
+    created_at: Option<DateTime<Utc>>,
 ) -> Result<Result<Item, ItemRefusal>, PgError> {
     let client = pool.get().await?;
     // One round trip that checks both references and inserts only when both exist.
@@ -230,8 +242,8 @@ pub async fn insert_item(
         "WITH v AS (SELECT id FROM vendors WHERE id = $1),
               c AS (SELECT id FROM categories WHERE id = $2),
               ins AS (
-                INSERT INTO inventory (vendor_id, category_id, item_name, price, stock)
-                SELECT v.id, c.id, $3, $4, $5 FROM v, c
+                INSERT INTO inventory (vendor_id, category_id, item_name, price, stock, created_at)
+                SELECT v.id, c.id, $3, $4, $5, COALESCE($6, clock_timestamp()) FROM v, c
                 RETURNING {ITEM_COLS})
          SELECT (SELECT count(*) FROM v) AS has_vendor, (SELECT count(*) FROM c) AS has_category, ins.*
          FROM (SELECT 1) one LEFT JOIN ins ON true"
@@ -246,6 +258,7 @@ pub async fn insert_item(
                 &values.item_name,
                 &values.price,
                 &stock,
+                &created_at,
             ],
         )
         .await?;

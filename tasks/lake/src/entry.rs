@@ -186,7 +186,10 @@ async fn record_run(
     started: std::time::Instant,
     result: &Result<Summary>,
 ) {
-    let detail = result.as_ref().err().map(ToString::to_string);
+    let detail = match result {
+        Ok(summary) => summary.note.clone(),
+        Err(e) => Some(e.to_string()),
+    };
     let run_id = lake.run_id();
     let run = crate::audit::RunRecord {
         task,

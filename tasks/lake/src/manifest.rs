@@ -36,4 +36,23 @@ pub struct Manifest {
     #[serde(default)]
     pub counts: BTreeMap<String, u64>,
     pub published_at: String,
+    /// Raw partitions from `extract`: when the sources were read, against the date's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
+}
+
+/// When a raw partition's sources were read. A snapshot taken at or after the date's end is the
+/// date's history: `extract` keeps it and reuses it (unless asked to refresh).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// When the sources were read, RFC 3339.
+    pub taken_at: String,
+    /// The end of the date (midnight UTC after it), RFC 3339.
+    pub closes_at: String,
+    /// Taken at or after `closes_at`: kept and reused.
+    pub closed: bool,
+    /// Taken long after the date's end (a first backfill): the entities are those created by
+    /// `closes_at`, with their attributes as of `taken_at`; the day's open carts are those still
+    /// open at `taken_at`.
+    pub late: bool,
 }

@@ -15,7 +15,7 @@ use parquet::file::properties::WriterProperties;
 use crate::contracts::{fingerprint, Contract};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
-use crate::manifest::{FileEntry, Manifest};
+use crate::manifest::{FileEntry, Manifest, Snapshot};
 use crate::partition::Partition;
 use crate::rows::{BatchBuilder, Cell};
 
@@ -52,6 +52,7 @@ pub struct PartitionWriter {
     dir: Option<tempfile::TempDir>,
     encoder: Option<Encoder>,
     max_file_bytes: u64,
+    snapshot: Option<Snapshot>,
 }
 
 /// The handle on a writer's encoding thread.
@@ -159,7 +160,14 @@ impl PartitionWriter {
             dir: Some(tempfile::Builder::new().prefix("mercado-").tempdir()?),
             encoder: None,
             max_file_bytes: MAX_FILE_BYTES,
+            snapshot: None,
         })
+    }
+
+    /// The sources' snapshot, recorded in the manifest (`extract`).
+    pub fn with_snapshot(mut self, snapshot: Snapshot) -> Self {
+        self.snapshot = Some(snapshot);
+        self
     }
 
     /// Smaller files, for tests of the roll-over.
@@ -255,6 +263,7 @@ impl PartitionWriter {
             watermark,
             counts,
             published_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            snapshot: self.snapshot.take(),
         };
         self.lake.publish(&self.partition, &manifest).await?;
         tracing::info!(partition = %self.partition, rows = manifest.rows, files = manifest.files.len(), "published");

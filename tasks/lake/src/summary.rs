@@ -46,6 +46,10 @@ pub struct Summary {
     /// Figures a task reports beyond row counts (the marts task's KPIs).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub figures: BTreeMap<String, String>,
+    /// What the audit row of a successful run says beyond its counts (extract: how the date's
+    /// snapshot was had).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// When the previous dataset was added: datasets are processed one after another, so the
     /// time between two `add`s is the later one's.
     #[serde(skip)]
@@ -68,6 +72,7 @@ impl Summary {
             peak_rss_mib: None,
             datasets: BTreeMap::new(),
             figures: BTreeMap::new(),
+            note: None,
             mark: Instant::now(),
         }
     }

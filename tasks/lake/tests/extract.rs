@@ -68,8 +68,8 @@ async fn a_large_table_is_read_in_ranges_every_row_once() {
     // Far ids: the span crosses the threshold, so the ranges split it.
     for id in [150_000_i64, 150_001, 400_000] {
         env.sql(&format!(
-            "INSERT INTO inventory (id, vendor_id, category_id, item_name, price, stock) \
-             VALUES ({id}, {vendor}, 1, 'Far {id}', 3.00, 1)"
+            "INSERT INTO inventory (id, vendor_id, category_id, item_name, price, stock, created_at) \
+             VALUES ({id}, {vendor}, 1, 'Far {id}', 3.00, 1, '2020-01-01Z')"
         ))
         .await;
         ids.push(id);
@@ -77,6 +77,8 @@ async fn a_large_table_is_read_in_ranges_every_row_once() {
     for readers in [1, 2, 3] {
         let mut args = env.extract_args(day("2025-03-17"));
         args.pg_readers = readers;
+        // The date has closed: without --refresh the first snapshot would be reused.
+        args.refresh = true;
         extract::run(&args).await.expect("extract");
         let mut got: Vec<i64> = env
             .rows(c::RAW_INVENTORY, day("2025-03-17"))

@@ -6,6 +6,7 @@ use mercado_api::model::{Cart, CartLine, FlexId};
 use mercado_lake::contracts as c;
 use mercado_lake::parquet_io::PartitionWriter;
 use mercado_lake::rows::{BatchBuilder, Cell, Val};
+use mercado_testkit::api::FIXTURES_SINCE;
 use mercado_testkit::lake::{at, cents, day, money, s, Env};
 use serde_json::json;
 
@@ -21,8 +22,8 @@ async fn catalogue(env: &Env) {
     let app = &env.app;
     assert_eq!(app.customer("ana@example.com").await, 1);
     assert_eq!(app.customer("rui@example.com").await, 2);
-    env.sql("INSERT INTO customers (first_name, last_name, email) VALUES ('Bad', 'Email', 'not-an-email')").await;
-    env.sql("INSERT INTO customers (first_name, last_name, email) VALUES ('  Rita ', ' Lopes', 'rita@example.com')").await;
+    env.sql("INSERT INTO customers (first_name, last_name, email, joined_at) VALUES ('Bad', 'Email', 'not-an-email', '2020-01-01Z')").await;
+    env.sql("INSERT INTO customers (first_name, last_name, email, joined_at) VALUES ('  Rita ', ' Lopes', 'rita@example.com', '2020-01-01Z')").await;
     assert_eq!(app.vendor("Porto").await, 1);
     assert_eq!(app.vendor("Lisboa").await, 2);
     for (vendor, name, category, price) in [
@@ -33,7 +34,7 @@ async fn catalogue(env: &Env) {
         let r = app
             .post(
                 &format!("/inventory?vendor_id={vendor}"),
-                json!({"item_name": name, "category": category, "price": price}),
+                json!({"item_name": name, "category": category, "price": price, "created_at": FIXTURES_SINCE}),
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.body);

@@ -9,6 +9,7 @@ use mercado_api::model::{Cart, CartLine, FlexId};
 use mercado_lake::tasks::load_redshift;
 use mercado_lake::tasks::report::{self, ReportArgs};
 use mercado_lake::warehouse::{Target, WarehouseArgs};
+use mercado_testkit::api::FIXTURES_SINCE;
 use mercado_testkit::lake::{at, day, money, Env};
 use serde_json::json;
 
@@ -32,7 +33,7 @@ async fn known_days(env: &Env) {
     let lamp = app
         .post(
             &format!("/inventory?vendor_id={lisboa}"),
-            json!({"item_name": "Lamp", "category": 3, "price": "30.00", "stock": 100}),
+            json!({"item_name": "Lamp", "category": 3, "price": "30.00", "stock": 100, "created_at": FIXTURES_SINCE}),
         )
         .await;
     assert_eq!(lamp.status, 201, "{}", lamp.body);

@@ -45,7 +45,8 @@ pub async fn create(
     let first = validate::text("first_name", &body.first_name, 100)?;
     let last = validate::text("last_name", &body.last_name, 100)?;
     let email = validate::email(&body.email)?;
-    match pg::insert_customer(&st.pg, first, last, &email).await? {
+    let joined_at = auth::backdated(&principal, "joined_at", body.joined_at.as_deref())?;
+    match pg::insert_customer(&st.pg, first, last, &email, joined_at).await? {
         Some(customer) => {
             let token = auth::first_token(&st, &Principal::Customer(customer.id.0))?;
             Ok((StatusCode::CREATED, Json(CustomerCreated { customer, token })))

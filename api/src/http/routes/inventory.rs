@@ -69,7 +69,8 @@ pub async fn create(
         price: Some(price(body.price)?.0),
         stock: Some(stock(body.stock.unwrap_or(0))?),
     };
-    match pg::insert_item(&st.pg, vendor_id, &values).await? {
+    let created_at = auth::backdated(&principal, "created_at", body.created_at.as_deref())?;
+    match pg::insert_item(&st.pg, vendor_id, &values, created_at).await? {
         Ok(item) => Ok((StatusCode::CREATED, Json(item))),
         Err(ItemRefusal::UnknownVendor) => {
             Err(ApiError::not_found(format!("vendor {vendor_id} not found"))

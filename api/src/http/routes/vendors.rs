@@ -49,7 +49,8 @@ pub async fn create(
             "region must be an ISO 3166-1 alpha-2 country code such as PT",
         )
     })?;
-    let vendor = pg::insert_vendor(&st.pg, name, &region).await?;
+    let joined_at = auth::backdated(&principal, "joined_at", body.joined_at.as_deref())?;
+    let vendor = pg::insert_vendor(&st.pg, name, &region, joined_at).await?;
     let token = auth::first_token(&st, &Principal::Vendor(vendor.id.0))?;
     Ok((StatusCode::CREATED, Json(VendorCreated { vendor, token })))
 }

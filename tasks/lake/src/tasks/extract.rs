@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveTime, SecondsFormat, TimeZone, Utc};
 use futures::{pin_mut, StreamExt};
 use mercado_core::keys::{self, DayKind};
 
@@ -12,6 +12,7 @@ use crate::dynamo;
 use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
+use crate::manifest::{Manifest, Snapshot};
 use crate::parquet_io::PartitionWriter;
 use crate::pg_copy::{CopyDecoder, PgCol};
 use crate::rows::Cell;
@@ -40,6 +41,18 @@ pub struct ExtractArgs {
     /// snapshot (as `pg_dump --jobs` does). Tables under 100,000 ids use one.
     #[arg(long, env = "MERCADO_PG_READERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub pg_readers: u16,
+
+    /// Read the sources again for a date whose snapshot was kept. A date that has closed is read
+    /// once, by its first extract after its end, and that snapshot is reused by every later run
+    /// (re-runs and backfills give the same history); this replaces it, and the audit row says so.
+    #[arg(long, env = "MERCADO_EXTRACT_REFRESH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub refresh: bool,
+
+    /// A closed date's first snapshot taken more than this many minutes after the date's end is
+    /// marked late in its manifests (a first backfill: entities as created by the date's end, with
+    /// their attributes of the time of the snapshot).
+    #[arg(long, env = "MERCADO_SNAPSHOT_LATE_AFTER_MINUTES", default_value_t = 360)]
+    pub late_after_minutes: u32,
 }
 
 /// This task's flags.
@@ -59,6 +72,9 @@ impl crate::entry::TaskArgs for ExtractArgs {
 struct PgTable {
     contract: Contract,
     table: &'static str,
+    /// When a row came to exist: rows created after the date's end are not part of its snapshot.
+    /// `None` for reference data seeded by the migrations (categories).
+    created: Option<&'static str>,
 }
 
 impl PgTable {
@@ -76,20 +92,70 @@ const PG_TABLES: &[PgTable] = &[
     PgTable {
         contract: c::RAW_CATEGORIES,
         table: "categories",
+        created: None,
     },
     PgTable {
         contract: c::RAW_CUSTOMERS,
         table: "customers",
+        created: Some("joined_at"),
     },
     PgTable {
         contract: c::RAW_VENDORS,
         table: "vendors",
+        created: Some("joined_at"),
     },
     PgTable {
         contract: c::RAW_INVENTORY,
         table: "inventory",
+        created: Some("created_at"),
     },
 ];
+
+/// The DynamoDB datasets, each a kind of item on the day index.
+const DAY_DATASETS: [(Contract, DayKind); 2] = [
+    (c::RAW_TRANSACTIONS, DayKind::Transactions),
+    (c::RAW_CARTS, DayKind::Carts),
+];
+
+/// Every dataset one extract publishes, all read at one moment.
+fn raw_contracts() -> impl Iterator<Item = Contract> {
+    PG_TABLES
+        .iter()
+        .map(|t| t.contract)
+        .chain(DAY_DATASETS.iter().map(|(c, _)| *c))
+}
+
+/// The snapshot a run taking the sources now would record for `date`.
+fn snapshot_now(date: chrono::NaiveDate, late_after_minutes: u32) -> (Snapshot, DateTime<Utc>) {
+    let taken_at = Utc::now();
+    let closes_at = Utc.from_utc_datetime(&(date + chrono::Days::new(1)).and_time(NaiveTime::MIN));
+    let closed = taken_at >= closes_at;
+    let late = taken_at - closes_at > chrono::Duration::minutes(i64::from(late_after_minutes));
+    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    (
+        Snapshot {
+            taken_at: text(taken_at),
+            closes_at: text(closes_at),
+            closed,
+            late,
+        },
+        closes_at,
+    )
+}
+
+/// The kept snapshot of `date`: every raw dataset published from a snapshot taken after the
+/// date closed. `None` when any is missing or was taken while the date was open (it is taken
+/// again).
+async fn kept_snapshot(lake: &Lake, date: chrono::NaiveDate) -> Result<Option<Vec<(Contract, Manifest)>>> {
+    let mut kept = Vec::new();
+    for contract in raw_contracts() {
+        match lake.manifest(&contract.id.at(date)).await? {
+            Some(m) if m.snapshot.as_ref().is_some_and(|s| s.closed) => kept.push((contract, m)),
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(kept))
+}
 
 pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     let started = std::time::Instant::now();
@@ -98,6 +164,58 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     let date = args.lake.date;
     let mut summary = Summary::new(TASK, date, &run_id);
     tracing::info!(%date, run_id, bucket = lake.bucket(), "extract starting");
+
+    let kept = kept_snapshot(&lake, date).await?;
+    let kept_at = kept
+        .as_ref()
+        .and_then(|k| k.first())
+        .and_then(|(_, m)| m.snapshot.as_ref())
+        .map(|s| s.taken_at.clone());
+    if let (Some(kept), false) = (&kept, args.refresh) {
+        for (contract, m) in kept {
+            summary.add(
+                contract.id.to_string(),
+                DatasetCounts {
+                    rows_in: m.counts.get("rows_in").copied().unwrap_or(m.rows),
+                    rows_out: m.rows,
+                    rows_written: m.rows,
+                    bytes: m.files.iter().map(|f| f.bytes).sum(),
+                    ..Default::default()
+                },
+            );
+        }
+        let taken = kept_at.unwrap_or_default();
+        tracing::info!(%date, taken_at = %taken, "the date has closed and its snapshot is kept: reused (--refresh reads the sources again)");
+        summary.figures.insert("snapshot".into(), "kept".into());
+        summary.figures.insert("snapshot_taken_at".into(), taken.clone());
+        summary.note = Some(format!("snapshot kept (taken at {taken}): reused"));
+        return Ok(summary.finish(started));
+    }
+    let (snapshot, closes_at) = snapshot_now(date, args.late_after_minutes);
+    let how = match (&kept_at, snapshot.closed, snapshot.late) {
+        (Some(_), _, _) => "refreshed",
+        (None, false, _) => "open",
+        (None, true, true) => "taken late",
+        (None, true, false) => "taken",
+    };
+    summary.figures.insert("snapshot".into(), how.into());
+    summary.figures.insert("snapshot_taken_at".into(), snapshot.taken_at.clone());
+    summary.note = Some(match &kept_at {
+        Some(before) => format!(
+            "snapshot refreshed (--refresh): taken at {}, replacing the one taken at {before}",
+            snapshot.taken_at
+        ),
+        None if !snapshot.closed => format!(
+            "snapshot taken at {} while the date is open: taken again by the next run",
+            snapshot.taken_at
+        ),
+        None => format!(
+            "snapshot taken at {}{}: kept for later runs",
+            snapshot.taken_at,
+            if snapshot.late { ", late (entities created by the date's end)" } else { "" }
+        ),
+    });
+    tracing::info!(%date, taken_at = %snapshot.taken_at, how, "reading the sources");
 
     let (client, conn) =
         crate::warehouse::connect(
@@ -115,12 +233,20 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await?;
-    let snapshot: String = client
+    let pg_snapshot: String = client
         .query_one("SELECT pg_export_snapshot()", &[])
         .await?
         .try_get(0)?;
+    let source = Source {
+        lake: &lake,
+        args,
+        date,
+        run_id: &run_id,
+        snapshot: &snapshot,
+        closes_at,
+    };
     for table in PG_TABLES {
-        let counts = extract_pg(&lake, &client, args, &snapshot, table, date, &run_id).await?;
+        let counts = extract_pg(&source, &client, &pg_snapshot, table).await?;
         summary.add(table.contract.id.to_string(), counts);
     }
     client.batch_execute("COMMIT").await?;
@@ -128,14 +254,22 @@ pub async fn run(args: &ExtractArgs) -> Result<Summary> {
     conn.abort();
 
     let ddb = dynamo::client(&args.lake).await;
-    for (contract, kind) in [
-        (c::RAW_TRANSACTIONS, DayKind::Transactions),
-        (c::RAW_CARTS, DayKind::Carts),
-    ] {
-        let counts = extract_day(&lake, &ddb, args, contract, kind, &run_id).await?;
+    for (contract, kind) in DAY_DATASETS {
+        let counts = extract_day(&source, &ddb, contract, kind).await?;
         summary.add(contract.id.to_string(), counts);
     }
     Ok(summary.finish(started))
+}
+
+/// What every dataset of one extract shares.
+struct Source<'a> {
+    lake: &'a Lake,
+    args: &'a ExtractArgs,
+    date: chrono::NaiveDate,
+    run_id: &'a str,
+    snapshot: &'a Snapshot,
+    /// Rows created from here on are not the date's.
+    closes_at: DateTime<Utc>,
 }
 
 /// Tables with fewer ids than this are read by one connection.
@@ -148,14 +282,12 @@ type RangeBatch = (arrow_array::RecordBatch, Option<i64>);
 /// table is read as `--pg-readers` ranges of ids at once, each on its own connection in the
 /// snapshot `snapshot`, their batches meeting in the one writer.
 async fn extract_pg(
-    lake: &Lake,
+    source: &Source<'_>,
     client: &tokio_postgres::Client,
-    args: &ExtractArgs,
-    snapshot: &str,
+    pg_snapshot: &str,
     table: &PgTable,
-    date: chrono::NaiveDate,
-    run_id: &str,
 ) -> Result<DatasetCounts> {
+    let (lake, args, date, run_id) = (source.lake, source.args, source.date, source.run_id);
     let columns = table.columns()?;
     let select: Vec<String> = columns.iter().map(|(name, kind)| kind.select(name)).collect();
     let bounds = client
@@ -173,13 +305,24 @@ async fn extract_pg(
     let step = (high - low) / readers + 1;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RangeBatch>>(4);
     let mut jobs = tokio::task::JoinSet::new();
+    // Only what existed by the date's end (a timestamp we format: no input reaches the SQL).
+    let existed = table.created.map(|column| {
+        format!(
+            "{column} < '{}'::timestamptz",
+            source.closes_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+        )
+    });
     for r in 0..readers {
-        let filter = if readers == 1 {
-            String::new()
-        } else {
+        let mut conditions: Vec<String> = existed.iter().cloned().collect();
+        if readers > 1 {
             let from = low + r * step;
             let to = if r == readers - 1 { high + 1 } else { from + step };
-            format!(" WHERE id >= {from} AND id < {to}")
+            conditions.push(format!("id >= {from} AND id < {to}"));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
             "COPY (SELECT {} FROM {}{filter} ORDER BY id) TO STDOUT (FORMAT binary)",
@@ -188,7 +331,7 @@ async fn extract_pg(
         );
         let range = CopyRange {
             database_url: args.database_url.clone(),
-            snapshot: snapshot.to_string(),
+            snapshot: pg_snapshot.to_string(),
             sql,
             schema: table.contract.schema(),
             waits: args.lake.waits.clone(),
@@ -202,7 +345,8 @@ async fn extract_pg(
     }
     drop(tx);
 
-    let mut writer = PartitionWriter::new(lake, TASK, table.contract, date, run_id)?;
+    let mut writer = PartitionWriter::new(lake, TASK, table.contract, date, run_id)?
+        .with_snapshot(source.snapshot.clone());
     let mut watermark: Option<i64> = None;
     let mut n = 0u64;
     let mut logged = 0u64;
@@ -284,14 +428,12 @@ impl CopyRange {
 /// One day of one kind of item: a paginated Query per shard of the `by_day` index, all shards
 /// at once, pages handed to the single Parquet writer through a bounded channel.
 async fn extract_day(
-    lake: &Lake,
+    source: &Source<'_>,
     ddb: &aws_sdk_dynamodb::Client,
-    args: &ExtractArgs,
     contract: Contract,
     kind: DayKind,
-    run_id: &str,
 ) -> Result<DatasetCounts> {
-    let date = args.lake.date;
+    let (lake, args, date, run_id) = (source.lake, source.args, source.date, source.run_id);
     let mut rx = dynamo::query_day(ddb, &args.table, kind, date, args.ddb_page_size);
 
     let schema = contract.schema();
@@ -299,7 +441,8 @@ async fn extract_day(
     let watermark_attr = names
         .iter()
         .position(|n| n == "created_at" || n == "updated_at");
-    let mut writer = PartitionWriter::new(lake, TASK, contract, date, run_id)?;
+    let mut writer = PartitionWriter::new(lake, TASK, contract, date, run_id)?
+        .with_snapshot(source.snapshot.clone());
     let mut watermark: Option<String> = None;
     let mut n = 0u64;
     while let Some(page) = rx.recv().await {
