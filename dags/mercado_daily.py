@@ -23,6 +23,9 @@ dimensions with the previous date's snapshot, so it waits for the previous run's
 DAGs). ``load_redshift`` runs one date at a time, and the warehouse writers also hold a database lock,
 so loads started outside Airflow are safe too.
 
+**Snapshots**: ``extract`` reads a closed day's sources once; later runs of that day (retries,
+re-runs, backfills) reuse the kept raw partitions. The ``refresh_snapshot`` param reads them again.
+
 **Runner** (environment variable ``MERCADO_RUNNER``): ``local`` (default) runs the built binary in
 ``MERCADO_BIN_DIR`` as a subprocess; ``docker`` runs it in the tasks image (``MERCADO_TASKS_IMAGE``)
 through DockerOperator, on the engine at ``MERCADO_DOCKER_URL``.
@@ -148,6 +151,9 @@ SETTINGS = (
 )
 
 DATE_PARAM = "date"
+REFRESH_PARAM = "refresh_snapshot"
+# DAG params that reach the tasks as settings: the trigger form's field → the environment variable.
+PARAM_ENV = {REFRESH_PARAM: "MERCADO_EXTRACT_REFRESH"}
 
 
 def setting(name: str, default: str) -> str:
@@ -177,9 +183,14 @@ def command(spec: TaskSpec) -> list[str]:
     return [*spec.argv, "--date", RUN_DATE, *spec.args]
 
 
-def task_environment() -> dict[str, str]:
-    """The tasks' settings, resolved at execution (never rendered into a template field)."""
+def task_environment(context=None) -> dict[str, str]:
+    """The tasks' settings, resolved at execution (never rendered into a template field), and the
+    run's params that are settings (``PARAM_ENV``)."""
     env = {}
+    params = (context or {}).get("params") or {}
+    for param, name in PARAM_ENV.items():
+        if params.get(param):
+            env[name] = "true"
     for name in PASSED_ENV:
         value = os.environ.get(name)
         if value is None:
@@ -196,7 +207,7 @@ class MercadoLocalOperator(BashOperator):
     executes, after the rendered fields were recorded."""
 
     def execute(self, context):
-        self.env = {**task_environment(), **(self.env or {})}
+        self.env = {**task_environment(context), **(self.env or {})}
         return super().execute(context)
 
 
@@ -259,7 +270,7 @@ def make_task(spec: TaskSpec, runner: str):
 
             def execute(self, context):
                 # DockerOperator keeps its (non-templated, never rendered) private_environment here.
-                self._private_environment = {**task_environment(), **(self._private_environment or {})}
+                self._private_environment = {**task_environment(context), **(self._private_environment or {})}
                 return super().execute(context)
 
         return MercadoDockerOperator(
@@ -309,6 +320,16 @@ with DAG(
             description=(
                 "Leave empty to process the run's data interval: for a manual run, the last complete "
                 "UTC day before its logical date (yesterday, when triggered now)."
+            ),
+        ),
+        REFRESH_PARAM: Param(
+            False,
+            type="boolean",
+            title="Read the sources again (a correction)",
+            description=(
+                "A closed day is read from PostgreSQL and DynamoDB once, by its first run after it "
+                "ended, and every later run reuses that snapshot, so re-runs and backfills give the "
+                "same history. Tick to take it again (extract --refresh; the audit records it)."
             ),
         ),
     },

@@ -141,6 +141,14 @@ def test_settings_stay_out_of_template_fields(load_dag, runner):
     assert env["AWS_SECRET_ACCESS_KEY"] == SECRET and env["WAREHOUSE_URL"].endswith("@db/wh")
 
 
+def test_refresh_param_reaches_the_tasks_as_a_setting(load_dag):
+    module, dag = load_dag()
+    assert dag.params[module.REFRESH_PARAM] is False
+    assert "MERCADO_EXTRACT_REFRESH" not in module.task_environment({"params": dag.params})
+    env = module.task_environment({"params": {module.REFRESH_PARAM: True}})
+    assert env["MERCADO_EXTRACT_REFRESH"] == "true"
+
+
 def test_docker_runner_fields(load_dag):
     module, dag = load_dag(MERCADO_RUNNER="docker", MERCADO_TASKS_IMAGE="mercado-tasks:test",
                            MERCADO_DOCKER_URL="unix:///srv/engine.sock")
