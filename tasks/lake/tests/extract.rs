@@ -186,3 +186,137 @@ async fn binary_copy_decodes_as_postgres_computes() {
         .expect("feed");
     assert!(decoder.finish().is_err());
 }
+
+/// A closed date's snapshot: its first extract takes only the entities created by the date's end
+/// (late: marked so), every later run reuses it whatever changed since, `--refresh` takes it again
+/// and the audit says so; a date still open is read again by every run.
+#[tokio::test]
+async fn a_closed_dates_snapshot_is_taken_once_and_kept() {
+    use mercado_testkit::cli;
+    use tokio_postgres::NoTls;
+
+    let env = Env::new().await;
+    let warehouse = env.warehouse().await;
+    let (wh, conn) = tokio_postgres::connect(&warehouse, NoTls)
+        .await
+        .expect("warehouse");
+    tokio::spawn(conn);
+    let ddl =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql/warehouse/postgres.sql");
+    wh.batch_execute(&std::fs::read_to_string(ddl).expect("DDL"))
+        .await
+        .expect("warehouse DDL");
+
+    let (d1, d2) = (day("2025-03-17"), day("2025-03-18"));
+    let app = &env.app;
+    let signed_up = |email: &str, at: &str| {
+        let body = serde_json::json!({"first_name": "Ana", "last_name": "Dias", "email": email, "joined_at": at});
+        async move {
+            let r = app.post("/customers", body).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+    };
+    signed_up("on-d1@example.com", "2025-03-17T10:00:00Z").await;
+    signed_up("last-instant-d1@example.com", "2025-03-17T23:59:59.999999Z").await;
+    signed_up("on-d2@example.com", "2025-03-18T00:00:00Z").await;
+    signed_up("today@example.com", &chrono::Utc::now().to_rfc3339()).await;
+    let vendor = app
+        .post("/vendors", serde_json::json!({"vendor_name": "Late", "region": "PT", "joined_at": "2025-03-18T08:00:00Z"}))
+        .await;
+    assert_eq!(vendor.status, 201, "{}", vendor.body);
+
+    let extract = |date, refresh: bool| {
+        let mut cmd = cli::command("extract", &env, date);
+        cmd.env("WAREHOUSE_URL", &warehouse);
+        if refresh {
+            cmd.arg("--refresh");
+        }
+        cli::summary(&cmd.output().expect("extract runs"), "extract", date)
+    };
+
+    // First extracts, long after the dates closed: late, only what existed by each date's end.
+    let first = extract(d1, false);
+    assert_eq!(first["figures"]["snapshot"], "taken late");
+    assert_eq!(
+        emails(&env, d1).await,
+        ["last-instant-d1@example.com", "on-d1@example.com"]
+    );
+    assert_eq!(env.rows(c::RAW_VENDORS, d1).await.len(), 0);
+    extract(d2, false);
+    assert_eq!(
+        emails(&env, d2).await,
+        [
+            "last-instant-d1@example.com",
+            "on-d1@example.com",
+            "on-d2@example.com"
+        ]
+    );
+    assert_eq!(env.rows(c::RAW_VENDORS, d2).await.len(), 1);
+    let lake = env.lake().await;
+    let manifest = lake
+        .manifest(&c::RAW_CUSTOMERS.id.at(d1))
+        .await
+        .expect("read")
+        .expect("published");
+    let snapshot = manifest.snapshot.clone().expect("a snapshot");
+    assert!(snapshot.closed && snapshot.late, "{snapshot:?}");
+    assert_eq!(snapshot.closes_at, "2025-03-18T00:00:00.000Z");
+
+    // History imported into D1 afterwards does not change D1's kept snapshot…
+    signed_up("imported-later@example.com", "2025-03-17T12:00:00Z").await;
+    let again = extract(d1, false);
+    assert_eq!(again["figures"]["snapshot"], "kept");
+    assert_eq!(again["datasets"]["raw/postgres/customers"]["rows_out"], 2);
+    assert_eq!(emails(&env, d1).await.len(), 2);
+    let kept = lake
+        .manifest(&c::RAW_CUSTOMERS.id.at(d1))
+        .await
+        .expect("read")
+        .expect("published");
+    assert_eq!(kept, manifest, "the kept partition is not rewritten");
+    // … until a refresh, which the audit records.
+    let refreshed = extract(d1, true);
+    assert_eq!(refreshed["figures"]["snapshot"], "refreshed");
+    assert_eq!(emails(&env, d1).await.len(), 3);
+    let details: Vec<String> = wh
+        .query(
+            "SELECT detail FROM audit.pipeline_runs WHERE task = 'extract' AND date = $1 ORDER BY finished_at",
+            &[&d1],
+        )
+        .await
+        .expect("audit")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(details.len(), 3, "{details:?}");
+    assert!(
+        details[0].starts_with("snapshot taken at") && details[0].contains("late"),
+        "{details:?}"
+    );
+    assert!(details[1].starts_with("snapshot kept"), "{details:?}");
+    assert!(
+        details[2].starts_with("snapshot refreshed (--refresh)"),
+        "{details:?}"
+    );
+
+    // Today has not closed: every run reads the sources again.
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(extract(today, false)["figures"]["snapshot"], "open");
+    signed_up("later-today@example.com", &chrono::Utc::now().to_rfc3339()).await;
+    assert_eq!(extract(today, false)["figures"]["snapshot"], "open");
+    assert!(emails(&env, today)
+        .await
+        .contains(&"later-today@example.com".to_string()));
+}
+
+/// The emails in a date's raw customers, sorted.
+async fn emails(env: &Env, date: chrono::NaiveDate) -> Vec<String> {
+    let mut got: Vec<String> = env
+        .rows(c::RAW_CUSTOMERS, date)
+        .await
+        .iter()
+        .filter_map(|r| r[3].as_str().map(str::to_string))
+        .collect();
+    got.sort_unstable();
+    got
+}
