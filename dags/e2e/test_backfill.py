@@ -15,12 +15,20 @@ API and looked at in a real browser.
 4. No setting (database URLs, AWS secret) appears in any rendered template of the runs.
 5. Headless Chromium logs into the UI, opens a backfilled run and finds all its tasks succeeded;
    the screenshot is kept in .local/ and must not be blank.
+6. A first backfill takes no entity created after each date: each date's raw customers, vendors and
+   items are exactly those PostgreSQL says existed by its end, and the manifests say "late".
+7. History re-runs the same: after the week, new customers, vendors and items sign up, items are
+   renamed and repriced, customers renamed, and the week's open carts checked out, all through the
+   API; then the week is re-run by `airflow backfill create --reprocess-behavior completed` (four
+   runs at once): every `core` table and mart equal, row for row, to before, every raw partition
+   the one kept (before/after counts and digests in .local/rerun-story.json).
 
 Own databases, DynamoDB table, buckets, AIRFLOW_HOME and ports, so it runs beside anything else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +36,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import zlib
 from datetime import date, datetime, timedelta, UTC
@@ -43,6 +52,7 @@ DATES = ["2025-04-07", "2025-04-08", "2025-04-09", "2025-04-10", "2025-04-11"]
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
 SECRET = "secret-" + os.urandom(6).hex()
 TIMINGS = ROOT / ".local" / "backfill-timings.json"
+STORY = ROOT / ".local" / "rerun-story.json"
 SCREENSHOT = ROOT / ".local" / "airflow-ui-run.png"
 
 
@@ -330,3 +340,120 @@ def test_the_ui_shows_the_run_succeeded(stack, backfill):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+RAW_MANIFESTS = """
+import json, sys, boto3
+s3 = boto3.client("s3")
+out = {}
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix="raw/"):
+    for obj in page.get("Contents", []):
+        if obj["Key"].endswith("/_manifest.json"):
+            out[obj["Key"]] = json.load(s3.get_object(Bucket=sys.argv[1], Key=obj["Key"])["Body"])
+print(json.dumps(out))
+"""
+
+
+def raw_manifests(env):
+    out = subprocess.run([ROOT / ".local" / "venv" / "bin" / "python", "-c", RAW_MANIFESTS, env["MERCADO_LAKE_BUCKET"]],
+                         env=env, check=True, capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+def test_a_first_backfill_takes_no_entity_created_after_each_date(stack, backfill):
+    env, _ = stack
+    manifests = raw_manifests(env)
+    created = {"customers": "joined_at", "vendors": "joined_at", "inventory": "created_at"}
+    for day in DATES:
+        end = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        for table, column in created.items():
+            m = manifests[f"raw/postgres/{table}/dt={day}/_manifest.json"]
+            assert m["snapshot"]["closed"] and m["snapshot"]["late"], (day, table, m["snapshot"])
+            existed = int(psql(env["DATABASE_URL"], f"SELECT COUNT(*) FROM {table} WHERE {column} < '{end}Z'"))
+            assert m["rows"] == existed, (day, table, m["rows"], existed)
+    # Each day's traffic signed up new customers: a date's snapshot has fewer than the next's.
+    counts = [manifests[f"raw/postgres/customers/dt={d}/_manifest.json"]["rows"] for d in DATES]
+    assert counts == sorted(counts) and counts[0] < counts[-1], counts
+
+
+def story_day_after(env, base):
+    """What happens after the week closed, through the API: sign-ups, listings, renames, price
+    changes, and the week's open carts checked out (customers renamed through PostgreSQL: the API
+    has no customer PATCH). Returns how many old carts were checked out."""
+    token = env["MERCADO_API_TOKEN"]
+    tag = os.urandom(3).hex()
+    for n in range(3):
+        http("POST", f"{base}/customers/", token, {"first_name": "New", "last_name": f"Later {n}",
+                                                    "email": f"later{n}.{tag}@example.com"})
+        vendor = http("POST", f"{base}/vendors/", token, {"vendor_name": f"Later shop {n} {tag}", "region": "PT"})
+        http("POST", f"{base}/inventory/?vendor_id={vendor['id']}", token,
+             {"item_name": f"Later item {n}", "category": 2, "price": "9.90", "stock": 50})
+    for item in http("GET", f"{base}/inventory/?limit=4", token)["items"]:
+        http("PATCH", f"{base}/inventory/{item['id']}", token,
+             {"price": round(float(item["price"]) * 1.5 + 1, 2), "item_name": f"{item['item_name']} renamed later"})
+    psql(env["DATABASE_URL"], "UPDATE customers SET last_name = last_name || ' (renamed later)' WHERE id IN "
+                              "(SELECT id FROM customers ORDER BY id LIMIT 3)")
+    carts = psql(env["WAREHOUSE_URL"], "SELECT DISTINCT customer_id FROM core.fact_cart_snapshot ORDER BY 1").split()
+    checked_out = 0
+    for user in carts:
+        try:
+            http("POST", f"{base}/checkout/", token, {"user_id": int(user)})
+            checked_out += 1
+        except urllib.error.HTTPError as e:
+            assert e.code in (404, 409, 422), f"checkout of {user}'s old cart: {e.code} {e.read()[:300]!r}"
+    return checked_out
+
+
+def test_the_week_rerun_later_gives_the_same_history(stack, backfill):
+    env, client = stack
+    url = env["WAREHOUSE_URL"]
+    tables = warehouse_tables(url)
+    before = {t: dump(url, t) for t in tables}
+    raw_before = raw_manifests(env)
+    base = f"http://{env['MERCADO_API_BIND']}"
+    checked_out = story_day_after(env, base)
+    assert checked_out > 0, "the week's open carts were checked out"
+
+    known = {b["id"] for b in client.get("/api/v2/backfills", dag_id="mercado_daily")["backfills"]}
+    started = time.monotonic()
+    airflow_sh(env, "backfill", "create", "--dag-id", "mercado_daily", "--from-date", DATES[0], "--to-date", DATES[-1],
+               "--max-active-runs", "4", "--reprocess-behavior", "completed")
+    (rerun,) = [b for b in client.get("/api/v2/backfills", dag_id="mercado_daily")["backfills"] if b["id"] not in known]
+    client.set_paused(False)
+    try:
+        wait_until("the re-run of the week to finish", 900,
+                   lambda: client.get(f"/api/v2/backfills/{rerun['id']}").get("completed_at"))
+    finally:
+        client.set_paused(True)
+    seconds = round(time.monotonic() - started, 1)
+
+    # The week's runs, cleared and run again by the new backfill (started after it was created).
+    since = datetime.fromisoformat(rerun["created_at"])
+    runs = [r for r in client.get("/api/v2/dags/mercado_daily/dagRuns", limit=50)["dag_runs"]
+            if r["run_type"] == "backfill" and r["start_date"] and datetime.fromisoformat(r["start_date"]) >= since]
+    reran = {}
+    for run in runs:
+        summary = client.summary(run["dag_run_id"], "extract")
+        assert run["state"] == "success", run
+        assert {t["task_id"]: t["state"] for t in client.task_instances(run["dag_run_id"])} == {t: "success" for t in CHAIN}
+        assert summary["figures"]["snapshot"] == "kept", summary
+        reran[summary["date"]] = run
+    assert sorted(reran) == DATES
+    spans = [(datetime.fromisoformat(r["start_date"]), datetime.fromisoformat(r["end_date"])) for r in reran.values()]
+    overlap = max_overlap(spans)
+    assert overlap >= 2, f"the re-run ran dates at once: {spans}"
+
+    after = {t: dump(url, t) for t in tables}
+    raw_after = raw_manifests(env)
+    story = {
+        "rerun_seconds": seconds, "runs_at_once": overlap, "old_carts_checked_out": checked_out,
+        "tables": {t: {"rows_before": before[t].count("\n"), "rows_after": after[t].count("\n"),
+                       "sha256_before": hashlib.sha256(before[t].encode()).hexdigest()[:16],
+                       "sha256_after": hashlib.sha256(after[t].encode()).hexdigest()[:16]} for t in tables},
+    }
+    STORY.write_text(json.dumps(story, indent=1))
+    for table in tables:
+        assert after[table] == before[table], f"{table} changed when the week was re-run (see {STORY})"
+    week = {k: v for k, v in raw_before.items() if any(f"/dt={d}/" in k for d in DATES)}
+    assert len(week) == len(DATES) * 6
+    assert {k: raw_after[k] for k in week} == week, "every raw partition of the week is the one kept"

@@ -11,6 +11,11 @@
    summary came back as XCom; the warehouse holds the generator's orders for the day; no process's
    arguments held a database password meanwhile.
 3. The same with the image removed (the engine running): it is built again and the run succeeds.
+4. The S3 emulator frozen (SIGSTOP) and the day's run started again through Airflow's REST API:
+   `extract` fails within its AWS timeouts (flags from the environment, 3 s an attempt, 2 attempts,
+   8 s an operation), Airflow marks it up for retry; after SIGCONT, Airflow's own retry finishes the
+   run, and the warehouse is what the uninterrupted run left, row for row (the time to fail goes to
+   .local/timeout-tests.json).
 
 Own databases, DynamoDB table, bucket, image tag, AIRFLOW_HOME, ports and run folder, so it runs
 beside anything else; the wall time of command 1 per runner goes to .local/command1-timings.json.
@@ -28,6 +33,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -113,6 +119,10 @@ def stack():
         MERCADO_RETRY_DELAY_SECONDS="3",
         MERCADO_RUN_TIMEOUT="420",
         MERCADO_FOLLOW_HEARTBEAT="10",
+        # The tasks' S3/DynamoDB bounds (the frozen-emulator step): short, so a frozen lake fails fast.
+        MERCADO_AWS_ATTEMPT_TIMEOUT_SECONDS="3",
+        MERCADO_AWS_MAX_ATTEMPTS="2",
+        MERCADO_AWS_OPERATION_TIMEOUT_SECONDS="8",
         RUST_LOG="warn",
     )
     for db in (name, f"{name}_wh", f"{name}_af"):
@@ -251,3 +261,61 @@ def test_docker_runner_rebuilds_a_removed_image(stack):
     quick = subprocess.run([ROOT / "scripts" / "docker.sh", "image"], env=docker_env, capture_output=True, text=True,
                            timeout=120)
     assert quick.returncode == 0 and "is up to date" in quick.stderr, quick.stderr
+
+
+def warehouse_digest(url: str) -> dict[str, str]:
+    """Every core table and mart: its rows, in a total order, hashed."""
+    tables = psql(url, "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                       "WHERE table_schema IN ('core', 'marts') ORDER BY 1").split()
+    return {t: psql(url, f"SELECT md5(COALESCE(string_agg(r::text, E'\\n' ORDER BY r::text), '')) FROM {t} r")
+            for t in tables}
+
+
+def test_a_frozen_lake_fails_in_time_and_airflows_retry_finishes(stack):
+    env, _ = stack
+    client = airflow_client(env)
+    before = warehouse_digest(env["WAREHOUSE_URL"])
+    assert len(before) >= 13
+    moto = int((ROOT / ".local" / "moto.pid").read_text())
+    run_id = f"manual__{DAY}"
+    client.set_paused(False)
+    os.kill(moto, signal.SIGSTOP)
+    try:
+        assert client.run_for_day(date.fromisoformat(DAY)) == run_id
+
+        def extract_state():
+            ti = client.get(f"/api/v2/dags/mercado_daily/dagRuns/{run_id}/taskInstances/extract")
+            return ti if ti["state"] in ("up_for_retry", "failed", "success") else None
+
+        deadline = time.monotonic() + 180
+        ti = None
+        while ti is None and time.monotonic() < deadline:
+            ti = extract_state()
+            time.sleep(0.5)
+        assert ti and ti["state"] == "up_for_retry", ti
+    finally:
+        os.kill(moto, signal.SIGCONT)
+    tries = client.get(f"/api/v2/dags/mercado_daily/dagRuns/{run_id}/taskInstances/extract/tries")["task_instances"]
+    # The run ran before (steps 1 to 3): its tries count on from there.
+    failed_try = ti["try_number"]
+    first = next(t for t in tries if t["try_number"] == failed_try)
+    failed_in = (datetime.fromisoformat(first["end_date"]) - datetime.fromisoformat(first["start_date"])).total_seconds()
+    # One S3 call's budget (8 s) plus the task's start; never the minutes of an unbounded wait.
+    assert failed_in < 60, first
+
+    deadline = time.monotonic() + 300
+    while True:
+        run = client.get(f"/api/v2/dags/mercado_daily/dagRuns/{run_id}")
+        if run["state"] in ("success", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    client.set_paused(True)
+    assert run["state"] == "success", run
+    states = {t["task_id"]: (t["state"], t["try_number"]) for t in client.task_instances(run_id)}
+    assert states["extract"] == ("success", failed_try + 1), states
+    assert client.summary(run_id, "extract")["figures"]["snapshot"] == "kept"
+    assert warehouse_digest(env["WAREHOUSE_URL"]) == before
+    out = ROOT / ".local" / "timeout-tests.json"
+    timings = json.loads(out.read_text()) if out.exists() else {}
+    timings["frozen_s3_extract_failed_in_s"] = round(failed_in, 1)
+    out.write_text(json.dumps(timings))
