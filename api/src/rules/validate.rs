@@ -71,6 +71,33 @@ pub fn date(field: &str, value: Option<&str>) -> Result<chrono::NaiveDate, Field
     })
 }
 
+/// An instant in the past written in RFC 3339 (`2025-03-17T09:30:00Z`), from 1970 on: when a
+/// record imported with its history began.
+pub fn past_instant(
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, FieldError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let refused = || {
+        FieldError::new(
+            field,
+            format!(
+                "{field} must be an instant in RFC 3339 between 1970-01-01T00:00:00Z and now, \
+                 such as 2025-03-17T09:30:00Z"
+            ),
+        )
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(value)
+        .map_err(|_| refused())?
+        .with_timezone(&chrono::Utc);
+    if at.timestamp() < 0 || at > chrono::Utc::now() {
+        return Err(refused());
+    }
+    Ok(Some(at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,31 +150,4 @@ mod tests {
         assert!(text("n", " abcdefghij", 10).is_err());
         assert_eq!(text("n", "\tAna\n", 10).ok(), Some("Ana"));
     }
-}
-
-/// An instant in the past written in RFC 3339 (`2025-03-17T09:30:00Z`), from 1970 on: when a
-/// record imported with its history began.
-pub fn past_instant(
-    field: &str,
-    value: Option<&str>,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, FieldError> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let refused = || {
-        FieldError::new(
-            field,
-            format!(
-                "{field} must be an instant in RFC 3339 between 1970-01-01T00:00:00Z and now, \
-                 such as 2025-03-17T09:30:00Z"
-            ),
-        )
-    };
-    let at = chrono::DateTime::parse_from_rfc3339(value)
-        .map_err(|_| refused())?
-        .with_timezone(&chrono::Utc);
-    if at.timestamp() < 0 || at > chrono::Utc::now() {
-        return Err(refused());
-    }
-    Ok(Some(at))
 }
