@@ -156,12 +156,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                         .await?;
                     let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
                     let rows = copy_in(&client, t, date, reader).await?;
-                    if rows != m.rows {
-                        return Err(LakeError::Invariant(format!(
-                            "staged {rows} rows of {}/dt={date} but its manifest lists {}; nothing loaded",
-                            m.dataset, m.rows
-                        )));
-                    }
+                    staged_as_listed(rows, m)?;
                     // The merge's plans need the staged sizes (a fresh table looks empty).
                     client
                         .batch_execute(&format!("ANALYZE {}", t.staging(date)))
@@ -198,6 +193,17 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                 let role = args.iam_role.as_deref().unwrap_or_default();
                 for statement in warehouse::redshift_script(date, &bucket, role, &run_id) {
                     client.batch_execute(&statement).await?;
+                    // After each COPY, before the merge: staging holds every row the manifest lists.
+                    let copied = TABLES.iter().zip(&manifests).find(|(t, _)| {
+                        statement == t.redshift_copy(date, &bucket, role)
+                    });
+                    if let Some((t, m)) = copied {
+                        let staged: i64 = client
+                            .query_one(&format!("SELECT COUNT(*) FROM {}", t.staging(date)), &[])
+                            .await?
+                            .try_get(0)?;
+                        staged_as_listed(u64::try_from(staged).unwrap_or_default(), m)?;
+                    }
                 }
                 for (t, m) in TABLES.iter().zip(&manifests) {
                     summary.add(
@@ -365,6 +371,17 @@ async fn copy_in(
     Ok(staged)
 }
 
+/// A staging table must hold exactly the rows its gold manifest lists; otherwise nothing is merged.
+fn staged_as_listed(rows: u64, m: &crate::manifest::Manifest) -> Result<()> {
+    if rows == m.rows {
+        return Ok(());
+    }
+    Err(LakeError::Invariant(format!(
+        "staged {rows} rows of {}/dt={} but its manifest lists {}; nothing loaded",
+        m.dataset, m.date, m.rows
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,3 +397,4 @@ mod tests {
         assert!(matches!(pg_val(&Val::Null), Ok(PgVal::Null)));
     }
 }
+
