@@ -42,11 +42,11 @@ role_url() {
   url_with_password "$scheme://$role@$rest" "$(< "$PG_SECRETS/$role")"
 }
 
-# local_passwords_into_env: DATABASE_URL, WAREHOUSE_URL and AIRFLOW_DATABASE_URL, when they name the
+# local_passwords_into_env: DATABASE_URL, WAREHOUSE_URL, AIRFLOW_DATABASE_URL and ICEBERG_CATALOG_URL, when they name the
 # local cluster's port and a user without a password, get that user's generated password.
 local_passwords_into_env() {
   local var url rest userinfo
-  for var in DATABASE_URL WAREHOUSE_URL AIRFLOW_DATABASE_URL; do
+  for var in DATABASE_URL WAREHOUSE_URL AIRFLOW_DATABASE_URL ICEBERG_CATALOG_URL; do
     url="${!var:-}"
     [[ "$url" == postgres*://*@127.0.0.1:"${MERCADO_PG_PORT:-}"/* ]] || continue
     rest="${url#*://}"; userinfo="${rest%%@*}"

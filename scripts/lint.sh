@@ -42,7 +42,7 @@ MYPY=("$LINT/bin/mypy" --python-executable "$LOCAL/airflow-venv/bin/python" --ig
 
 log "sqlfluff: the warehouse SQL and the generated Redshift load parse in their dialects"
 SQLFLUFF="$LOCAL/venv/bin/sqlfluff"
-for f in sql/warehouse/redshift.sql sql/warehouse/marts.sql tasks/lake/tests/golden/*.sql; do
+for f in sql/warehouse/redshift.sql sql/warehouse/redshift_iceberg.sql sql/warehouse/marts.sql tasks/lake/tests/golden/*.sql; do
   "$SQLFLUFF" parse --dialect redshift "$f" >"$LOCAL/sqlfluff.out" 2>&1 || { cat "$LOCAL/sqlfluff.out" >&2; die "$f does not parse as Redshift SQL"; }
 done
 for f in sql/warehouse/postgres.sql sql/warehouse/marts.sql; do

@@ -17,6 +17,7 @@ set -euo pipefail
 #   mercado_loader     the warehouse tasks: owns the warehouse database (data_engineer)
 #   mercado_analytics  the API's vendor analytics and the KPIs: the marts only (marts_reader)
 #   mercado_airflow    owns Airflow's metadata database
+#   mercado_iceberg    owns the Iceberg SQL catalog's database (python/mercado_iceberg)
 # `start` makes them (and the databases of DATABASE_URL, WAREHOUSE_URL and AIRFLOW_DATABASE_URL,
 # each owned by its role and closed to others); what each group role may do is granted by
 # sql/access/oltp_grants.sql (after the migrations) and sql/warehouse/grants.sql (by the load).
@@ -70,6 +71,7 @@ LOGINS=(
   mercado_loader:data_engineer,data_scientist,bi_analyst,marts_reader
   mercado_analytics:marts_reader
   mercado_airflow:
+  mercado_iceberg:
 )
 GROUPS_=(oltp_writer oltp_reader data_engineer data_scientist bi_analyst marts_reader)
 
@@ -173,6 +175,7 @@ pg_databases() {
   pg_database oltp "$DATABASE_URL"
   [ -n "${WAREHOUSE_URL:-}" ] && pg_database warehouse "$WAREHOUSE_URL"
   [ -n "${AIRFLOW_DATABASE_URL:-}" ] && pg_database airflow "$AIRFLOW_DATABASE_URL"
+  [ -n "${ICEBERG_CATALOG_URL:-}" ] && pg_database iceberg "$ICEBERG_CATALOG_URL"
   return 0
 }
 
@@ -185,7 +188,8 @@ pg_database() {
     oltp)      owner=mercado_migrator; roles=oltp_writer,oltp_reader ;;
     warehouse) owner=mercado_loader;   roles=data_engineer,data_scientist,bi_analyst,marts_reader ;;
     airflow)   owner=mercado_airflow;  roles= ;;
-    *) die "pg_database: no kind of database '$kind' (oltp, warehouse or airflow)" ;;
+    iceberg)   owner=mercado_iceberg;  roles= ;;
+    *) die "pg_database: no kind of database '$kind' (oltp, warehouse, airflow or iceberg)" ;;
   esac
   {
     printf "SELECT 'CREATE DATABASE \"%s\"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '%s')\n\\gexec\n" "$db" "$db"
@@ -235,8 +239,10 @@ case "${1:-}" in
   status) status ;;
   env)    env | grep -E '^(DATABASE_URL|AWS_|MOTO_PORT|MERCADO_)' | sed 's/^/export /' ;;
   venv)   venv ;;
-  # `database oltp|warehouse|airflow NAME`: that database made and owned as `start` makes its own
+  # `database oltp|warehouse|airflow|iceberg NAME`: that database made and owned as `start` makes its own
   # (give its name, not its URL: arguments are visible to other users, and a URL holds a password).
-  database) pg_ready || die "PostgreSQL is not running (scripts/services.sh start)"; pg_database "${2:?kind}" "${3:?database name}" ;;
+  database) pg_ready || die "PostgreSQL is not running (scripts/services.sh start)"
+            pg_secrets; pg_logins  # a login added since the cluster started (idempotent)
+            pg_database "${2:?kind}" "${3:?database name}" ;;
   *) echo "usage: $0 start|stop|status|env|venv|database KIND NAME" >&2; exit 2 ;;
 esac

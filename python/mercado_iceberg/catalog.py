@@ -1,0 +1,32 @@
+"""The Iceberg catalog: a SQL catalog in PostgreSQL by default; AWS Glue or a REST catalog by
+configuration (``MERCADO_ICEBERG_CATALOG``)."""
+
+from __future__ import annotations
+
+import os
+
+from pyiceberg.catalog import Catalog, load_catalog
+
+from .settings import Settings, sqlalchemy_url
+
+
+class CatalogConfigError(Exception):
+    """The catalog's settings are missing or contradictory; the message says which to set."""
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    props = {"warehouse": settings.warehouse, **settings.s3_properties()}
+    kind = settings.catalog_kind
+    if kind == "sql":
+        if not settings.catalog_url:
+            raise CatalogConfigError("ICEBERG_CATALOG_URL is not set: the PostgreSQL database of the Iceberg "
+                                     "catalog (scripts/services.sh makes the local one, `iceberg`)")
+        return load_catalog("mercado", type="sql", uri=sqlalchemy_url(settings.catalog_url), **props)
+    if kind == "glue":
+        return load_catalog("mercado", type="glue", **props)
+    if kind == "rest":
+        uri = os.environ.get("MERCADO_ICEBERG_REST_URI")
+        if not uri:
+            raise CatalogConfigError("MERCADO_ICEBERG_REST_URI is not set: the REST catalog's address")
+        return load_catalog("mercado", type="rest", uri=uri, **props)
+    raise CatalogConfigError(f"MERCADO_ICEBERG_CATALOG must be sql, glue or rest, not {kind!r}")
