@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 set -euo pipefail
 # The lake's Apache Iceberg tables (python/mercado_iceberg): a pinned pyiceberg in
-# .local/iceberg-venv, the catalog in the local PostgreSQL (database of ICEBERG_CATALOG_URL, owned by
-# mercado_iceberg), the tables' files under s3://$MERCADO_LAKE_BUCKET/iceberg/.
+# .local/iceberg-venv, the catalog in the local PostgreSQL (database of ICEBERG_CATALOG_URL, made and
+# owned by mercado_iceberg when scripts/services.sh starts), the tables' files under
+# s3://$MERCADO_LAKE_BUCKET/iceberg/.
 #
 #   scripts/iceberg.sh commit --date D          publish D's gold and cleaned partitions: one commit
 #                                               per table, replacing D (a re-run replaces)
@@ -20,19 +21,9 @@ VENV="$LOCAL/iceberg-venv"
 venv() { pinned_venv "$VENV" "pyiceberg and the engines that read the tables" "$ROOT/python/iceberg-requirements.txt"; }
 export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
 
-# The catalog's database, made and handed to its login when it is the local cluster's.
-catalog_db() {
-  local url="${ICEBERG_CATALOG_URL:-}"
-  [[ "${MERCADO_ICEBERG_CATALOG:-sql}" == sql && "$url" == postgres*://*@127.0.0.1:"${MERCADO_PG_PORT:-}"/* ]] || return 0
-  local db="${url##*/}"
-  "$ROOT/scripts/services.sh" database iceberg "${db%%\?*}" >/dev/null
-}
-
 case "${1:-}" in
   venv) venv ;;
-  pytest|python) venv; catalog_db; cmd="$1"; shift; exec "$VENV/bin/$cmd" "$@" ;;
+  pytest|python) venv; cmd="$1"; shift; exec "$VENV/bin/$cmd" "$@" ;;
   ""|-h|--help) venv; exec "$VENV/bin/python" -m mercado_iceberg --help ;;
-  *) venv
-     case " $* " in *" --help "*|*" -h "*) ;; *) catalog_db ;; esac
-     exec "$VENV/bin/python" -m mercado_iceberg "$@" ;;
+  *) venv; exec "$VENV/bin/python" -m mercado_iceberg "$@" ;;
 esac

@@ -31,7 +31,7 @@ log "shellcheck"
 mapfile -t shell_scripts < <(git ls-files '*.sh' .ci/run)
 "$LINT/bin/shellcheck" -x -P SCRIPTDIR "${shell_scripts[@]}"
 
-log "ruff (ruff.toml) and mypy on dags/ and scripts/*.py"
+log "ruff (ruff.toml) and mypy on dags/, scripts/*.py and python/mercado_iceberg"
 "$LINT/bin/ruff" check --quiet .
 # One run per folder: each test folder has its own conftest module.
 MYPY=("$LINT/bin/mypy" --python-executable "$LOCAL/airflow-venv/bin/python" --ignore-missing-imports
@@ -39,6 +39,10 @@ MYPY=("$LINT/bin/mypy" --python-executable "$LOCAL/airflow-venv/bin/python" --ig
 "${MYPY[@]}" dags/mercado_daily.py dags/tests
 "${MYPY[@]}" dags/e2e
 "${MYPY[@]}" scripts/*.py scripts/tests
+# The Iceberg step against its own venv (pyiceberg, pyarrow), when installed (scripts/iceberg.sh venv).
+"$ROOT/scripts/iceberg.sh" venv
+"$LINT/bin/mypy" --python-executable "$LOCAL/iceberg-venv/bin/python" --ignore-missing-imports --no-error-summary \
+  python/mercado_iceberg
 
 log "sqlfluff: the warehouse SQL and the generated Redshift load parse in their dialects"
 SQLFLUFF="$LOCAL/venv/bin/sqlfluff"

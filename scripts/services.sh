@@ -241,8 +241,6 @@ case "${1:-}" in
   venv)   venv ;;
   # `database oltp|warehouse|airflow|iceberg NAME`: that database made and owned as `start` makes its own
   # (give its name, not its URL: arguments are visible to other users, and a URL holds a password).
-  database) pg_ready || die "PostgreSQL is not running (scripts/services.sh start)"
-            pg_secrets; pg_logins  # a login added since the cluster started (idempotent)
-            pg_database "${2:?kind}" "${3:?database name}" ;;
+  database) pg_ready || die "PostgreSQL is not running (scripts/services.sh start)"; pg_database "${2:?kind}" "${3:?database name}" ;;
   *) echo "usage: $0 start|stop|status|env|venv|database KIND NAME" >&2; exit 2 ;;
 esac

@@ -5,7 +5,8 @@ set -euo pipefail
 #      what is missing; the patched moto server's own tests
 #   2. scripts/lint.sh: rustfmt, clippy, cargo doc, shellcheck, ruff, mypy, sqlfluff, hadolint, dclint
 #   3. cargo test: unit tests and the API's HTTP integration tests (each on its own database/table)
-#   4. schemathesis against the served /openapi.json; a smoke run of the benchmark suite
+#   4. schemathesis against the served /openapi.json; a smoke run of the benchmark suite; the lake's
+#      Iceberg tables (python/mercado_iceberg/tests, in .local/iceberg-venv)
 #   5. Airflow (pinned, in .local/airflow-venv): DAG tests; `airflow dags test` end to end with each
 #      runner; a backfill driven by a real scheduler compared with the dates run one by one; the UI in
 #      headless Chromium (Debian's chromium and chromedriver, installed when missing)
@@ -42,6 +43,9 @@ log "benchmark suite, smoke run (tiny, debug build: the suite works and its outp
 log "authentication benchmark, smoke run (tiny, debug build: it runs; no timing counts)"
 "$ROOT/scripts/bench_auth.sh" --smoke
 
+log "Iceberg: the lake's tables through the catalog, pyiceberg and DuckDB (python/mercado_iceberg/tests)"
+"$ROOT/scripts/iceberg.sh" pytest -q -p no:cacheprovider python/mercado_iceberg/tests 2>&1 | tee "$LOCAL/pytest-iceberg.log"
+
 log "Airflow: DAG tests, then the DAG end to end for two dates with each runner"
 "$ROOT/scripts/airflow.sh" install
 "$ROOT/scripts/docker.sh" start
@@ -54,6 +58,6 @@ log "end-to-end wall time per runner (two dates, seconds): $(cat "$LOCAL/e2e-tim
 log "backfill of five dates through the scheduler (seconds): $(cat "$LOCAL/backfill-timings.json")"
 log "command 1 for one day, wall time per runner (seconds; docker: engine started and image built first): $(cat "$LOCAL/command1-timings.json")"
 
-count() { grep -hEo "[0-9]+ $1" "$LOCAL/pytest-moto.log" "$LOCAL/cargo-test.log" "$LOCAL/pytest-dags.log" "$LOCAL/pytest-e2e.log" | awk '{s+=$1} END {print s+0}'; }
+count() { grep -hEo "[0-9]+ $1" "$LOCAL/pytest-moto.log" "$LOCAL/cargo-test.log" "$LOCAL/pytest-iceberg.log" "$LOCAL/pytest-dags.log" "$LOCAL/pytest-e2e.log" | awk '{s+=$1} END {print s+0}'; }
 log "all tests done in $((SECONDS - started)) s (cargo test, pytest; schemathesis and sqlfluff above)"
 echo "tests: $(count passed) passed, $(count failed) failed"

@@ -7,13 +7,18 @@ from datetime import date
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
-from pyiceberg.expressions import EqualTo
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
+from sqlalchemy.exc import DBAPIError
 
 from .lake import Partition, published, read_verified
-from .settings import DATE_COLUMN
+from .settings import DATE_COLUMN, on_date
 
 # Parallel dates of a backfill commit to one table at once: pyiceberg reloads and retries a
 # commit that lost the race (with backoff), up to this many times.
@@ -37,8 +42,8 @@ def ensure_table(catalog: Catalog, namespace: str, name: str, schema: pa.Schema)
     ident = f"{namespace}.{name}"
     try:
         catalog.create_namespace(namespace)
-    except NamespaceAlreadyExistsError:
-        pass
+    except (NamespaceAlreadyExistsError, DBAPIError):
+        pass  # made already, or by another date of the backfill just now
     try:
         table = catalog.load_table(ident)
     except NoSuchTableError:
@@ -46,8 +51,8 @@ def ensure_table(catalog: Catalog, namespace: str, name: str, schema: pa.Schema)
             with catalog.create_table_transaction(ident, schema=schema, properties=TABLE_PROPERTIES) as tx:
                 with tx.update_spec() as spec:
                     spec.add_field(DATE_COLUMN, IdentityTransform(), DATE_COLUMN)
-        except TableAlreadyExistsError:
-            pass  # another date of the backfill made it first
+        except (TableAlreadyExistsError, CommitFailedException):
+            pass  # another date of the backfill made it first (the SQL catalog says so either way)
         table = catalog.load_table(ident)
     known = set(table.schema().column_names)
     if any(f.name not in known for f in schema):
@@ -68,11 +73,11 @@ def commit_partition(catalog: Catalog, s3, bucket: str, partition: Partition) ->
             table = catalog.load_table(f"{partition.zone}.{partition.table}")
         except NoSuchTableError:
             return {"rows": 0, "snapshot_id": None, "read_s": round(read_s, 3), "commit_s": 0.0}
-        table.delete(EqualTo(DATE_COLUMN, day.isoformat()))
+        table.delete(on_date(day))
     else:
         rows = with_date(data, day)
         table = ensure_table(catalog, partition.zone, partition.table, rows.schema)
-        table.overwrite(rows, overwrite_filter=EqualTo(DATE_COLUMN, day.isoformat()))
+        table.overwrite(rows, overwrite_filter=on_date(day))
     table = catalog.load_table(f"{partition.zone}.{partition.table}")
     snapshot = table.current_snapshot()
     return {

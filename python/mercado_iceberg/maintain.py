@@ -6,10 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlparse
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 
-from .settings import DATE_COLUMN
+from .settings import on_date
 
 
 def tables(catalog: Catalog, zones: tuple[str, ...]) -> list[Table]:
@@ -67,9 +66,9 @@ def remove_orphans(table: Table, s3, older_than: timedelta) -> int:
 def compact(table: Table, day: date, min_files: int = 2) -> int:
     """Rewrites the date's partition as few files when it has at least ``min_files``; the files
     it replaced (0 when left alone)."""
-    plan = list(table.scan(row_filter=EqualTo(DATE_COLUMN, day.isoformat())).plan_files())
+    plan = list(table.scan(row_filter=on_date(day)).plan_files())
     if len(plan) < min_files:
         return 0
-    rows = table.scan(row_filter=EqualTo(DATE_COLUMN, day.isoformat())).to_arrow()
-    table.overwrite(rows, overwrite_filter=EqualTo(DATE_COLUMN, day.isoformat()))
+    rows = table.scan(row_filter=on_date(day)).to_arrow()
+    table.overwrite(rows, overwrite_filter=on_date(day))
     return len(plan)

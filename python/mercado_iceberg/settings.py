@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 
 # The zones published as Iceberg tables, each an Iceberg namespace.
 ZONES = ("gold", "cleaned")
 # The column every table is partitioned by: the lake partition's date (``dt=D``).
 DATE_COLUMN = "dt"
+
+
+def on_date(day: date | str) -> str:
+    """The row filter of one date's partition, in pyiceberg's filter syntax."""
+    text = day if isinstance(day, str) else day.isoformat()
+    return f"{DATE_COLUMN} = '{date.fromisoformat(text).isoformat()}'"
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,12 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 import pytest
-from pyiceberg.expressions import EqualTo
 
 from conftest import DATES, ROOT, catalog_url
 from mercado_iceberg.catalog import open_catalog
 from mercado_iceberg.commit import ensure_table
 from mercado_iceberg.maintain import referenced
-from mercado_iceberg.settings import Settings
+from mercado_iceberg.settings import Settings, on_date
 
 GOLD = ["dim_category", "dim_customer", "dim_date", "dim_inventory", "dim_vendor", "fact_cart_snapshot", "fact_sales"]
 # How each warehouse table is made from the gold partitions (sql/warehouse, load_redshift):
@@ -107,15 +106,19 @@ def test_each_gold_table_read_through_the_catalog_equals_the_warehouse(committed
             break
 
 
-def test_duckdb_reads_the_same_rows(committed):
+def test_duckdb_reads_the_same_rows(committed, tmp_path):
     import duckdb
     import duckdb_extensions
 
     env, _ = committed
     table = catalog_of(env).load_table("gold.fact_sales")
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    # The extensions come from their wheels (installed into a folder of the test's, then loaded):
+    # nothing is downloaded.
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                                 "extension_directory": str(tmp_path / "duckdb-extensions")})
     for ext in ("httpfs", "avro", "iceberg"):
         duckdb_extensions.import_extension(ext, con=con)
+        con.execute(f"LOAD {ext}")
     endpoint = urlparse(env["AWS_ENDPOINT_URL"])
     con.execute(f"""CREATE SECRET lake (TYPE s3, KEY_ID '{env['AWS_ACCESS_KEY_ID']}', SECRET '{env['AWS_SECRET_ACCESS_KEY']}',
                     REGION '{env.get('AWS_REGION', 'us-east-1')}', ENDPOINT '{endpoint.netloc}', USE_SSL false, URL_STYLE 'path')""")
@@ -181,7 +184,7 @@ def test_a_new_nullable_column_is_added_and_old_snapshots_still_read(committed):
     evolved = latest.append_column(pa.field("website", pa.string(), nullable=True),
                                    pa.array([f"https://shop{i}.example" for i in range(latest.num_rows)]))
     table = ensure_table(catalog, "gold", "dim_vendor", evolved.schema)
-    table.overwrite(evolved, overwrite_filter=EqualTo("dt", day.isoformat()))
+    table.overwrite(evolved, overwrite_filter=on_date(day))
     table = catalog.load_table("gold.dim_vendor")
     assert "website" in table.schema().column_names
     now = table.scan().to_arrow()
@@ -217,19 +220,19 @@ def test_compaction_rewrites_a_date_as_fewer_files(committed):
     catalog = catalog_of(env)
     table = catalog.load_table("gold.fact_sales")
     day = DATES[0]
-    extra = table.scan(row_filter=EqualTo("dt", day)).to_arrow()
+    extra = table.scan(row_filter=on_date(day)).to_arrow()
     # Two appends of halves make the date two files.
     half = extra.num_rows // 2
-    table.overwrite(extra.slice(0, half), overwrite_filter=EqualTo("dt", day))
+    table.overwrite(extra.slice(0, half), overwrite_filter=on_date(day))
     table.append(extra.slice(half))
     table = catalog.load_table("gold.fact_sales")
-    files = len(list(table.scan(row_filter=EqualTo("dt", day)).plan_files()))
+    files = len(list(table.scan(row_filter=on_date(day)).plan_files()))
     assert files >= 2
     out = iceberg(env, "compact", "--date", day)
     assert out["tables"]["fact_sales"] == files
     table = catalog.load_table("gold.fact_sales")
-    assert len(list(table.scan(row_filter=EqualTo("dt", day)).plan_files())) == 1
-    assert rows(table.scan(row_filter=EqualTo("dt", day)).to_arrow(), extra.column_names) == rows(extra, extra.column_names)
+    assert len(list(table.scan(row_filter=on_date(day)).plan_files())) == 1
+    assert rows(table.scan(row_filter=on_date(day)).to_arrow(), extra.column_names) == rows(extra, extra.column_names)
 
 
 def test_a_corrupt_object_is_refused_and_nothing_committed(committed):
