@@ -2,8 +2,9 @@
 
 The tasks, their order and how Airflow orders them across dates come from the task registry,
 ``tasks/registry.toml`` (the one list of tasks; ``TASKS`` below is read from it), and one factory.
-Each task runs as ``mercado-task <task> --date D`` (one Rust binary for every task); its last stdout
-line is a JSON summary, which Airflow keeps as the task's XCom.
+Each task runs as ``mercado-task <task> --date D`` (one Rust binary for every task), and the Iceberg
+commit (``program = "iceberg"``) as ``scripts/iceberg.sh commit --date D``; the last stdout line is a
+JSON summary, which Airflow keeps as the task's XCom.
 
 **Which day a run processes** (``run_date``, the one place that decides):
 
@@ -55,6 +56,9 @@ from airflow.sdk.bases.notifier import BaseNotifier
 DAG_ID = "mercado_daily"
 # The binary that runs every task: ``mercado-task <task> --date D`` (tasks/bin).
 BINARY = "mercado-task"
+# The Iceberg step's command (python/mercado_iceberg through its pinned venv), run as a local
+# process by either runner: ``iceberg.sh commit --date D``.
+ICEBERG = "iceberg.sh"
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,14 @@ class TaskSpec:
     max_active_per_dag: int | None = None
     # Airflow's execution_timeout: a try running longer is killed and counts as failed.
     timeout_minutes: int = 60
+    # What runs it: ``mercado-task`` (the binary) or ``iceberg`` (scripts/iceberg.sh, Python).
+    program: str = BINARY
 
     @property
     def argv(self) -> list[str]:
-        """``mercado-task <name>``: every task is a subcommand of the one binary."""
+        """``mercado-task <name>``, or for the Iceberg step ``iceberg.sh <name without iceberg_>``."""
+        if self.program == "iceberg":
+            return [ICEBERG, self.name.removeprefix("iceberg_")]
         return [BINARY, self.name]
 
 
@@ -99,6 +107,7 @@ def load_tasks(path: Path) -> tuple[TaskSpec, ...]:
             depends_on_past=bool(t.get("depends_on_past", False)),
             max_active_per_dag=t.get("max_active_per_dag"),
             timeout_minutes=int(t.get("timeout_minutes", 60)),
+            program=t.get("program", BINARY),
         )
         for i, t in enumerate(entries)
     )
@@ -128,6 +137,10 @@ PASSED_ENV = (
     "MERCADO_AWS_ATTEMPT_TIMEOUT_SECONDS",
     "MERCADO_AWS_OPERATION_TIMEOUT_SECONDS",
     "MERCADO_AWS_MAX_ATTEMPTS",
+    # The Iceberg catalog (python/mercado_iceberg/settings.py).
+    "MERCADO_ICEBERG_CATALOG",
+    "ICEBERG_CATALOG_URL",
+    "MERCADO_ICEBERG_REST_URI",
 )
 
 # The DAG's own settings, read when the file is parsed (``setting``). scripts/airflow.sh restarts
@@ -148,6 +161,10 @@ SETTINGS = (
     "MERCADO_DAGRUN_TIMEOUT_MINUTES",
     "MERCADO_FAILURE_LOG",
     "MERCADO_FAILURE_WEBHOOK",
+    "MERCADO_ICEBERG_SH",
+    # Read by dags/mercado_iceberg_maintenance.py (its params' defaults).
+    "MERCADO_ICEBERG_KEEP_DAYS",
+    "MERCADO_ICEBERG_ORPHAN_HOURS",
 )
 
 DATE_PARAM = "date"
@@ -262,6 +279,16 @@ def make_task(spec: TaskSpec, runner: str):
     }
     if spec.max_active_per_dag:
         ordering["max_active_tis_per_dag"] = spec.max_active_per_dag
+    if spec.program == "iceberg":
+        # The Iceberg commit (pyiceberg) runs on the worker with either runner: its pinned venv is
+        # made by the script, and the tasks image holds only the Rust binary.
+        script = setting("MERCADO_ICEBERG_SH", os.path.join(os.path.dirname(__file__), "..", "scripts", ICEBERG))
+        return MercadoLocalOperator(
+            task_id=spec.name,
+            bash_command=shlex.join([os.path.normpath(script), *command(spec)[1:]]),
+            append_env=True,
+            **ordering,
+        )
     if runner == "docker":
         from airflow.providers.docker.operators.docker import DockerOperator
 

@@ -49,3 +49,13 @@ def with_api_token(env: dict, workdir: Path) -> str:
                          check=True, capture_output=True, text=True, timeout=60)
     env["MERCADO_API_TOKEN"] = out.stdout.strip()
     return env["MERCADO_API_TOKEN"]
+
+
+def iceberg_catalog_url(name: str) -> str:
+    """A catalog database of the test's own (the Iceberg tables of its bucket), owned by the
+    catalog's login as scripts/services.sh makes it; its URL with that login's password."""
+    subprocess.run([ROOT / "scripts" / "services.sh", "database", "iceberg", name], check=True,
+                   capture_output=True, timeout=60)
+    password = (ROOT / ".local" / "secrets" / "pg" / "mercado_iceberg").read_text().strip()
+    port = os.environ.get("MERCADO_PG_PORT", "55432")
+    return f"postgres://mercado_iceberg:{password}@127.0.0.1:{port}/{name}"

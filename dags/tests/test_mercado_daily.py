@@ -17,6 +17,8 @@ from airflow.timetables.base import TimeRestriction
 # The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
 CHAIN = [t["name"] for t in __import__("registry").tasks()]
+# The tasks of the Rust binary (the others run as scripts/iceberg.sh with either runner).
+BINARY_CHAIN = [t["name"] for t in __import__("registry").tasks() if t.get("program", "mercado-task") == "mercado-task"]
 UTC = UTC
 
 
@@ -30,6 +32,20 @@ def test_dagbag_imports_without_errors():
     assert dag.doc_md and "extract" in dag.doc_md
     assert dag.default_args["owner"] == "data-engineering"
     assert dag.params["date"] is None
+
+
+def test_the_iceberg_maintenance_dag(load_dag):
+    bag = DagBag(dag_folder=os.path.join(os.path.dirname(__file__), ".."))
+    dag = bag.dags["mercado_iceberg_maintenance"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert [t.task_id for t in dag.topological_sort()] == ["expire_snapshots", "remove_orphans"]
+    assert dag.params["keep_days"] == 7 and dag.params["orphan_hours"] == 24
+    context = {"params": {"keep_days": 3, "orphan_hours": 12}}
+    expire = dag.get_task("expire_snapshots")
+    assert expire.render_template(expire.bash_command, context).endswith("iceberg.sh expire --older-than-days 3")
+    orphans = dag.get_task("remove_orphans")
+    assert orphans.render_template(orphans.bash_command, context).endswith(
+        "iceberg.sh remove-orphans --older-than-hours 12")
 
 
 def core_timetable(dag):
@@ -118,11 +134,14 @@ def test_local_commands_carry_the_run_date(load_dag):
     module, dag = load_dag(MERCADO_RUNNER="local", MERCADO_BIN_DIR="/opt/mercado/bin")
     context = {"run_date": module.run_date, "dag_run": None, "params": {"date": None},
                "data_interval_start": datetime(2025, 3, 17, tzinfo=UTC)}
-    for task_id in CHAIN:
+    for task_id in BINARY_CHAIN:
         task = dag.get_task(task_id)
         assert task.bash_command == f"/opt/mercado/bin/mercado-task {task_id} --date '{module.RUN_DATE}'"
         rendered = task.render_template(task.bash_command, context)
         assert rendered == f"/opt/mercado/bin/mercado-task {task_id} --date '2025-03-17'"
+    iceberg = dag.get_task("iceberg_commit")
+    script = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "iceberg.sh"
+    assert iceberg.render_template(iceberg.bash_command, context) == f"{script} commit --date '2025-03-17'"
 
 
 SECRET = "s3cr3t-" + os.urandom(4).hex()
@@ -152,7 +171,8 @@ def test_refresh_param_reaches_the_tasks_as_a_setting(load_dag):
 def test_docker_runner_fields(load_dag):
     module, dag = load_dag(MERCADO_RUNNER="docker", MERCADO_TASKS_IMAGE="mercado-tasks:test",
                            MERCADO_DOCKER_URL="unix:///srv/engine.sock")
-    for task_id in CHAIN:
+    assert type(dag.get_task("iceberg_commit")).__name__ == "MercadoLocalOperator"
+    for task_id in BINARY_CHAIN:
         task = dag.get_task(task_id)
         assert type(task).__name__ == "MercadoDockerOperator"
         assert task.image == "mercado-tasks:test"

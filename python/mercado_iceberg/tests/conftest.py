@@ -19,18 +19,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "python"))
 
 from e2e_support import BIN, free_port, psql, with_api_token, with_db  # noqa: E402
+from e2e_support import iceberg_catalog_url as catalog_url  # noqa: E402
 
 DATES = ["2025-06-02", "2025-06-03", "2025-06-04"]
 CHAIN = ["extract", "clean", "enrich", "gold", "load_redshift"]
-
-
-def catalog_url(name: str) -> str:
-    """The test's own catalog database, owned by the catalog's login (scripts/services.sh)."""
-    subprocess.run([ROOT / "scripts" / "services.sh", "database", "iceberg", name], check=True,
-                   capture_output=True, timeout=60)
-    password = (ROOT / ".local" / "secrets" / "pg" / "mercado_iceberg").read_text().strip()
-    port = os.environ.get("MERCADO_PG_PORT", "55432")
-    return f"postgres://mercado_iceberg:{password}@127.0.0.1:{port}/{name}"
 
 
 def run_tasks(env: dict, day: str, tasks=CHAIN) -> None:

@@ -56,11 +56,11 @@ pub fn main() -> ExitCode {
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let name = if crate::tasks::TASKS.iter().any(|t| t.name == invoked_as) {
+    let name = if crate::tasks::binary_tasks().any(|t| t.name == invoked_as) {
         invoked_as
     } else {
         match argv.get(1).map(|a| a.to_string_lossy().to_string()) {
-            Some(first) if crate::tasks::TASKS.iter().any(|t| t.name == first) => {
+            Some(first) if crate::tasks::binary_tasks().any(|t| t.name == first) => {
                 argv.remove(0);
                 first
             }
@@ -111,15 +111,14 @@ fn limit_malloc_arenas() {}
 /// `mercado-task --help`: the tasks of the registry, in run order.
 fn overview() -> String {
     let mut text = format!(
-        "Mercado's pipeline tasks (tasks/registry.toml), in run order. One logical date per run.\n\n\
+        "Mercado's pipeline tasks (tasks/registry.toml; the Iceberg commit runs as scripts/iceberg.sh), in run order. One logical date per run.\n\n\
          Usage: {BINARY} <TASK> --date <YYYY-MM-DD> [OPTIONS]\n       {BINARY} <TASK> --help\n\nTasks:\n"
     );
-    let width = crate::tasks::TASKS
-        .iter()
+    let width = crate::tasks::binary_tasks()
         .map(|t| t.name.len())
         .max()
         .unwrap_or(0);
-    for t in crate::tasks::TASKS {
+    for t in crate::tasks::binary_tasks() {
         text.push_str(&format!(
             "  {:width$}  reads {}; writes {}\n",
             t.name, t.reads, t.writes

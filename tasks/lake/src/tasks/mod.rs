@@ -14,6 +14,21 @@ pub struct TaskInfo {
     pub max_active_per_dag: u32,
     /// The default of the task's `--memory-limit` (empty: none).
     pub memory_limit: &'static str,
+    /// What runs it: `mercado-task` (this crate) or `iceberg` (`scripts/iceberg.sh`, the Iceberg
+    /// commit in Python).
+    pub program: &'static str,
+}
+
+impl TaskInfo {
+    /// A subcommand of `mercado-task`.
+    pub fn in_binary(&self) -> bool {
+        self.program == "mercado-task"
+    }
+}
+
+/// The registry's tasks that `mercado-task` runs, in run order.
+pub fn binary_tasks() -> impl Iterator<Item = &'static TaskInfo> {
+    TASKS.iter().filter(|t| t.in_binary())
 }
 
 include!(concat!(env!("OUT_DIR"), "/registry.rs"));
