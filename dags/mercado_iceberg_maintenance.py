@@ -36,14 +36,14 @@ with DAG(
     tags=["mercado", "lake", "iceberg"],
     doc_md=__doc__,
 ) as dag:
-    expire = BashOperator(
+    expire_snapshots = BashOperator(
         task_id="expire_snapshots",
         bash_command=f"{ICEBERG_SH} expire --older-than-days {{{{ params.keep_days }}}}",
         append_env=True,
     )
-    orphans = BashOperator(
+    remove_orphans = BashOperator(
         task_id="remove_orphans",
         bash_command=f"{ICEBERG_SH} remove-orphans --older-than-hours {{{{ params.orphan_hours }}}}",
         append_env=True,
     )
-    expire >> orphans
+    expire_snapshots >> remove_orphans
