@@ -159,11 +159,11 @@ def lines(t, p):
             f"(with 1% bad transactions, as in part 2).")
 
 
-def write(path, part, title, command, machine, md):
+def write(path, part, title, command, machine, md, build="release build"):
     """Replaces (or appends) the part's section between its markers."""
     doc = open(path).read()
     start, end = f"<!-- bench_suite:{part} -->", f"<!-- /bench_suite:{part} -->"
-    section = (f"{start}\n## {title}\n\n`{command}` on this machine ({machine}), release build, local services.\n\n"
+    section = (f"{start}\n## {title}\n\n`{command}` on this machine ({machine}), {build}, local services.\n\n"
                f"{open(md).read().strip()}\n{end}")
     if start in doc:
         doc = doc[:doc.index(start)] + section + doc[doc.index(end) + len(end):]

@@ -116,6 +116,7 @@ for ((i = DAYS - 1; i >= 0; i--)); do
     || die "mercado_daily failed for $d (see above; re-run with: scripts/run.sh $DAY)"
 done
 log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$FIRST … dt=$DAY/"
+log "Iceberg tables (namespaces gold, cleaned; catalog ${MERCADO_ICEBERG_CATALOG:-sql}): s3://$MERCADO_LAKE_BUCKET/iceberg/ (README, \"Iceberg\")"
 
 # The report task published each day's HTML report to the lake (its own local copy stayed in the
 # Airflow worker's folder): fetch the last day's next to the other local state.

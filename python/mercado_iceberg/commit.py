@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pyarrow as pa
@@ -88,10 +89,16 @@ def commit_partition(catalog: Catalog, s3, bucket: str, partition: Partition) ->
     }
 
 
+# Tables committed at once: each commit is a chain of small S3 requests and one catalog update,
+# independent of the other tables'.
+PARALLEL_TABLES = 4
+
+
 def commit_date(catalog: Catalog, s3, bucket: str, zones: tuple[str, ...], day: date) -> dict[str, dict]:
-    """Every published dataset of the zones for the date, each into its table."""
-    out = {}
-    for zone in zones:
-        for partition in published(s3, bucket, zone, day):
-            out[f"{zone}.{partition.table}"] = commit_partition(catalog, s3, bucket, partition)
-    return out
+    """Every published dataset of the zones for the date, each into its table (one commit each,
+    several tables at once). Any failure fails the step after the others finished; a table already
+    committed keeps its new snapshot, and a re-run replaces it again."""
+    partitions = [p for zone in zones for p in published(s3, bucket, zone, day)]
+    with ThreadPoolExecutor(PARALLEL_TABLES) as pool:
+        results = list(pool.map(lambda p: commit_partition(catalog, s3, bucket, p), partitions))
+    return {f"{p.zone}.{p.table}": r for p, r in zip(partitions, results, strict=True)}
