@@ -45,6 +45,8 @@ log "authentication benchmark, smoke run (tiny, debug build: it runs; no timing 
 
 log "Iceberg: the lake's tables through the catalog, pyiceberg and DuckDB (python/mercado_iceberg/tests)"
 "$ROOT/scripts/iceberg.sh" pytest -q -p no:cacheprovider python/mercado_iceberg/tests 2>&1 | tee "$LOCAL/pytest-iceberg.log"
+log "Iceberg commit benchmark, smoke run (three small days: it runs; no timing counts)"
+"$ROOT/scripts/iceberg.sh" python scripts/bench_iceberg.py --smoke
 
 log "Airflow: DAG tests, then the DAG end to end for two dates with each runner"
 "$ROOT/scripts/airflow.sh" install
