@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("expire", help="drop snapshots older than the horizon from every table's metadata")
     e.add_argument("--older-than-days", type=float, default=float(env_default("MERCADO_ICEBERG_KEEP_DAYS", "7")),
                    help="horizon in days (MERCADO_ICEBERG_KEEP_DAYS; default 7)")
+    e.add_argument("--keep-last", type=int, default=int(env_default("MERCADO_ICEBERG_KEEP_LAST", "1")),
+                   help="always keep this many newest snapshots of each table (MERCADO_ICEBERG_KEEP_LAST; default 1)")
     o = sub.add_parser("remove-orphans", help="delete files under the tables that no metadata refers to")
     o.add_argument("--older-than-hours", type=float,
                    default=float(env_default("MERCADO_ICEBERG_ORPHAN_HOURS", "24")),
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> dict:
         summary["tables"] = commit.commit_date(catalog, s3, settings.bucket, zones, args.date)
         summary["rows"] = sum(t["rows"] for t in summary["tables"].values())
     elif args.command == "expire":
-        summary["tables"] = {t.name()[-1]: maintain.expire(t, timedelta(days=args.older_than_days))
+        summary["tables"] = {t.name()[-1]: maintain.expire(t, timedelta(days=args.older_than_days), args.keep_last)
                              for t in maintain.tables(catalog, zones)}
     elif args.command == "remove-orphans":
         summary["tables"] = {t.name()[-1]: maintain.remove_orphans(t, s3, timedelta(hours=args.older_than_hours))

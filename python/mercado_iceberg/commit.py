@@ -23,10 +23,16 @@ from .settings import DATE_COLUMN, on_date
 
 # Parallel dates of a backfill commit to one table at once: pyiceberg reloads and retries a
 # commit that lost the race (with backoff), up to this many times.
+# A day's commit should cost what the day costs, not what the table's history holds: manifests are
+# merged as they accumulate (the manifest list stays short) and only the last metadata files are
+# kept (older ones deleted at commit; snapshots themselves go by `expire`).
 TABLE_PROPERTIES = {
     "commit.retry.num-retries": "20",
     "commit.retry.min-wait-ms": "50",
     "commit.retry.max-wait-ms": "2000",
+    "commit.manifest-merge.enabled": "true",
+    "write.metadata.previous-versions-max": "10",
+    "write.metadata.delete-after-commit.enabled": "true",
     "format-version": "2",
 }
 

@@ -20,16 +20,19 @@ def tables(catalog: Catalog, zones: tuple[str, ...]) -> list[Table]:
     return out
 
 
-def expire(table: Table, older_than: timedelta) -> int:
-    """Removes from the table's metadata the snapshots older than the horizon (never the current
-    one); how many. Their files stay until ``remove_orphans``."""
-    cutoff = datetime.now(UTC) - older_than
+def expire(table: Table, older_than: timedelta, keep_last: int = 1) -> int:
+    """Removes from the table's metadata the snapshots older than the horizon, except the newest
+    ``keep_last`` (the current one always stays); how many. Their files stay until
+    ``remove_orphans``."""
+    cutoff_ms = (datetime.now(UTC) - older_than).timestamp() * 1000
+    newest = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
+    kept = {s.snapshot_id for s in newest[:max(keep_last, 1)]}
     current = table.current_snapshot()
-    old = [s for s in table.metadata.snapshots
-           if s.timestamp_ms < cutoff.timestamp() * 1000 and (current is None or s.snapshot_id != current.snapshot_id)]
-    if not old:
-        return 0
-    table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
+    if current is not None:
+        kept.add(current.snapshot_id)
+    old = [s.snapshot_id for s in newest if s.timestamp_ms < cutoff_ms and s.snapshot_id not in kept]
+    if old:
+        table.maintenance.expire_snapshots().by_ids(old).commit()
     return len(old)
 
 
