@@ -19,12 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_support import BIN, ROOT, free_port, iceberg_catalog_url, psql, with_api_token, with_db  # noqa: E402
+from e2e_support import BIN, ROOT, free_port, iceberg_catalog_url, psql, start_api, with_api_token, with_db  # noqa: E402
 
 MOTO_LOG = ROOT / ".local" / "moto.log"
 
@@ -73,17 +72,10 @@ def main() -> None:
                MERCADO_RATE_LIMIT_PER_SECOND="0", ICEBERG_CATALOG_URL=iceberg_catalog_url(name), RUST_LOG="warn")
     env.pop("WAREHOUSE_URL", None)
     with_api_token(env, Path(tempfile.mkdtemp(prefix="mercado-bench-iceberg-")))
-    api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://{env['MERCADO_API_BIND']}"
+    api, base = start_api(env)
     state = Path(tempfile.mkdtemp(prefix="mercado-bench-traffic-")) / "state.json"
     rows = []
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{base}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         first = date(2025, 7, 1)
         for n in range(args.days):
             day = (first + timedelta(days=n)).isoformat()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +61,20 @@ def iceberg_catalog_url(name: str) -> str:
     password = (ROOT / ".local" / "secrets" / "pg" / "mercado_iceberg").read_text().strip()
     port = os.environ.get("MERCADO_PG_PORT", "55432")
     return f"postgres://mercado_iceberg:{password}@127.0.0.1:{port}/{name}"
+
+
+def start_api(env: dict, timeout: float = 30) -> tuple[subprocess.Popen, str]:
+    """`mercado-api` with `env` (MERCADO_API_BIND and the keys of `with_api_token`), once it answers
+    /readyz; the process and its base URL. Stopped and an error raised if it never does."""
+    api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://{env['MERCADO_API_BIND']}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/readyz", timeout=1)
+            return api, base
+        except OSError:
+            if time.monotonic() > deadline or api.poll() is not None:
+                api.kill()
+                raise RuntimeError(f"the API at {base} did not become ready within {timeout:.0f} s") from None
+            time.sleep(0.2)

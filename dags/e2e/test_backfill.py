@@ -44,7 +44,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, BINARY_CHAIN, CHAIN, ROOT, free_port, iceberg_catalog_url, psql, wait_until, with_api_token, with_db
+from conftest import (BIN, BINARY_CHAIN, CHAIN, ROOT, free_port, iceberg_catalog_url, psql, start_api, wait_until,
+                      with_api_token, with_db)
 from airflow_api import Airflow  # noqa: E402  (scripts/, on the path by conftest)
 
 DATES = ["2025-04-07", "2025-04-08", "2025-04-09", "2025-04-10", "2025-04-11"]
@@ -103,23 +104,29 @@ def dump(url, table):
     return out.stdout
 
 
-GOLD_COUNTS = """
+MANIFESTS = """
 import json, sys, boto3
 s3 = boto3.client("s3")
-counts = {}
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix="gold/"):
+out = {}
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix=sys.argv[2]):
     for obj in page.get("Contents", []):
         if obj["Key"].endswith("/_manifest.json"):
-            counts[obj["Key"]] = json.load(s3.get_object(Bucket=sys.argv[1], Key=obj["Key"])["Body"])["rows"]
-print(json.dumps(counts))
+            out[obj["Key"]] = json.load(s3.get_object(Bucket=sys.argv[1], Key=obj["Key"])["Body"])
+print(json.dumps(out))
 """
 
 
-def gold_counts(env, bucket):
-    """Row counts of every gold manifest (boto3 from the project's tools venv, .local/venv)."""
-    out = subprocess.run([ROOT / ".local" / "venv" / "bin" / "python", "-c", GOLD_COUNTS, bucket], env=env,
-                         check=True, capture_output=True, text=True, timeout=60)
+def manifests(env, zone: str) -> dict:
+    """Every published manifest of the zone in the env's bucket, by key (boto3 from the project's
+    tools venv, .local/venv)."""
+    out = subprocess.run([ROOT / ".local" / "venv" / "bin" / "python", "-c", MANIFESTS, env["MERCADO_LAKE_BUCKET"],
+                          f"{zone}/"], env=env, check=True, capture_output=True, text=True, timeout=60)
     return json.loads(out.stdout)
+
+
+def gold_counts(env, bucket):
+    """Row counts of every gold manifest."""
+    return {key: m["rows"] for key, m in manifests(dict(env, MERCADO_LAKE_BUCKET=bucket), "gold").items()}
 
 
 def max_overlap(intervals):
@@ -159,10 +166,8 @@ def stack():
     for db in (name, f"{name}_wh", f"{name}_wh_seq", f"{name}_af"):
         psql(with_db(admin, "postgres"), f'CREATE DATABASE "{db}"')
     with_api_token(env, home)
-    api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://{env['MERCADO_API_BIND']}"
+    api, base = start_api(env)
     try:
-        wait_until("the API", 30, lambda: _ready(base), every=0.2)
         make_traffic(env, base)
         airflow_sh(env, "start")
         env["AIRFLOW_URL"] = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
@@ -175,14 +180,6 @@ def stack():
         api.terminate()
         api.wait(timeout=10)
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _ready(base):
-    try:
-        urllib.request.urlopen(f"{base}/readyz", timeout=1)
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -343,22 +340,8 @@ def test_the_ui_shows_the_run_succeeded(stack, backfill):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-RAW_MANIFESTS = """
-import json, sys, boto3
-s3 = boto3.client("s3")
-out = {}
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix="raw/"):
-    for obj in page.get("Contents", []):
-        if obj["Key"].endswith("/_manifest.json"):
-            out[obj["Key"]] = json.load(s3.get_object(Bucket=sys.argv[1], Key=obj["Key"])["Body"])
-print(json.dumps(out))
-"""
-
-
 def raw_manifests(env):
-    out = subprocess.run([ROOT / ".local" / "venv" / "bin" / "python", "-c", RAW_MANIFESTS, env["MERCADO_LAKE_BUCKET"]],
-                         env=env, check=True, capture_output=True, text=True, timeout=60)
-    return json.loads(out.stdout)
+    return manifests(env, "raw")
 
 
 def test_a_first_backfill_takes_no_entity_created_after_each_date(stack, backfill):

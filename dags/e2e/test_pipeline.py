@@ -15,13 +15,12 @@ import os
 import subprocess
 import tempfile
 import time
-import urllib.request
 
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, BINARY_CHAIN, CHAIN, ROOT, free_port, iceberg_catalog_url, psql, with_api_token, with_db
+from conftest import BIN, BINARY_CHAIN, CHAIN, ROOT, free_port, iceberg_catalog_url, psql, start_api, with_api_token, with_db
 
 DATES = ["2025-03-17", "2025-03-18"]
 
@@ -55,17 +54,7 @@ def stack(request):
         RUST_LOG="warn",
     )
     with_api_token(env, Path(tempfile.mkdtemp(prefix="mercado-e2e-")))
-    api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://{env['MERCADO_API_BIND']}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{base}/readyz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        api.kill()
-        pytest.fail("API did not become ready")
+    api, base = start_api(env)
     traffic = {}
     for day in DATES:
         out = subprocess.run(

@@ -48,12 +48,12 @@ def ensure_table(catalog: Catalog, namespace: str, name: str, schema: pa.Schema)
     added (a nullable column added to a contract: older snapshots still read)."""
     ident = f"{namespace}.{name}"
     try:
-        catalog.create_namespace(namespace)
-    except (NamespaceAlreadyExistsError, DBAPIError):
-        pass  # made already, or by another date of the backfill just now
-    try:
         table = catalog.load_table(ident)
     except NoSuchTableError:
+        try:
+            catalog.create_namespace(namespace)
+        except (NamespaceAlreadyExistsError, DBAPIError):
+            pass  # made already, or by another date of the backfill just now
         try:
             with catalog.create_table_transaction(ident, schema=schema, properties=TABLE_PROPERTIES) as tx:
                 with tx.update_spec() as spec:
@@ -85,7 +85,7 @@ def commit_partition(catalog: Catalog, s3, bucket: str, partition: Partition) ->
         rows = with_date(data, day)
         table = ensure_table(catalog, partition.zone, partition.table, rows.schema)
         table.overwrite(rows, overwrite_filter=on_date(day))
-    table = catalog.load_table(f"{partition.zone}.{partition.table}")
+    # The table object holds the metadata its commit made: no reload.
     snapshot = table.current_snapshot()
     return {
         "rows": 0 if data is None else data.num_rows,

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "python"))
 
-from e2e_support import BIN, free_port, psql, with_api_token, with_db  # noqa: E402
+from e2e_support import BIN, free_port, psql, start_api, with_api_token, with_db  # noqa: E402
 from e2e_support import iceberg_catalog_url as catalog_url  # noqa: E402
 
 DATES = ["2025-06-02", "2025-06-03", "2025-06-04"]
@@ -51,15 +51,8 @@ def lake():
         RUST_LOG="warn",
     )
     with_api_token(env, Path(tempfile.mkdtemp(prefix="mercado-iceberg-")))
-    api = subprocess.Popen([BIN / "mercado-api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://{env['MERCADO_API_BIND']}"
+    api, base = start_api(env)
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{base}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         for n, day in enumerate(DATES):
             subprocess.run([BIN / "mercado-traffic", "--date", day, "--api-url", base, "--orders", "30",
                             "--customers", "6", "--vendors", "3", "--items", "8", "--carts", "2", "--seed", str(3 + n)],
