@@ -86,9 +86,9 @@ def main() -> None:
                 task(env, t, day)
             gold = task(env, "gold", day)
             summary, wall, requests = commit(env, day)
-            # The maintenance DAG's daily upkeep, as deployed: a week of snapshots (two a commit)
+            # The maintenance DAG's daily upkeep, as deployed: a week of snapshots (one a commit)
             # kept, the files nothing refers to removed.
-            for step in (["expire", "--older-than-days", "0", "--keep-last", str(2 * args.keep_days)],
+            for step in (["expire", "--older-than-days", "0", "--keep-last", str(args.keep_days)],
                          ["remove-orphans", "--older-than-hours", "0"]):
                 subprocess.run([ROOT / "scripts" / "iceberg.sh", *step], env=env, check=True, capture_output=True,
                                timeout=600)

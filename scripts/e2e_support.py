@@ -63,6 +63,18 @@ def iceberg_catalog_url(name: str) -> str:
     return f"postgres://mercado_iceberg:{password}@127.0.0.1:{port}/{name}"
 
 
+def iceberg_verify(env: dict) -> dict:
+    """`scripts/iceberg.sh verify` with the stack's settings: every gold table read through its
+    catalog by pyiceberg and by DuckDB equals the warehouse (env's WAREHOUSE_URL) row for row, each
+    date one commit's files; its JSON summary (the command fails, naming each difference, if not)."""
+    import json
+
+    out = subprocess.run([ROOT / "scripts" / "iceberg.sh", "verify"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def start_api(env: dict, timeout: float = 30) -> tuple[subprocess.Popen, str]:
     """`mercado-api` with `env` (MERCADO_API_BIND and the keys of `with_api_token`), once it answers
     /readyz; the process and its base URL. Stopped and an error raised if it never does."""

@@ -10,6 +10,8 @@ set -euo pipefail
 #   scripts/iceberg.sh expire [--older-than-days N]        drop old snapshots (default 7 days)
 #   scripts/iceberg.sh remove-orphans [--older-than-hours H]  delete files no metadata refers to
 #   scripts/iceberg.sh compact --date D         rewrite D's partitions as few files
+#   scripts/iceberg.sh verify                   every gold table, read by pyiceberg and DuckDB, equals
+#                                               the warehouse (WAREHOUSE_URL) row for row
 #   scripts/iceberg.sh venv                     only install or update the venv
 #   scripts/iceberg.sh pytest|python …          the venv's pytest or python with the same settings
 #

@@ -14,7 +14,7 @@ BIN = ROOT / "target" / "debug"
 # scripts/ holds the registry reader and the Airflow REST client the tests drive.
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from e2e_support import free_port, iceberg_catalog_url, psql, start_api, with_api_token, with_db  # noqa: E402,F401  (re-exported)
+from e2e_support import free_port, iceberg_catalog_url, iceberg_verify, psql, start_api, with_api_token, with_db  # noqa: E402,F401  (re-exported)
 from registry import tasks  # noqa: E402
 
 # The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).

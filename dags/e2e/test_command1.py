@@ -8,8 +8,9 @@
 2. `MERCADO_RUNNER=docker` with the project's Docker engine stopped beforehand and the tasks image
    absent: command 1 starts the engine, builds the image, restarts the running Airflow (its runner
    changed), and the day's run succeeds with every task a DockerOperator container whose JSON
-   summary came back as XCom; the warehouse holds the generator's orders for the day; no process's
-   arguments held a database password meanwhile.
+   summary came back as XCom; the warehouse holds the generator's orders for the day; command 1
+   read the Iceberg tables back by pyiceberg and DuckDB and found every gold table equal to the
+   warehouse; no process's arguments held a database password meanwhile.
 3. The same with the image removed (the engine running): it is built again and the run succeeds.
 4. The S3 emulator frozen (SIGSTOP) and the day's run started again through Airflow's REST API:
    `extract` fails within its AWS timeouts (flags from the environment, 3 s an attempt, 2 attempts,
@@ -184,6 +185,10 @@ def assert_day_ran_in_containers(env: dict, run_dir: Path, output: str) -> None:
                                               f"WHERE date_id = {DAY.replace('-', '')}")
     assert int(in_warehouse) == orders[0]
     assert (run_dir / "reports" / f"mercado-report-{DAY}.html").stat().st_size > 1000
+    # Command 1 read the lake's Iceberg tables back by engines that are not ours (scripts/iceberg.sh
+    # verify: pyiceberg and DuckDB, every gold table against the warehouse, row for row).
+    assert re.search(r"the Iceberg tables, read by pyiceberg and DuckDB, equal the warehouse row for row: "
+                     r"7 gold tables, [1-9]\d* rows, each date one commit", output), output[-4000:]
 
 
 def test_a_failing_task_is_reported_and_ends_command_1(stack):

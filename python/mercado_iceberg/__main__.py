@@ -45,7 +45,15 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--date", required=True, type=date.fromisoformat, help="the day, YYYY-MM-DD")
     k.add_argument("--min-files", type=int, default=int(env_default("MERCADO_ICEBERG_COMPACT_MIN_FILES", "2")),
                    help="compact a partition of at least this many files (default 2)")
+    v = sub.add_parser("verify", help="every gold table, read through the catalog by pyiceberg and by DuckDB, "
+                                      "equals the warehouse's core table row for row; each date one commit's files")
+    v.add_argument("--warehouse-url", default=env_default("WAREHOUSE_URL"),
+                   help="the warehouse to compare with (WAREHOUSE_URL; libpq URL)")
     return p
+
+
+class Mismatch(Exception):
+    """The tables and the warehouse differ: the message lists each difference."""
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -56,6 +64,10 @@ def run(args: argparse.Namespace) -> dict:
 
     settings = Settings.from_env(args.bucket)
     zones = tuple(z for z in args.zones.split(",") if z)
+    if settings.catalog_kind == "none":
+        # The lake is not published as Iceberg tables (MERCADO_ICEBERG_CATALOG=none): nothing to do.
+        return {"task": f"iceberg_{args.command.replace('-', '_')}", "status": "ok", "tables": {},
+                "note": "MERCADO_ICEBERG_CATALOG=none: no Iceberg tables"}
     catalog = open_catalog(settings)
     s3 = boto3.client("s3", endpoint_url=settings.endpoint, region_name=settings.region)
     summary: dict = {"task": f"iceberg_{args.command.replace('-', '_')}", "status": "ok"}
@@ -73,7 +85,30 @@ def run(args: argparse.Namespace) -> dict:
         summary["date"] = args.date.isoformat()
         summary["tables"] = {t.name()[-1]: maintain.compact(t, args.date, args.min_files)
                              for t in maintain.tables(catalog, zones)}
+    elif args.command == "verify":
+        summary.update(verify_warehouse(catalog, settings, args.warehouse_url))
     return summary
+
+
+def verify_warehouse(catalog, settings: Settings, warehouse_url: str | None) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    import psycopg2
+
+    from .verify import verify
+
+    if not warehouse_url:
+        raise Mismatch("WAREHOUSE_URL is not set: the warehouse to compare the tables with")
+    conn = psycopg2.connect(warehouse_url.replace("postgres://", "postgresql://", 1))
+    try:
+        with tempfile.TemporaryDirectory(prefix="mercado-duckdb-") as extensions:
+            result = verify(catalog, settings, conn, Path(extensions))
+    finally:
+        conn.close()
+    if result["problems"]:
+        raise Mismatch("; ".join(result["problems"]))
+    return {"tables": result["tables"]}
 
 
 def main(argv: list[str] | None = None) -> int:

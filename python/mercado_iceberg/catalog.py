@@ -38,4 +38,4 @@ def open_catalog(settings: Settings) -> Catalog:
         if not rest_uri:
             raise CatalogConfigError("MERCADO_ICEBERG_REST_URI is not set: the REST catalog's address")
         return load_catalog("mercado", type="rest", uri=rest_uri, **props)
-    raise CatalogConfigError(f"MERCADO_ICEBERG_CATALOG must be sql, glue or rest, not {kind!r}")
+    raise CatalogConfigError(f"MERCADO_ICEBERG_CATALOG must be sql, glue, rest or none, not {kind!r}")

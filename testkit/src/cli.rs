@@ -75,7 +75,7 @@ pub fn run(task: &str, env: &Env, date: NaiveDate) -> Output {
 }
 
 /// The command [`run`] runs, to add settings to: the test's bucket, database and table, logs at
-/// info, no warehouse.
+/// info, no warehouse, no Iceberg catalog (the Rust tests commit no Iceberg tables).
 pub fn command(task: &str, env: &Env, date: NaiveDate) -> std::process::Command {
     let mut cmd = self::task(task);
     cmd.args(["--date", &date.format("%Y-%m-%d").to_string()])
@@ -83,6 +83,7 @@ pub fn command(task: &str, env: &Env, date: NaiveDate) -> std::process::Command 
         .env("DATABASE_URL", &env.app.database_url)
         .env("MERCADO_DDB_TABLE", &env.app.name)
         .env("RUST_LOG", "info")
+        .env("MERCADO_ICEBERG_CATALOG", "none")
         // Audit rows only where a test asks for them (see entry::TaskArgs::audit_warehouse).
         .env_remove("WAREHOUSE_URL");
     cmd

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use mercado_api::model::{FlexId, Money, Transaction, TransactionLine};
 use mercado_lake::cli::LakeArgs;
 use mercado_lake::contracts::Contract;
+use mercado_lake::iceberg::{CatalogKind, IcebergArgs};
 use mercado_lake::parquet_io::PartitionReader;
 use mercado_lake::rows::{batch_rows, Val};
 use mercado_lake::tasks::{clean, enrich, extract, gold, load_redshift, reconcile};
@@ -101,6 +102,12 @@ impl Env {
             warehouse: WarehouseArgs {
                 target: Target::Postgres,
                 warehouse_url: Some(warehouse_url.to_string()),
+            },
+            // The Rust tests commit no Iceberg tables (python/mercado_iceberg/tests and the DAG's
+            // tests read them through reconcile).
+            iceberg: IcebergArgs {
+                catalog: CatalogKind::None,
+                catalog_url: None,
             },
             table: self.app.name.clone(),
         }

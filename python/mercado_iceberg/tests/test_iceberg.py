@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -21,19 +22,13 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DATES, ROOT, catalog_url
+from conftest import BIN, DATES, ROOT, catalog_url
 from mercado_iceberg.catalog import open_catalog
-from mercado_iceberg.commit import ensure_table
+from mercado_iceberg.commit import ensure_table, replace_date
 from mercado_iceberg.maintain import referenced
+from mercado_iceberg import verify as verify_module
 from mercado_iceberg.settings import Settings, on_date
-
-GOLD = ["dim_category", "dim_customer", "dim_date", "dim_inventory", "dim_vendor", "fact_cart_snapshot", "fact_sales"]
-# How each warehouse table is made from the gold partitions (sql/warehouse, load_redshift):
-# appended per date; SCD2 versions re-chained (valid_to, is_current set by the load); overwritten
-# by the latest date (type 1).
-APPENDED = {"fact_sales", "fact_cart_snapshot", "dim_date"}
-SCD2 = {"dim_customer", "dim_inventory"}
-TYPE1 = {"dim_vendor", "dim_category"}
+from mercado_iceberg.verify import APPENDED, GOLD, SCD2, TYPE1, rows
 
 
 def iceberg(env, *args, check=True) -> dict:
@@ -63,17 +58,9 @@ def s3_of(env):
 def warehouse_rows(env, table: str, columns: list[str]) -> Counter:
     conn = psycopg2.connect(env["WAREHOUSE_URL"].replace("postgres://", "postgresql://", 1))
     try:
-        with conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-            cur.execute(f"SELECT {', '.join(columns)} FROM core.{table}")
-            return Counter(tuple(r) for r in cur.fetchall())
+        return verify_module.warehouse_rows(conn, table, columns)
     finally:
         conn.close()
-
-
-def rows(arrow: pa.Table, columns: list[str]) -> Counter:
-    data = arrow.select(columns).to_pylist()
-    return Counter(tuple(r[c] for c in columns) for r in data)
 
 
 @pytest.fixture(scope="session")
@@ -106,26 +93,68 @@ def test_each_gold_table_read_through_the_catalog_equals_the_warehouse(committed
             break
 
 
-def test_duckdb_reads_the_same_rows(committed, tmp_path):
-    import duckdb
-    import duckdb_extensions
-
+def test_verify_reads_every_table_by_pyiceberg_and_duckdb_and_names_a_difference(committed):
     env, _ = committed
+    out = iceberg(env, "verify")
+    assert set(out["tables"]) == set(GOLD)
+    assert all(t["rows"] > 0 and t["dates"] == len(DATES) for n, t in out["tables"].items() if n in APPENDED), out
+    # One sale less in the warehouse: both engines' reads differ from it, and verify says where.
+    conn = psycopg2.connect(env["WAREHOUSE_URL"].replace("postgres://", "postgresql://", 1))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE kept AS SELECT * FROM core.fact_sales "
+                        "WHERE (transaction_id, line_no) = (SELECT transaction_id, line_no FROM core.fact_sales LIMIT 1)")
+            cur.execute("DELETE FROM core.fact_sales f USING kept k "
+                        "WHERE (f.transaction_id, f.line_no) = (k.transaction_id, k.line_no)")
+            try:
+                failed = iceberg(env, "verify", check=False)
+            finally:
+                cur.execute("INSERT INTO core.fact_sales SELECT * FROM kept")
+        assert failed["returncode"] == 1, failed
+        for engine in ("pyiceberg", "duckdb"):
+            assert f"gold.fact_sales read by {engine}" in failed["stderr"], failed["stderr"]
+        assert "1 not in the warehouse" in failed["stderr"], failed["stderr"]
+    finally:
+        conn.close()
+
+
+def test_reconcile_reads_the_published_snapshot(committed):
+    """The Rust tasks read the tables too: reconcile checks each gold table's snapshot against its
+    manifest and the snapshot's sales (from the snapshot's own files) against the warehouse."""
+    env, _ = committed
+    day = DATES[1]
+
+    def reconcile():
+        return subprocess.run([BIN / "mercado-task", "reconcile", "--date", day], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    out = reconcile()
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["datasets"]["iceberg"]["rows_out"] == summary["datasets"]["warehouse"]["rows_out"] > 0, summary
+    # A snapshot that is not what the lake published (half the date's sales committed by hand):
+    # reconcile fails and says which table and how many rows.
     table = catalog_of(env).load_table("gold.fact_sales")
-    # The extensions come from their wheels (installed into a folder of the test's, then loaded):
-    # nothing is downloaded.
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
-                                 "extension_directory": str(tmp_path / "duckdb-extensions")})
-    for ext in ("httpfs", "avro", "iceberg"):
-        duckdb_extensions.import_extension(ext, con=con)
-        con.execute(f"LOAD {ext}")
-    endpoint = urlparse(env["AWS_ENDPOINT_URL"])
-    con.execute(f"""CREATE SECRET lake (TYPE s3, KEY_ID '{env['AWS_ACCESS_KEY_ID']}', SECRET '{env['AWS_SECRET_ACCESS_KEY']}',
-                    REGION '{env.get('AWS_REGION', 'us-east-1')}', ENDPOINT '{endpoint.netloc}', USE_SSL false, URL_STYLE 'path')""")
-    got = con.execute(f"SELECT COUNT(*), SUM(total_price), COUNT(DISTINCT dt) FROM iceberg_scan('{table.metadata_location}')").fetchone()
-    mine = table.scan().to_arrow()
-    assert got[0] == mine.num_rows and got[2] == len(DATES)
-    assert got[1] == pa.compute.sum(mine["total_price"]).as_py()
+    sales = table.scan(row_filter=on_date(day)).to_arrow()
+    half = sales.slice(0, sales.num_rows // 2)
+    replace_date(table, half, date.fromisoformat(day))
+    try:
+        out = reconcile()
+        assert out.returncode != 0, out.stdout[-2000:]
+        assert f"gold.fact_sales holds {half.num_rows} rows for {day}, its manifest lists {sales.num_rows}" in out.stderr, \
+            out.stderr[-3000:]
+    finally:
+        iceberg(env, "commit", "--date", day)
+    assert reconcile().returncode == 0
+
+
+def test_the_load_kinds_are_the_warehouse_loads():
+    """verify.py's table of how each gold table is loaded is load_redshift's (warehouse.rs)."""
+    source = (ROOT / "tasks" / "lake" / "src" / "warehouse.rs").read_text()
+    loads = dict(re.findall(r'name: "(\w+)",\s*merge: Merge::(\w+)', source))
+    kinds = {"ByDate": set(APPENDED), "Scd2": set(SCD2), "Type1": set(TYPE1)}
+    assert {n: k for k, names in kinds.items() for n in names} == loads
 
 
 def test_a_rerun_replaces_the_date_in_one_commit_and_time_travel_reads_the_old_rows(committed):
@@ -135,13 +164,21 @@ def test_a_rerun_replaces_the_date_in_one_commit_and_time_travel_reads_the_old_r
     before_rows = table.scan().to_arrow().num_rows
     before_snapshot = table.current_snapshot().snapshot_id
     commits = len(table.metadata.metadata_log)
+    snapshots = len(table.metadata.snapshots)
     day = DATES[1]
+    files_before = {t.file.file_path for t in table.scan(row_filter=on_date(day)).plan_files()}
     iceberg(env, "commit", "--date", day)
     table = catalog.load_table("gold.fact_sales")
     assert table.scan().to_arrow().num_rows == before_rows, "replaced, never appended twice"
     assert len(table.metadata.metadata_log) == commits + 1, "one commit"
-    # Time travel: the snapshot before the re-run has the same rows; the one before the first
-    # commit of the date has none of it.
+    assert len(table.metadata.snapshots) == snapshots + 1, "one snapshot more"
+    current = table.current_snapshot()
+    assert current.parent_snapshot_id == before_snapshot and current.summary.operation.value == "overwrite"
+    files_now = {t.file.file_path for t in table.scan(row_filter=on_date(day)).plan_files()}
+    assert files_now and not files_now & files_before, "the date's old files are no longer in the snapshot"
+    # Time travel: the snapshot before the re-run reads the old files (the same rows); the one
+    # before the first commit of the date has none of it.
+    assert {t.file.file_path for t in table.scan(snapshot_id=before_snapshot, row_filter=on_date(day)).plan_files()} == files_before
     assert table.scan(snapshot_id=before_snapshot).to_arrow().num_rows == before_rows
     history = {s.snapshot_id: s for s in table.metadata.snapshots}
     first = min(history.values(), key=lambda s: s.timestamp_ms)
@@ -258,4 +295,4 @@ def test_commit_has_help_and_clear_errors(lake):
     out = subprocess.run([ROOT / "scripts" / "iceberg.sh", "commit", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--date" in out.stdout
     bad = iceberg(dict(lake, MERCADO_ICEBERG_CATALOG="nessie"), "commit", "--date", DATES[0], check=False)
-    assert bad["returncode"] == 1 and "MERCADO_ICEBERG_CATALOG must be sql, glue or rest" in bad["stderr"]
+    assert bad["returncode"] == 1 and "MERCADO_ICEBERG_CATALOG must be sql, glue, rest or none" in bad["stderr"]

@@ -59,6 +59,10 @@ pub enum LakeError {
     /// A manifest could not be read or written.
     #[error("manifest {key}: {message}")]
     Manifest { key: String, message: String },
+
+    /// An Iceberg table could not be read as its catalog and metadata say.
+    #[error("Iceberg table {table}: {message}")]
+    Iceberg { table: String, message: String },
     /// An object a manifest lists is not the one it lists (truncated, replaced, or written before
     /// checksums were kept): nothing was read from it. Re-run the task that wrote the partition.
     #[error("s3 object {key} is not the file its manifest lists: {message}; re-run the task that wrote it")]

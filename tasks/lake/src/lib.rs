@@ -15,6 +15,7 @@ pub mod dq;
 pub mod dynamo;
 pub mod entry;
 pub mod error;
+pub mod iceberg;
 pub mod lake;
 pub mod manifest;
 pub mod parquet_io;

@@ -10,22 +10,38 @@ use std::time::Duration;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 
-const ZONES: [&str; 6] = ["raw", "cleaned", "quarantine", "work", "gold", "reports"];
+// The Iceberg tables' files and metadata: one folder per namespace (gold, cleaned).
+const ZONES: [&str; 8] = [
+    "raw",
+    "cleaned",
+    "quarantine",
+    "work",
+    "gold",
+    "reports",
+    "iceberg/gold.db",
+    "iceberg/cleaned.db",
+];
 
 /// (role, zones it may read, zones it may write)
 const EXPECTED: [(&str, &[&str], &[&str]); 4] = [
     (
         "data_engineer",
-        &["raw", "cleaned", "quarantine", "work", "gold", "reports"],
+        &ZONES,
         &["raw", "cleaned", "quarantine", "work"],
     ),
-    ("data_scientist", &["cleaned", "gold", "work"], &["work"]),
-    ("bi_analyst", &["gold", "reports"], &[]),
     (
-        "pipeline",
-        &["raw", "cleaned", "quarantine", "work", "gold", "reports"],
-        &["raw", "cleaned", "quarantine", "work", "gold", "reports"],
+        "data_scientist",
+        &[
+            "cleaned",
+            "gold",
+            "work",
+            "iceberg/gold.db",
+            "iceberg/cleaned.db",
+        ],
+        &["work"],
     ),
+    ("bi_analyst", &["gold", "reports", "iceberg/gold.db"], &[]),
+    ("pipeline", &ZONES, &ZONES),
 ];
 
 struct Moto {

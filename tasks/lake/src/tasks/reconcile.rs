@@ -5,6 +5,12 @@
 //!   dynamodb count = warehouse orders + quarantined transactions
 //!   dynamodb sum   = warehouse sum    + sum of the quarantined records' totals
 //!
+//! and the lake as other engines read it agrees: each gold table's current Iceberg snapshot holds
+//! for D the rows its `_manifest.json` lists (the tasks' internal record kept consistent with the
+//! commit), each date from one commit, and the sales it holds for D are the warehouse's:
+//!
+//!   Iceberg snapshot's fact_sales for D = warehouse (count and sum)
+//!
 //! A mismatch fails with the numbers in the message and a row in `audit.dq_failures`; every run
 //! writes its row in `audit.pipeline_runs`.
 
@@ -15,6 +21,7 @@ use rust_decimal::Decimal;
 use crate::cli::LakeArgs;
 use crate::contracts as c;
 use crate::error::{LakeError, Result};
+use crate::iceberg::{Catalog, IcebergArgs};
 use crate::lake::Lake;
 use crate::parquet_io::PartitionReader;
 use crate::rows::batch_rows;
@@ -32,6 +39,9 @@ pub struct ReconcileArgs {
 
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
+
+    #[command(flatten)]
+    pub iceberg: IcebergArgs,
 
     /// DynamoDB table holding the transactions.
     #[arg(long = "table", env = "MERCADO_DDB_TABLE", default_value = "mercado")]
@@ -86,6 +96,10 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
 
     let source = dynamodb_tally(&args.lake, &args.table, date).await?;
     let quarantined = quarantine_tally(&lake, date).await?;
+    let published = match args.iceberg.open(&args.lake.waits).await? {
+        Some(catalog) => Some(published_tally(&lake, &catalog, date).await?),
+        None => None,
+    };
     let (client, conn) = args.warehouse.connect(&args.lake.waits).await?;
     let row = client
         .query_one(
@@ -130,7 +144,25 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
             unparseable[..unparseable.len().min(10)].join(", ")
         ));
     }
-    let ok = unparseable.is_empty() && source.count == expected_count && source.sum == expected_sum;
+    let mut ok =
+        unparseable.is_empty() && source.count == expected_count && source.sum == expected_sum;
+    match &published {
+        Some(p) => {
+            numbers.push_str(&format!(
+                "; the lake's Iceberg snapshot {} totalling {}",
+                p.sales.count,
+                mercado_core::money::display(p.sales.sum)
+            ));
+            if !p.problems.is_empty() {
+                numbers.push_str(&format!("; {}", p.problems.join("; ")));
+            }
+            ok &= p.problems.is_empty() && p.sales.count == warehouse.count && p.sales.sum == warehouse.sum;
+        }
+        None => numbers.push_str(&format!(
+            "; the Iceberg tables not read (catalog {:?})",
+            args.iceberg.catalog
+        )),
+    }
     if !ok {
         client
             .execute(
@@ -181,7 +213,121 @@ pub async fn run(args: &ReconcileArgs) -> Result<Summary> {
             ..Default::default()
         },
     );
+    if let Some(p) = &published {
+        summary.add(
+            "iceberg",
+            DatasetCounts {
+                rows_out: p.sales.count,
+                ..Default::default()
+            },
+        );
+    }
     Ok(summary.finish(started))
+}
+
+/// The date as the lake publishes it to other engines: the gold tables' current Iceberg snapshots.
+struct Published {
+    /// The sales of `gold.fact_sales` for the date, read from the snapshot's own files.
+    sales: Tally,
+    /// Where a snapshot disagrees with the manifests or holds files of more than one commit.
+    problems: Vec<String>,
+}
+
+/// Each gold table's snapshot for the date against its manifest, and the snapshot's sales.
+async fn published_tally(lake: &Lake, catalog: &Catalog, date: NaiveDate) -> Result<Published> {
+    let mut problems = Vec::new();
+    let mut sales = Tally::default();
+    for t in crate::warehouse::TABLES {
+        let id = t.contract.id;
+        let listed = lake.manifest(&id.at(date)).await?.map(|m| m.rows);
+        let snapshot = catalog
+            .snapshot_date(lake, id.zone.as_str(), id.name, date)
+            .await?;
+        let Some(snapshot) = snapshot else {
+            if listed.is_some() {
+                problems.push(format!(
+                    "{}.{} is not an Iceberg table yet (iceberg_commit did not run)",
+                    id.zone, id.name
+                ));
+            }
+            continue;
+        };
+        if listed.unwrap_or(0) != snapshot.rows() {
+            problems.push(format!(
+                "{} holds {} rows for {date}, its manifest lists {} (iceberg_commit did not run since)",
+                snapshot.table,
+                snapshot.rows(),
+                listed.unwrap_or(0)
+            ));
+        }
+        if snapshot.added_by.len() > 1 {
+            problems.push(format!(
+                "{} holds files of {} commits for {date}",
+                snapshot.table,
+                snapshot.added_by.len()
+            ));
+        }
+        if t.name == "fact_sales" {
+            sales = snapshot_sales(lake, &snapshot).await?;
+        }
+    }
+    Ok(Published { sales, problems })
+}
+
+/// Distinct transactions and the sum of their lines' totals, from the snapshot's files (only the
+/// two columns are decoded).
+async fn snapshot_sales(lake: &Lake, snapshot: &crate::iceberg::SnapshotDate) -> Result<Tally> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    use arrow_schema::DataType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+
+    let mut transactions = std::collections::HashSet::new();
+    let mut sum = Decimal::ZERO;
+    for (key, _) in &snapshot.files {
+        let bytes = lake.get_bytes(key).await?.ok_or_else(|| {
+            LakeError::Iceberg {
+                table: snapshot.table.clone(),
+                message: format!("data file {key} is missing from the lake"),
+            }
+        })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["transaction_id", "total_price"]);
+        for batch in builder.with_projection(mask).build()? {
+            let batch = batch?;
+            let ids = batch.column_by_name("transaction_id");
+            match ids.map(|c| c.data_type()) {
+                Some(DataType::Utf8) => transactions.extend(
+                    ids.into_iter()
+                        .flat_map(|c| c.as_string::<i32>().iter().flatten().map(str::to_string)),
+                ),
+                Some(DataType::LargeUtf8) => transactions.extend(
+                    ids.into_iter()
+                        .flat_map(|c| c.as_string::<i64>().iter().flatten().map(str::to_string)),
+                ),
+                _ => {
+                    return Err(LakeError::Schema(format!(
+                        "{}: transaction_id is not a string column",
+                        snapshot.table
+                    )))
+                }
+            }
+            let totals = crate::rows::Columns::new(&batch).money("total_price")?;
+            let scale = match totals.data_type() {
+                DataType::Decimal128(_, scale) => *scale as u32,
+                _ => 0,
+            };
+            for v in totals.iter().flatten() {
+                sum += Decimal::from_i128_with_scale(v, scale);
+            }
+        }
+    }
+    Ok(Tally {
+        count: transactions.len() as u64,
+        sum,
+        unparseable: Vec::new(),
+    })
 }
 
 /// Every transaction of the day in DynamoDB, by the same day-index Query as extract.
