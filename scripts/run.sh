@@ -124,10 +124,13 @@ if [[ "${MERCADO_ICEBERG_CATALOG:-sql}" != none ]]; then
     || die "the Iceberg tables differ from the warehouse (above); re-run the dates with: scripts/run.sh $DAY"
   VERIFIED="$verified" python3 - <<'PY'
 import json, os
-tables = json.loads(os.environ["VERIFIED"])["tables"]
+verified = json.loads(os.environ["VERIFIED"])
+tables = verified["tables"]
 rows = sum(t["rows"] for t in tables.values())
 print(f"the Iceberg tables, read by pyiceberg and DuckDB, equal the warehouse row for row: "
       f"{len(tables)} gold tables, {rows} rows, each date one commit")
+if verified["published_not_loaded"]:
+    print(f"  published but not (yet) loaded into the warehouse: {', '.join(verified['published_not_loaded'])}")
 PY
 fi
 

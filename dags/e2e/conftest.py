@@ -23,6 +23,15 @@ CHAIN = [t["name"] for t in tasks()]
 BINARY_CHAIN = [t["name"] for t in tasks() if t.get("program", "mercado-task") == "mercado-task"]
 
 
+def task_command(name: str, day: str) -> list:
+    """The command the DAG runs for a task of the registry, by its program: `mercado-task <task>`
+    or `scripts/iceberg.sh <command>` (the Iceberg steps)."""
+    program = next(t.get("program", "mercado-task") for t in tasks() if t["name"] == name)
+    if program == "iceberg":
+        return [ROOT / "scripts" / "iceberg.sh", name.removeprefix("iceberg_"), "--date", day]
+    return [BIN / "mercado-task", name, "--date", day]
+
+
 def wait_until(what, timeout, probe, every=2.0):
     """Polls `probe` until it returns something true; fails the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BIN, BINARY_CHAIN, CHAIN, ROOT, free_port, iceberg_catalog_url, iceberg_verify, psql, start_api, wait_until,
+from conftest import (BIN, CHAIN, ROOT, free_port, iceberg_catalog_url, iceberg_verify, psql, task_command, start_api, wait_until,
                       with_api_token, with_db)
 from airflow_api import Airflow  # noqa: E402  (scripts/, on the path by conftest)
 
@@ -225,10 +225,12 @@ def test_backfill_in_parallel_equals_dates_one_by_one(stack, backfill):
     assert datetime.fromisoformat(scheduled[0]["run_after"]).date() > date.fromisoformat(YESTERDAY)
 
     # The reference: the same dates one by one, in order, into a fresh lake and warehouse.
-    seq = dict(env, WAREHOUSE_URL=env["WAREHOUSE_URL"] + "_seq", MERCADO_LAKE_BUCKET=env["MERCADO_LAKE_BUCKET"] + "-seq")
+    # Every task of the registry, the Iceberg commit too (into a catalog of its own).
+    seq = dict(env, WAREHOUSE_URL=env["WAREHOUSE_URL"] + "_seq", MERCADO_LAKE_BUCKET=env["MERCADO_LAKE_BUCKET"] + "-seq",
+               ICEBERG_CATALOG_URL=iceberg_catalog_url(f"{env['MERCADO_DDB_TABLE']}_seq_ice"))
     for day in [*DATES, YESTERDAY]:
-        for task in BINARY_CHAIN:
-            out = subprocess.run([BIN / "mercado-task", task, "--date", day], env=seq, capture_output=True, text=True, timeout=300)
+        for task in CHAIN:
+            out = subprocess.run(task_command(task, day), env=seq, capture_output=True, text=True, timeout=300)
             assert out.returncode == 0, f"{task} {day}: {out.stderr[-2000:]}"
 
     tables = warehouse_tables(env["WAREHOUSE_URL"])
@@ -442,7 +444,7 @@ def test_the_week_rerun_later_gives_the_same_history(stack, backfill):
     # pyiceberg and DuckDB: every gold table equal to the warehouse row for row, each date the files
     # of its last commit only (the re-run replaced each date; nothing of the first run visible).
     verified = iceberg_verify(env)
-    assert verified["tables"]["fact_sales"]["dates"] >= len(DATES), verified
+    assert verified["tables"]["fact_sales"]["dates"] >= len(DATES) and verified["dates_loaded"] >= len(DATES), verified
     week = {k: v for k, v in raw_before.items() if any(f"/dt={d}/" in k for d in DATES)}
     assert len(week) == len(DATES) * 6
     assert {k: raw_after[k] for k in week} == week, "every raw partition of the week is the one kept"

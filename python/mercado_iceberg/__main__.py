@@ -108,7 +108,7 @@ def verify_warehouse(catalog, settings: Settings, warehouse_url: str | None) -> 
         conn.close()
     if result["problems"]:
         raise Mismatch("; ".join(result["problems"]))
-    return {"tables": result["tables"]}
+    return {k: v for k, v in result.items() if k != "problems"}
 
 
 def main(argv: list[str] | None = None) -> int:
