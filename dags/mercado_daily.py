@@ -28,8 +28,9 @@ so loads started outside Airflow are safe too.
 re-runs, backfills) reuse the kept raw partitions. The ``refresh_snapshot`` param reads them again.
 
 **Runner** (environment variable ``MERCADO_RUNNER``): ``local`` (default) runs the built binary in
-``MERCADO_BIN_DIR`` as a subprocess; ``docker`` runs it in the tasks image (``MERCADO_TASKS_IMAGE``)
-through DockerOperator, on the engine at ``MERCADO_DOCKER_URL``.
+``MERCADO_BIN_DIR`` as a subprocess (the Iceberg step as ``scripts/iceberg.sh``); ``docker`` runs it in
+the tasks image (``MERCADO_TASKS_IMAGE``; the Iceberg step in ``MERCADO_ICEBERG_IMAGE``) through
+DockerOperator, on the engine at ``MERCADO_DOCKER_URL``.
 
 **Settings and secrets**: the tasks read ``PASSED_ENV`` (database URLs, AWS endpoint and keys, bucket,
 table…) from the worker's environment, or else from Airflow Variables of the same name. They are
@@ -56,8 +57,9 @@ from airflow.sdk.bases.notifier import BaseNotifier
 DAG_ID = "mercado_daily"
 # The binary that runs every task: ``mercado-task <task> --date D`` (tasks/bin).
 BINARY = "mercado-task"
-# The Iceberg step's command (python/mercado_iceberg through its pinned venv), run as a local
-# process by either runner: ``iceberg.sh commit --date D``.
+# The Iceberg step's command (python/mercado_iceberg through its pinned venv) with the local
+# runner: ``iceberg.sh commit --date D``; with the docker runner the Iceberg image's entry point
+# takes the same arguments (``commit --date D``).
 ICEBERG = "iceberg.sh"
 
 
@@ -150,6 +152,7 @@ SETTINGS = (
     "MERCADO_RUNNER",
     "MERCADO_BIN_DIR",
     "MERCADO_TASKS_IMAGE",
+    "MERCADO_ICEBERG_IMAGE",
     "MERCADO_DOCKER_URL",
     "MERCADO_DOCKER_NETWORK",
     "MERCADO_START_DATE",
@@ -279,9 +282,8 @@ def make_task(spec: TaskSpec, runner: str):
     }
     if spec.max_active_per_dag:
         ordering["max_active_tis_per_dag"] = spec.max_active_per_dag
-    if spec.program == "iceberg":
-        # The Iceberg commit (pyiceberg) runs on the worker with either runner: its pinned venv is
-        # made by the script, and the tasks image holds only the Rust binary.
+    if spec.program == "iceberg" and runner != "docker":
+        # The Iceberg commit (pyiceberg) as a local process: its pinned venv is made by the script.
         script = setting("MERCADO_ICEBERG_SH", os.path.join(os.path.dirname(__file__), "..", "scripts", ICEBERG))
         return MercadoLocalOperator(
             task_id=spec.name,
@@ -300,10 +302,14 @@ def make_task(spec: TaskSpec, runner: str):
                 self._private_environment = {**task_environment(context), **(self._private_environment or {})}
                 return super().execute(context)
 
+        # The Rust tasks in the tasks image; the Iceberg step (pyiceberg) in its own image, whose
+        # entry point is `python -m mercado_iceberg` (docker/iceberg-local.Dockerfile).
+        iceberg = spec.program == "iceberg"
         return MercadoDockerOperator(
             task_id=spec.name,
-            image=setting("MERCADO_TASKS_IMAGE", "mercado-tasks:0.1.0"),
-            command=command(spec),
+            image=(setting("MERCADO_ICEBERG_IMAGE", "mercado-iceberg:0.1.0") if iceberg
+                   else setting("MERCADO_TASKS_IMAGE", "mercado-tasks:0.1.0")),
+            command=command(spec)[1:] if iceberg else command(spec),
             network_mode=setting("MERCADO_DOCKER_NETWORK", "host"),
             # scripts/airflow.sh sets the project's engine (.local/docker/docker.sock).
             docker_url=setting("MERCADO_DOCKER_URL", "unix:///var/run/docker.sock"),

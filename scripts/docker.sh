@@ -7,7 +7,10 @@ set -euo pipefail
 #
 #   scripts/docker.sh start    install docker.io and debootstrap if missing, start dockerd (idempotent)
 #   scripts/docker.sh image    build mercado-tasks:0.1.0 from target/debug (after cargo build), unless
-#                              the image already holds that very binary (its sha256 is a label)
+#                              the image already holds that very binary (its sha256 is a label); and
+#                              mercado-iceberg:0.1.0, the Iceberg step (Debian's Python 3.11, the
+#                              pinned packages of .local/iceberg-venv, python/mercado_iceberg), unless
+#                              it holds those very files (docker/iceberg-local.Dockerfile)
 #   scripts/docker.sh ensure   both: what command 1 runs before Airflow's tasks need the engine
 #   scripts/docker.sh stop
 #   scripts/docker.sh env      export DOCKER_HOST for this engine
@@ -20,6 +23,7 @@ DK="$LOCAL/docker"
 SOCK="$DK/docker.sock"
 export DOCKER_HOST="unix://$SOCK"
 IMAGE="${MERCADO_TASKS_IMAGE:-mercado-tasks:0.1.0}"
+ICEBERG_IMAGE="${MERCADO_ICEBERG_IMAGE:-mercado-iceberg:0.1.0}"
 
 ready() { docker version >/dev/null 2>&1; }
 BINARY_LABEL=org.mercado.binary.sha256
@@ -66,29 +70,62 @@ start() {
   wait_for dockerd 60 ready || { tail -n 20 "$DK/dockerd.log" >&2; die "dockerd did not start"; }
 }
 
+# A Debian base image made by debootstrap (no registry to pull one from), `tag` from `tar`, with
+# the packages `include`s.
+base_image() {
+  local tag="$1" tar="$2" include="$3"
+  docker image inspect "$tag" >/dev/null 2>&1 && return
+  if [ ! -f "$tar" ]; then
+    log "debootstrap --variant=minbase --include=$include bookworm (about a minute)"
+    rm -rf "$DK/rootfs"
+    local mirror; mirror=$(debian_mirror bookworm) || die "no Debian mirror for debootstrap"
+    debootstrap --variant=minbase --include="$include" bookworm "$DK/rootfs" "$mirror" >"$DK/debootstrap.log" 2>&1 \
+      || { tail -n 20 "$DK/debootstrap.log" >&2; die "debootstrap failed"; }
+    tar -C "$DK/rootfs" -cf "$tar" . && rm -rf "$DK/rootfs"
+  fi
+  docker import "$tar" "$tag" >/dev/null
+}
+
 image() {
   ready || start
-  if ! docker image inspect mercado-base:bookworm >/dev/null 2>&1; then
-    if [ ! -f "$DK/base.tar" ]; then
-      log "debootstrap --variant=minbase --include=ca-certificates bookworm (about a minute)"
-      rm -rf "$DK/rootfs"
-      local mirror; mirror=$(debian_mirror bookworm) || die "no Debian mirror for debootstrap"
-      debootstrap --variant=minbase --include=ca-certificates bookworm "$DK/rootfs" "$mirror" >"$DK/debootstrap.log" 2>&1 \
-        || { tail -n 20 "$DK/debootstrap.log" >&2; die "debootstrap failed"; }
-      tar -C "$DK/rootfs" -cf "$DK/base.tar" . && rm -rf "$DK/rootfs"
-    fi
-    docker import "$DK/base.tar" mercado-base:bookworm >/dev/null
-  fi
+  base_image mercado-base:bookworm "$DK/base.tar" ca-certificates
   local bin="${MERCADO_BIN_DIR:-$ROOT/target/debug}" ctx="$DK/context" sum have
   [ -x "$bin/mercado-task" ] || die "$bin/mercado-task is missing: run cargo build --workspace --bins first"
   sum=$(sha256sum "$bin/mercado-task" | cut -d' ' -f1)
   have=$(docker image inspect -f "{{ index .Config.Labels \"$BINARY_LABEL\" }}" "$IMAGE" 2>/dev/null || true)
-  if [ "$have" = "$sum" ]; then log "$IMAGE is up to date (mercado-task ${sum:0:12})"; return; fi
-  rm -rf "$ctx" && mkdir -p "$ctx/bin"
-  cp "$bin/mercado-task" "$ctx/bin/"
-  if [ -n "$have" ]; then log "rebuilding $IMAGE: $bin/mercado-task changed"; else log "building $IMAGE from $bin"; fi
-  docker build -q -f "$ROOT/docker/tasks-local.Dockerfile" --label "$BINARY_LABEL=$sum" -t "$IMAGE" "$ctx" \
-    >"$DK/build.log" 2>&1 || { tail -n 20 "$DK/build.log" >&2; die "docker build of $IMAGE failed"; }
+  if [ "$have" = "$sum" ]; then log "$IMAGE is up to date (mercado-task ${sum:0:12})"
+  else
+    rm -rf "$ctx" && mkdir -p "$ctx/bin"
+    cp "$bin/mercado-task" "$ctx/bin/"
+    if [ -n "$have" ]; then log "rebuilding $IMAGE: $bin/mercado-task changed"; else log "building $IMAGE from $bin"; fi
+    docker build -q -f "$ROOT/docker/tasks-local.Dockerfile" --label "$BINARY_LABEL=$sum" -t "$IMAGE" "$ctx" \
+      >"$DK/build.log" 2>&1 || { tail -n 20 "$DK/build.log" >&2; die "docker build of $IMAGE failed"; }
+    rm -rf "$ctx"
+  fi
+  iceberg_image
+}
+
+# The Iceberg step's image: Debian's python3 (3.11, the ABI of the venv's wheels) and the venv's
+# installed packages (pinned by python/iceberg-requirements.txt), so nothing is downloaded inside.
+iceberg_image() {
+  "$ROOT/scripts/iceberg.sh" venv
+  base_image mercado-python-base:bookworm "$DK/base-python.tar" ca-certificates,python3
+  local site="$LOCAL/iceberg-venv/lib/python3.11/site-packages" ctx="$DK/context-iceberg" sum
+  [ -d "$site" ] || die "$site is missing (the venv's Python is not 3.11?)"
+  sum=$(cat "$ROOT/python/iceberg-requirements.txt" "$ROOT"/python/mercado_iceberg/*.py "$ROOT/docker/iceberg-local.Dockerfile" \
+        | sha256sum | cut -d' ' -f1)
+  if [ "$(docker image inspect -f "{{ index .Config.Labels \"$BINARY_LABEL\" }}" "$ICEBERG_IMAGE" 2>/dev/null || true)" = "$sum" ]; then
+    log "$ICEBERG_IMAGE is up to date (python/mercado_iceberg ${sum:0:12})"; return
+  fi
+  rm -rf "$ctx" && mkdir -p "$ctx/python"
+  cp -r "$site" "$ctx/site-packages"
+  rm -rf "$ctx/site-packages"/{pip,setuptools,_pytest,pytest}* "$ctx/site-packages/__pycache__"
+  cp -r "$ROOT/python/mercado_iceberg" "$ctx/python/"
+  rm -rf "$ctx/python/mercado_iceberg/tests"
+  find "$ctx" -name __pycache__ -prune -exec rm -rf {} +
+  log "building $ICEBERG_IMAGE (the Iceberg step)"
+  docker build -q -f "$ROOT/docker/iceberg-local.Dockerfile" --label "$BINARY_LABEL=$sum" -t "$ICEBERG_IMAGE" "$ctx" \
+    >"$DK/build.log" 2>&1 || { tail -n 20 "$DK/build.log" >&2; die "docker build of $ICEBERG_IMAGE failed"; }
   rm -rf "$ctx"
 }
 

@@ -64,7 +64,7 @@ log "building (cargo build: API, traffic generator, tasks)"
 cargo build --workspace --bins --locked
 DAY="${1:-$(date -u -d yesterday +%F)}"
 if [ "$RUNNER" = docker ]; then
-  log "runner: docker (each task in a container of ${MERCADO_TASKS_IMAGE:-mercado-tasks:0.1.0} on the project's Docker engine)"
+  log "runner: docker (each task in a container of ${MERCADO_TASKS_IMAGE:-mercado-tasks:0.1.0}, the Iceberg step of ${MERCADO_ICEBERG_IMAGE:-mercado-iceberg:0.1.0}, on the project's Docker engine)"
   "$ROOT/scripts/docker.sh" ensure
 else
   log "runner: local (each task a process of target/debug/mercado-task; MERCADO_RUNNER=docker for containers)"

@@ -114,6 +114,7 @@ def stack():
         MERCADO_LAKE_BUCKET=name.replace("_", "-"),
         ICEBERG_CATALOG_URL=iceberg_catalog_url(f"{name}_ice"),
         MERCADO_TASKS_IMAGE=f"mercado-tasks:{name.replace('_', '-')}",
+        MERCADO_ICEBERG_IMAGE=f"mercado-iceberg:{name.replace('_', '-')}",
         MERCADO_API_BIND=f"127.0.0.1:{free_port()}",
         MERCADO_RUN_DIR=str(run_dir),
         MERCADO_DAYS="1",
@@ -134,7 +135,7 @@ def stack():
     finally:
         subprocess.run([ROOT / "scripts" / "airflow.sh", "stop"], env=env, capture_output=True, timeout=60)
         stop_api(run_dir)
-        docker("image", "rm", "-f", env["MERCADO_TASKS_IMAGE"], check=False)
+        docker("image", "rm", "-f", env["MERCADO_TASKS_IMAGE"], env["MERCADO_ICEBERG_IMAGE"], check=False)
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -174,8 +175,8 @@ def assert_day_ran_in_containers(env: dict, run_dir: Path, output: str) -> None:
     assert set(instances) == set(CHAIN)
     for task, ti in instances.items():
         assert ti["state"] == "success", ti
-        # The Iceberg commit runs on the worker with either runner (scripts/iceberg.sh).
-        assert ti["operator"] == ("MercadoLocalOperator" if task == "iceberg_commit" else "MercadoDockerOperator"), ti
+        # The Iceberg commit too, in its own image (docker/iceberg-local.Dockerfile).
+        assert ti["operator"] == "MercadoDockerOperator", ti
         summary = client.summary(run_id, task)
         assert summary and summary["task"] == task and summary["date"] == DAY and summary["status"] == "ok", summary
     labels = [json.loads(line) for line in (run_dir / "traffic" / "labels.jsonl").read_text().splitlines() if line]
@@ -248,6 +249,7 @@ def test_docker_runner_starts_the_engine_and_builds_the_image(stack):
     record_timing("docker", seconds)
     assert "starting dockerd" in output
     assert f"building {env['MERCADO_TASKS_IMAGE']}" in output
+    assert f"building {env['MERCADO_ICEBERG_IMAGE']}" in output
     # Airflow ran with the local runner in the step before: it was restarted for this one.
     assert re.search(r"run with other settings than these \([^)]*MERCADO_RUNNER=docker[^)]*\): restarting them",
                      output), output[-4000:]

@@ -17,7 +17,7 @@ from airflow.timetables.base import TimeRestriction
 # The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
 CHAIN = [t["name"] for t in __import__("registry").tasks()]
-# The tasks of the Rust binary (the others run as scripts/iceberg.sh with either runner).
+# The tasks of the Rust binary (the others run as scripts/iceberg.sh, or in the Iceberg image).
 BINARY_CHAIN = [t["name"] for t in __import__("registry").tasks() if t.get("program", "mercado-task") == "mercado-task"]
 UTC = UTC
 
@@ -170,8 +170,12 @@ def test_refresh_param_reaches_the_tasks_as_a_setting(load_dag):
 
 def test_docker_runner_fields(load_dag):
     module, dag = load_dag(MERCADO_RUNNER="docker", MERCADO_TASKS_IMAGE="mercado-tasks:test",
-                           MERCADO_DOCKER_URL="unix:///srv/engine.sock")
-    assert type(dag.get_task("iceberg_commit")).__name__ == "MercadoLocalOperator"
+                           MERCADO_ICEBERG_IMAGE="mercado-iceberg:test", MERCADO_DOCKER_URL="unix:///srv/engine.sock")
+    # The Iceberg step in its own image, whose entry point is `python -m mercado_iceberg`.
+    iceberg = dag.get_task("iceberg_commit")
+    assert type(iceberg).__name__ == "MercadoDockerOperator"
+    assert iceberg.image == "mercado-iceberg:test"
+    assert iceberg.command == ["commit", "--date", module.RUN_DATE]
     for task_id in BINARY_CHAIN:
         task = dag.get_task(task_id)
         assert type(task).__name__ == "MercadoDockerOperator"
