@@ -9,10 +9,11 @@ use chrono::NaiveDate;
 
 use crate::lake::Env;
 
-/// `mercado-task <task>`, the built binary.
+/// `mercado-task <task>`, the built binary, with no Iceberg catalog: the Rust tests commit no
+/// Iceberg tables (python/mercado_iceberg/tests and the DAG's tests read them through reconcile).
 pub fn task(task: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new(bin("mercado-task"));
-    cmd.arg(task);
+    cmd.arg(task).env("MERCADO_ICEBERG_CATALOG", "none");
     cmd
 }
 
@@ -75,7 +76,7 @@ pub fn run(task: &str, env: &Env, date: NaiveDate) -> Output {
 }
 
 /// The command [`run`] runs, to add settings to: the test's bucket, database and table, logs at
-/// info, no warehouse, no Iceberg catalog (the Rust tests commit no Iceberg tables).
+/// info, no warehouse.
 pub fn command(task: &str, env: &Env, date: NaiveDate) -> std::process::Command {
     let mut cmd = self::task(task);
     cmd.args(["--date", &date.format("%Y-%m-%d").to_string()])
@@ -83,7 +84,6 @@ pub fn command(task: &str, env: &Env, date: NaiveDate) -> std::process::Command 
         .env("DATABASE_URL", &env.app.database_url)
         .env("MERCADO_DDB_TABLE", &env.app.name)
         .env("RUST_LOG", "info")
-        .env("MERCADO_ICEBERG_CATALOG", "none")
         // Audit rows only where a test asks for them (see entry::TaskArgs::audit_warehouse).
         .env_remove("WAREHOUSE_URL");
     cmd

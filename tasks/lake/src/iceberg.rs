@@ -111,8 +111,15 @@ impl Catalog {
                  WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3",
                 &[&CATALOG_NAME, &namespace, &table],
             )
-            .await?;
-        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+            .await;
+        match row {
+            Ok(row) => Ok(row.and_then(|r| r.get::<_, Option<String>>(0))),
+            // A catalog nothing was ever committed to has no tables of its own yet.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The date's files in the table's current snapshot (`None` when the table does not exist).
