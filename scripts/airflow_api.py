@@ -339,7 +339,15 @@ def print_summaries(api: Airflow, run_id: str) -> None:
     for ti in sorted(api.task_instances(run_id), key=lambda t: t.get("start_date") or "9"):
         s = api.summary(run_id, ti["task_id"]) or {}
         figures = " ".join(f"{k}={s[k]}" for k in keys if k in s)
-        print(f"  {ti['task_id']:<14} {ti.get('state')!s:<8} {figures}")
+        print(f"  {ti['task_id']:<14} {ti.get('state')!s:<8} {figures}{throughput(s)}")
+
+
+def throughput(summary: dict) -> str:
+    """The task's rows read per second of its own time, when it says both."""
+    rows, seconds = summary.get("rows_in"), summary.get("seconds")
+    if not rows or not seconds:
+        return ""
+    return f" rows/s={rows / seconds:,.0f}"
 
 
 def main(argv=None) -> int:

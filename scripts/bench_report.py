@@ -12,6 +12,7 @@ step; a key measured several times counts by its median). Parameters come as NAM
 """
 
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -87,6 +88,10 @@ def transform(t, p):
     carts = checked["clean"]["carts"]
     vs_duck, vs_polars = total["duckdb"] / total["mercado"], total["polars"] / total["mercado"]
     vs_datafusion = total["datafusion"] / total["mercado"]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_transform import PEER_TUNING
+    tuning = "\n".join(f"- {name.split(' SQL')[0].split(' lazy')[0]}: {PEER_TUNING[key]}"
+                        for key, name in tools if key in PEER_TUNING)
     return f"""{body}
 
 Mercado's tasks read and write the lake on the local S3 emulator (moto, one request at a time), as in
@@ -103,7 +108,10 @@ digest of all columns of each of the {len(checked['datasets'])} cleaned, enriche
 
 Goals (reported, not asserted): Mercado ≥ 1.2× DuckDB's speed: **{vs_duck:.2f}×** ({'met' if vs_duck >= 1.2 else 'not met'});
 ≥ 1.0× Polars': **{vs_polars:.2f}×** ({'met' if vs_polars >= 1.0 else 'not met'}).
-DataFusion's: **{vs_datafusion:.2f}×** (no goal set)."""
+DataFusion's: **{vs_datafusion:.2f}×** (no goal set).
+
+How each peer is written (`PEER_TUNING` in scripts/bench_transform.py):
+{tuning}"""
 
 
 def load(t, p):

@@ -39,6 +39,14 @@ from datetime import date as Date
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREADS = 2
+# How each peer is written, beyond doing the same work (BENCHMARKS.md prints these lines; issue 25
+# asks for each peer as an expert of its engine would write it).
+PEER_TUNING = {
+    "duckdb": "typed JSON parsing of the lines (`from_json` into a list of structs, unnested beside "
+              "`generate_subscripts`), `preserve_insertion_order = false`, 2 threads",
+    "datafusion": "SQL on 2 target partitions; the lines decoded by Python's json row by row (to review)",
+    "polars": "lazy frames, typed JSON parsing (`str.json_decode` with the lines' dtype), 2 threads",
+}
 # The marketplace's limits, one value each (mercado_core::limits, written out as core/limits.json).
 with open(f"{ROOT}/core/limits.json") as f:
     LIMITS = json.load(f)
@@ -57,6 +65,8 @@ EMAIL = rf"^{EMAIL_LOCAL}@([A-Za-z0-9]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Z
 
 # Each parsed line `p` (item_id, vendor_id, qty, unit_price, total_price, line_no) with the first
 # rule it breaks, in clean's order: the SQL DuckDB and DataFusion both run.
+# The fields of a cart or transaction line (`lines`, a JSON array of objects).
+LINE_FIELDS = ["item_id", "vendor_id", "qty", "unit_price", "total_price", "line_no"]
 LINE_REASON = f"""SELECT p.*, CASE
                 WHEN p.item_id IS NULL OR p.vendor_id IS NULL THEN 'bad_line'
                 WHEN p.qty IS NULL OR p.qty NOT BETWEEN 1 AND {MAX_QTY} THEN 'bad_qty'
@@ -130,7 +140,9 @@ def sql_stage(stage, out, day, view, copy):
 def duckdb_stage(stage, raw, out, day):
     import duckdb
 
-    con = duckdb.connect(config={"threads": THREADS})
+    # DuckDB's performance guide: without insertion order kept, COPY … TO writes in parallel and
+    # spills less (every output here is compared order-free).
+    con = duckdb.connect(config={"threads": THREADS, "preserve_insertion_order": False})
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"CREATE MACRO int_of(s) AS CASE WHEN regexp_full_match(trim(s), '{INT[1:-1]}') THEN TRY_CAST(trim(s) AS BIGINT) END")
     con.execute(f"CREATE MACRO money_of(s) AS CASE WHEN regexp_full_match(trim(s), '{MONEY[1:-1]}') THEN TRY_CAST(trim(s) AS DECIMAL(18,2)) END")
@@ -148,6 +160,10 @@ def duckdb_stage(stage, raw, out, day):
         duckdb_clean(con, copy, raw, out, day)
     else:
         sql_stage(stage, out, day, view, copy)
+
+
+# A cart or transaction line as DuckDB's from_json reads it: every field as its text.
+DUCKDB_LINES_TYPE = "[{" + ", ".join(f'"{k}": "VARCHAR"' for k in LINE_FIELDS) + "}]"
 
 
 def duckdb_clean(con, copy, raw, out, day):
@@ -198,14 +214,14 @@ def duckdb_clean(con, copy, raw, out, day):
 
     def lines(table):
         """Each line of the candidate rows of `table`, with the first rule it breaks (clean's order)."""
+        # Typed parsing: from_json into a list of structs of strings (each field's own text, as
+        # json_extract_string gives it), unnested beside its subscripts.
         con.execute(f"""CREATE TEMP TABLE l_{table} AS
-            WITH e AS (SELECT t.pos, j.key::INTEGER AS n,
-                              json_extract_string(j.value, ['$.item_id', '$.vendor_id', '$.qty', '$.unit_price',
-                                                            '$.total_price', '$.line_no']) AS f
-                       FROM c_{table} t, json_each(t.lines) j),
-                 p AS (SELECT pos, n, int_of(f[1]) AS item_id, int_of(f[2]) AS vendor_id, int_of(f[3]) AS qty,
-                              money_of(f[4]) AS unit_price, money_of(f[5]) AS total_price,
-                              coalesce(int_of(f[6]), n + 1) AS line_no FROM e)
+            WITH a AS (SELECT pos, from_json(lines, '{DUCKDB_LINES_TYPE}') AS arr FROM c_{table}),
+                 e AS (SELECT pos, generate_subscripts(arr, 1) - 1 AS n, unnest(arr) AS f FROM a),
+                 p AS (SELECT pos, n, int_of(f.item_id) AS item_id, int_of(f.vendor_id) AS vendor_id, int_of(f.qty) AS qty,
+                              money_of(f.unit_price) AS unit_price, money_of(f.total_price) AS total_price,
+                              coalesce(int_of(f.line_no), n + 1) AS line_no FROM e)
             {LINE_REASON}""")
         con.execute(f"""CREATE TEMP TABLE lv_{table} AS
             SELECT pos, arg_min(line_reason, n) FILTER (WHERE line_reason IS NOT NULL) AS line_reason,
@@ -289,9 +305,6 @@ def datafusion_stage(stage, raw, out, day):
         datafusion_clean(ctx, copy, raw, out, day)
     else:
         sql_stage(stage, out, day, view, copy)
-
-
-LINE_FIELDS = ["item_id", "vendor_id", "qty", "unit_price", "total_price", "line_no"]
 
 
 def decode_lines(pos, texts):
@@ -643,7 +656,7 @@ def polars_clean(pl, sink, raw, out, day):
     lines_ok = pl.col("lines").str.json_path_match("$[0]").is_not_null()
     customer = (pl.when(pl.col("uid").is_null() | (pl.col("uid") <= 0)).then(pl.lit("bad_customer_id"))
                 .when(~pl.col("uid").is_in(customers.implode())).then(pl.lit("unknown_customer")))
-    line_t = pl.List(pl.Struct({k: pl.String for k in ["item_id", "vendor_id", "qty", "unit_price", "total_price", "line_no"]}))
+    line_t = pl.List(pl.Struct({k: pl.String for k in LINE_FIELDS}))
 
     def lines(candidates):
         """Each line of the candidate rows, with the first rule it breaks (clean's order), and per

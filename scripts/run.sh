@@ -15,6 +15,9 @@ set -euo pipefail
 #                                 reused, days already generated are not generated again, and each
 #                                 day's run is cleared and run again)
 #   MERCADO_DAYS=7 MERCADO_SEED=7 the week's length and the generator's seed
+#   MERCADO_ORDERS_PER_DAY=150    a day's orders (the marketplace scaled with them): a busy day is
+#                                 20000 or 200000; the generator prints its progress, the follower
+#                                 each task's time and rows/s
 #   MERCADO_RUNNER=local|docker   how Airflow runs each task: `local` (the default) as a process of
 #                                 the built binary; `docker` in a container of the tasks image on the
 #                                 project's Docker engine, which this script starts, and whose image
@@ -105,11 +108,19 @@ mkdir -p "$TRAFFIC"
 export DATABASE_URL="$EXTRACT_DATABASE_URL" WAREHOUSE_URL="$LOADER_WAREHOUSE_URL"
 "$ROOT/scripts/airflow.sh" start >/dev/null
 log "a week of marketplace, $FIRST … $DAY: each day's traffic, then mercado_daily for it through Airflow"
+# The day's size: MERCADO_ORDERS_PER_DAY orders (default 150), the marketplace scaled with it (the
+# default day's 60 customers, 80 items, 8 vendors and 15 open carts per 150 orders).
+ORDERS="${MERCADO_ORDERS_PER_DAY:-150}"
+[[ "$ORDERS" =~ ^[1-9][0-9]*$ ]] || die "MERCADO_ORDERS_PER_DAY must be a positive whole number, not '$ORDERS'"
+CUSTOMERS=$(( ORDERS * 60 / 150 > 60 ? ORDERS * 60 / 150 : 60 ))
+ITEMS=$(( ORDERS * 80 / 150 > 80 ? ORDERS * 80 / 150 : 80 ))
+VENDORS=$(( ORDERS * 8 / 1500 > 8 ? ORDERS * 8 / 1500 : 8 ))
+CARTS=$(( ORDERS * 15 / 150 > 15 ? ORDERS * 15 / 150 : 15 ))
 for ((i = DAYS - 1; i >= 0; i--)); do
   d=$(date -u -d "$DAY - $i days" +%F)
-  log "[$((DAYS - i))/$DAYS] traffic for $d"
+  log "[$((DAYS - i))/$DAYS] traffic for $d: $ORDERS orders, $CUSTOMERS customers, $ITEMS items, $VENDORS vendors, $CARTS open carts"
   "$ROOT/target/debug/mercado-traffic" --date "$d" --api-url "$BASE" --seed "${MERCADO_SEED:-7}" \
-    --customers 60 --vendors 8 --items 80 --orders 150 --carts 15 \
+    --customers "$CUSTOMERS" --vendors "$VENDORS" --items "$ITEMS" --orders "$ORDERS" --carts "$CARTS" \
     --state "$TRAFFIC/state.json" --labels "$TRAFFIC/labels.jsonl" | tail -n 1
   log "[$((DAYS - i))/$DAYS] mercado_daily for $d (task logs: Airflow UI, or ${AIRFLOW_HOME:-$LOCAL/airflow}/logs)"
   "$ROOT/scripts/airflow.sh" python "$ROOT/scripts/airflow_api.py" run --date "$d" \

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_api import RetryPolicy, attempt, error_line, log_text, seconds  # noqa: E402
+from airflow_api import RetryPolicy, attempt, error_line, log_text, seconds, throughput  # noqa: E402
 
 
 def entry(event: str, **extra) -> dict:
@@ -79,3 +79,9 @@ def test_when_the_next_try_is_due():
     # Without backoff (a multiplier of 0 or 1) the delay is exact.
     assert RetryPolicy(1, 3.0, 1.0).window(1) == (3.0, 3.0)
     assert seconds(None) == 0.0 and seconds(12) == 12.0
+
+
+def test_each_tasks_rows_per_second():
+    assert throughput({"rows_in": 200_000, "seconds": 0.8}) == " rows/s=250,000"
+    assert throughput({"rows_in": 0, "seconds": 0.8}) == ""
+    assert throughput({"seconds": 3.1}) == "", "the Iceberg commit states no rows_in"
