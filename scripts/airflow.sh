@@ -9,12 +9,15 @@ set -euo pipefail
 #                                      triggerer in the background; idempotent; prints the UI login
 #   scripts/airflow.sh stop | status   stop them / exit non-zero unless all four run
 #   scripts/airflow.sh login           print the UI's URL, user and password
+#   scripts/airflow.sh worker …        a Celery worker (`airflow celery worker`, without serving logs);
+#                                      scripts/cluster.sh runs one on each node
 #   scripts/airflow.sh <airflow args>  the airflow CLI with the project's settings, e.g.
 #                                      scripts/airflow.sh backfill create --dag-id mercado_daily …
 #   scripts/airflow.sh pytest|python …  the venv's pytest or python with the same settings
 #
 # Settings (environment or .env): AIRFLOW_HOME (.local/airflow), AIRFLOW_DATABASE_URL, AIRFLOW_PORT
-# (8080), MERCADO_RUNNER (local, or docker: the tasks in containers on the project's engine,
+# (8080), MERCADO_EXECUTOR (local: LocalExecutor; celery: CeleryExecutor, whose broker `start` starts
+# and whose workers are scripts/cluster.sh's nodes), MERCADO_RUNNER (local, or docker: the tasks in containers on the project's engine,
 # MERCADO_DOCKER_URL, default .local/docker/docker.sock, which scripts/docker.sh starts). Secrets
 # Airflow needs (JWT and session keys, the UI password) are generated once into $AIRFLOW_HOME, never
 # committed.
@@ -41,7 +44,21 @@ if [[ "$db_url" == postgres*://*@127.0.0.1:"${MERCADO_PG_PORT:-}"/* && -r "$PG_S
   db_url=$(role_url mercado_airflow "$db_url")
 fi
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${db_url#*://}"
-export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+# The executor: local (LocalExecutor, this machine) or celery (CeleryExecutor: the tasks run on the
+# worker nodes of scripts/cluster.sh, Redis as broker, results in the metadata database).
+case "${MERCADO_EXECUTOR:=local}" in
+  local) export AIRFLOW__CORE__EXECUTOR=LocalExecutor ;;
+  celery)
+    export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+    redis_secret="$REDIS_SECRETS/${MERCADO_CLUSTER_NAME:-mercado}"
+    if [ -r "$redis_secret" ]; then
+      AIRFLOW__CELERY__BROKER_URL="redis://:$(< "$redis_secret")@127.0.0.1:${MERCADO_REDIS_PORT:-56379}/0"
+      export AIRFLOW__CELERY__BROKER_URL
+    fi
+    # The result backend defaults to the metadata database (db+postgresql://…).
+    ;;
+  *) die "MERCADO_EXECUTOR must be local or celery, not '$MERCADO_EXECUTOR'" ;;
+esac
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
@@ -53,7 +70,8 @@ export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT="$AIRFLOW_PORT"
 export AIRFLOW__API__BASE_URL="$AIRFLOW_URL"
 export AIRFLOW__API__WORKERS=1
-export AIRFLOW__LOGGING__BASE_LOG_FOLDER="$AIRFLOW_HOME/logs"
+# A worker node of scripts/cluster.sh keeps its tasks' logs in its own directory (MERCADO_NODE_LOGS).
+export AIRFLOW__LOGGING__BASE_LOG_FOLDER="${MERCADO_NODE_LOGS:-$AIRFLOW_HOME/logs}"
 export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=2
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export MERCADO_RUNNER="${MERCADO_RUNNER:-local}"
@@ -142,10 +160,16 @@ start() {
   install
   secrets
   local c want changed
-  want=$(settings_digest)
+  if [ "$MERCADO_EXECUTOR" = celery ]; then
+    "$ROOT/scripts/cluster.sh" broker
+    AIRFLOW__CELERY__BROKER_URL="redis://:$(< "$redis_secret")@127.0.0.1:${MERCADO_REDIS_PORT:-56379}/0"
+    export AIRFLOW__CELERY__BROKER_URL
+  fi
+  want="$(settings_digest)
+MERCADO_EXECUTOR=$MERCADO_EXECUTOR"
   if any_running && [ "$(cat "$SETTINGS_FILE" 2>/dev/null)" != "$want" ]; then
     changed=$({ diff <(cat "$SETTINGS_FILE" 2>/dev/null) <(echo "$want") || true; } | sed -n 's/^> //p' \
-      | sed -E 's/^(MERCADO_RUNNER=.*)$/\1/; s/^([A-Z_]+)=[0-9a-f]{16}$/\1/; s/^([A-Z_]+)=unset$/\1 (unset)/' | paste -sd, - | sed 's/,/, /g')
+      | sed -E 's/^(MERCADO_(RUNNER|EXECUTOR)=.*)$/\1/; s/^([A-Z_]+)=[0-9a-f]{16}$/\1/; s/^([A-Z_]+)=unset$/\1 (unset)/' | paste -sd, - | sed 's/,/, /g')
     log "Airflow's components run with other settings than these (${changed:-unknown}): restarting them"
     stop
   fi
@@ -198,6 +222,12 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   login) login ;;
+  worker)
+    shift
+    [ "$MERCADO_EXECUTOR" = celery ] || die "a worker needs MERCADO_EXECUTOR=celery"
+    [ -n "${AIRFLOW__CELERY__BROKER_URL:-}" ] || die "no broker password yet: scripts/cluster.sh broker makes it"
+    secrets
+    exec "$VENV/bin/airflow" celery worker --skip-serve-logs "$@" ;;
   python|pytest) tool="$1"; shift; install; secrets; exec "$VENV/bin/$tool" "$@" ;;
   ""|-h|--help) awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; [ -n "${1:-}" ] ;;
   *) install; secrets; exec "$VENV/bin/airflow" "$@" ;;

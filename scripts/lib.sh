@@ -25,6 +25,9 @@ load_env() {
 # (mode 600, never committed). The URLs of .env name a user and no password; the scripts put the
 # generated one in, in their own environment only (never in a process's arguments).
 PG_SECRETS="$LOCAL/secrets/pg"
+# The Celery broker's (Redis) password per cluster, made by scripts/cluster.sh (mode 600).
+# shellcheck disable=SC2034  # used by airflow.sh and cluster.sh, which source this file
+REDIS_SECRETS="$LOCAL/secrets/redis"
 
 # url_with_password URL PASSWORD: URL with its password replaced (or added).
 url_with_password() {

@@ -22,6 +22,9 @@ set -euo pipefail
 #                                 the built binary; `docker` in a container of the tasks image on the
 #                                 project's Docker engine, which this script starts, and whose image
 #                                 it builds (or rebuilds when the binary changed) first
+#   MERCADO_CLUSTER_NODES=N       run the tasks on Airflow's CeleryExecutor, on N worker nodes of
+#                                 scripts/cluster.sh (network namespaces, each capped at
+#                                 MERCADO_NODE_CPU CPUs); unset (the default): LocalExecutor
 #   MERCADO_RUN_TIMEOUT=1800      the bound on one day's run (seconds); a task that fails for good
 #                                 ends the command at once with the end of its log
 #   MERCADO_RUN_DIR=.local        where the API's pid and log, the generator's state and labels
@@ -45,6 +48,7 @@ if [ "${1:-}" = stop ]; then
   if [ -f "$API_PID" ] && kill "$(cat "$API_PID")" 2>/dev/null; then log "API stopped"; fi
   rm -f "$API_PID"
   "$ROOT/scripts/airflow.sh" stop
+  [ -d "$LOCAL/cluster/${MERCADO_CLUSTER_NAME:-mercado}" ] && "$ROOT/scripts/cluster.sh" down
   "$ROOT/scripts/services.sh" stop
   exit 0
 fi
@@ -53,6 +57,13 @@ case "$RUNNER" in
   local|docker) ;;
   *) die "MERCADO_RUNNER must be local or docker, not '$RUNNER'" ;;
 esac
+NODES="${MERCADO_CLUSTER_NODES:-}"
+if [ -n "$NODES" ]; then
+  [[ "$NODES" =~ ^[1-9][0-9]*$ ]] || die "MERCADO_CLUSTER_NODES must be a positive number of nodes, not '$NODES'"
+  # The docker runner's containers would run on the engine's host, outside the nodes' caps.
+  [ "$RUNNER" = local ] || die "MERCADO_CLUSTER_NODES runs the tasks on the nodes: use it with MERCADO_RUNNER=local"
+  export MERCADO_EXECUTOR=celery
+fi
 "$ROOT/scripts/services.sh" start
 local_passwords_into_env  # the logins' passwords exist now (generated on a fresh machine by start)
 # Each component logs in to PostgreSQL as its own least-privilege role (scripts/services.sh): the
@@ -107,6 +118,10 @@ mkdir -p "$TRAFFIC"
 # log in as mercado_loader. (Airflow's own metadata: mercado_airflow, set by airflow.sh.)
 export DATABASE_URL="$EXTRACT_DATABASE_URL" WAREHOUSE_URL="$LOADER_WAREHOUSE_URL"
 "$ROOT/scripts/airflow.sh" start >/dev/null
+if [ -n "$NODES" ]; then
+  log "executor: Celery, $NODES worker nodes (scripts/cluster.sh status; each node's log under $LOCAL/cluster/)"
+  "$ROOT/scripts/cluster.sh" up "$NODES"
+fi
 log "a week of marketplace, $FIRST … $DAY: each day's traffic, then mercado_daily for it through Airflow"
 # The day's size: MERCADO_ORDERS_PER_DAY orders (default 150), the marketplace scaled with it (the
 # default day's 60 customers, 80 items, 8 vendors and 15 open carts per 150 orders).

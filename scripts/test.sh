@@ -9,7 +9,8 @@ set -euo pipefail
 #      Iceberg tables (python/mercado_iceberg/tests, in .local/iceberg-venv)
 #   5. Airflow (pinned, in .local/airflow-venv): DAG tests; `airflow dags test` end to end with each
 #      runner; a backfill driven by a real scheduler compared with the dates run one by one; the UI in
-#      headless Chromium (Debian's chromium and chromedriver, installed when missing)
+#      headless Chromium (Debian's chromium and chromedriver, installed when missing); the DAG on
+#      CeleryExecutor with two worker nodes (scripts/cluster.sh), one of them lost mid-task
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 cd "$ROOT"
@@ -54,10 +55,11 @@ log "Airflow: DAG tests, then the DAG end to end for two dates with each runner"
 "$ROOT/scripts/docker.sh" image
 rm -f "$LOCAL/e2e-timings.json"
 AIRFLOW__CORE__UNIT_TEST_MODE=True "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/tests 2>&1 | tee "$LOCAL/pytest-dags.log"
-rm -f "$LOCAL/backfill-timings.json" "$LOCAL/command1-timings.json"
+rm -f "$LOCAL/backfill-timings.json" "$LOCAL/command1-timings.json" "$LOCAL/cluster-timings.json"
 "$ROOT/scripts/airflow.sh" pytest -q -p no:cacheprovider dags/e2e 2>&1 | tee "$LOCAL/pytest-e2e.log"
 log "end-to-end wall time per runner (two dates, seconds): $(cat "$LOCAL/e2e-timings.json")"
 log "backfill of five dates through the scheduler (seconds): $(cat "$LOCAL/backfill-timings.json")"
+log "CeleryExecutor on two worker nodes (scripts/cluster.sh; seconds): $(cat "$LOCAL/cluster-timings.json")"
 log "command 1 for one day, wall time per runner (seconds; docker: engine started and image built first): $(cat "$LOCAL/command1-timings.json")"
 
 count() { grep -hEo "[0-9]+ $1" "$LOCAL/pytest-moto.log" "$LOCAL/cargo-test.log" "$LOCAL/pytest-iceberg.log" "$LOCAL/pytest-dags.log" "$LOCAL/pytest-e2e.log" | awk '{s+=$1} END {print s+0}'; }

@@ -33,20 +33,17 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import zlib
 from datetime import date, datetime, timedelta, UTC
-from pathlib import Path
 
 import pytest
 
-from conftest import (BIN, CHAIN, ROOT, free_port, iceberg_catalog_url, iceberg_verify, psql, task_command, start_api, wait_until,
-                      with_api_token, with_db)
-from airflow_api import Airflow  # noqa: E402  (scripts/, on the path by conftest)
+from conftest import (CHAIN, ROOT, airflow_stack, airflow_sh, assert_same_warehouse_and_gold, dump, http, iceberg_verify,
+                      manifests, one_by_one, psql, wait_until, warehouse_tables)
 
 DATES = ["2025-04-07", "2025-04-08", "2025-04-09", "2025-04-10", "2025-04-11"]
 # The day the scheduled run after unpausing processes.
@@ -55,78 +52,6 @@ SECRET = "secret-" + os.urandom(6).hex()
 TIMINGS = ROOT / ".local" / "backfill-timings.json"
 STORY = ROOT / ".local" / "rerun-story.json"
 SCREENSHOT = ROOT / ".local" / "airflow-ui-run.png"
-
-
-def http(method: str, url: str, token: str, body=None):
-    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method)
-    req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read().decode() or "null")
-
-
-def airflow_sh(env, *args, timeout=300):
-    out = subprocess.run([ROOT / "scripts" / "airflow.sh", *args], env=env, capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, f"airflow.sh {args}: {out.stdout[-3000:]}{out.stderr[-3000:]}"
-    return out.stdout
-
-
-def make_traffic(env, base):
-    """Five days of traffic; after each, two items get a new price and name and two customers a
-    new name (there is no customer PATCH in the API, so through PostgreSQL)."""
-    for n, day in enumerate([*DATES, YESTERDAY]):
-        args = [BIN / "mercado-traffic", "--date", day, "--api-url", base, "--orders", "25", "--customers", "8",
-                "--vendors", "3", "--items", "10", "--carts", "3", "--seed", str(11 + n)]
-        if n == 2:
-            args.append("--bad-records")
-        subprocess.run(args, env=env, check=True, capture_output=True, text=True)
-        token = env["MERCADO_API_TOKEN"]
-        items = http("GET", f"{base}/inventory/?limit=2", token)["items"]
-        for item in items:
-            http("PATCH", f"{base}/inventory/{item['id']}", token,
-                 {"price": round(float(item["price"]) * 1.1 + 1, 2), "item_name": f"{item['item_name']} v{n + 2}"})
-        psql(env["DATABASE_URL"], f"UPDATE customers SET last_name = last_name || ' {n + 2}' WHERE id IN "
-                                  f"(SELECT id FROM customers ORDER BY id LIMIT 2)")
-
-
-def warehouse_tables(url):
-    rows = psql(url, "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                     "WHERE table_schema IN ('core', 'marts') ORDER BY 1")
-    return rows.splitlines()
-
-
-def dump(url, table):
-    """Every row of a table or view, in a total order, as text."""
-    cols = psql(url, f"SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) FROM "
-                     f"information_schema.columns WHERE table_schema || '.' || table_name = '{table}'")
-    out = subprocess.run(["psql", url, "-tAc", f"COPY (SELECT {cols} FROM {table} ORDER BY {cols}) TO STDOUT"],
-                         check=True, capture_output=True, text=True)
-    return out.stdout
-
-
-MANIFESTS = """
-import json, sys, boto3
-s3 = boto3.client("s3")
-out = {}
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix=sys.argv[2]):
-    for obj in page.get("Contents", []):
-        if obj["Key"].endswith("/_manifest.json"):
-            out[obj["Key"]] = json.load(s3.get_object(Bucket=sys.argv[1], Key=obj["Key"])["Body"])
-print(json.dumps(out))
-"""
-
-
-def manifests(env, zone: str) -> dict:
-    """Every published manifest of the zone in the env's bucket, by key (boto3 from the project's
-    tools venv, .local/venv)."""
-    out = subprocess.run([ROOT / ".local" / "venv" / "bin" / "python", "-c", MANIFESTS, env["MERCADO_LAKE_BUCKET"],
-                          f"{zone}/"], env=env, check=True, capture_output=True, text=True, timeout=60)
-    return json.loads(out.stdout)
-
-
-def gold_counts(env, bucket):
-    """Row counts of every gold manifest."""
-    return {key: m["rows"] for key, m in manifests(dict(env, MERCADO_LAKE_BUCKET=bucket), "gold").items()}
 
 
 def max_overlap(intervals):
@@ -141,45 +66,8 @@ def max_overlap(intervals):
 @pytest.fixture(scope="module")
 def stack():
     name = f"bf_{int(time.time())}_{os.getpid()}"
-    admin = os.environ["DATABASE_URL"]
-    home = Path(tempfile.mkdtemp(prefix="mercado-airflow-"))
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=with_db(admin, name),
-        WAREHOUSE_URL=with_db(admin, f"{name}_wh"),
-        AIRFLOW_DATABASE_URL=with_db(admin, f"{name}_af"),
-        AIRFLOW_HOME=str(home),
-        AIRFLOW_PORT=str(free_port()),
-        MERCADO_DDB_TABLE=name,
-        MERCADO_LAKE_BUCKET=name.replace("_", "-"),
-        ICEBERG_CATALOG_URL=iceberg_catalog_url(f"{name}_ice"),
-        MERCADO_RUNNER="local",
-        MERCADO_RETRIES="0",
-        MERCADO_MAX_ACTIVE_RUNS="5",
-        MERCADO_BIN_DIR=str(BIN),
-        MERCADO_API_BIND=f"127.0.0.1:{free_port()}",
-        # The traffic generator sends from 127.0.0.1 as fast as the API answers: no rate limit.
-        MERCADO_RATE_LIMIT_PER_SECOND="0",
-        AWS_SECRET_ACCESS_KEY=SECRET,
-        RUST_LOG="warn",
-    )
-    for db in (name, f"{name}_wh", f"{name}_wh_seq", f"{name}_af"):
-        psql(with_db(admin, "postgres"), f'CREATE DATABASE "{db}"')
-    with_api_token(env, home)
-    api, base = start_api(env)
-    try:
-        make_traffic(env, base)
-        airflow_sh(env, "start")
-        env["AIRFLOW_URL"] = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
-        env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(home / "passwords.json")
-        client = Airflow(env["AIRFLOW_URL"], "admin", json.loads((home / "passwords.json").read_text())["admin"])
-        client.wait_for_dag()
+    with airflow_stack(name, [*DATES, YESTERDAY], MERCADO_MAX_ACTIVE_RUNS="5", AWS_SECRET_ACCESS_KEY=SECRET) as (env, client):
         yield env, client
-    finally:
-        subprocess.run([ROOT / "scripts" / "airflow.sh", "stop"], env=env, capture_output=True, timeout=60)
-        api.terminate()
-        api.wait(timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -224,26 +112,12 @@ def test_backfill_in_parallel_equals_dates_one_by_one(stack, backfill):
     assert scheduled[0]["data_interval_start"].startswith(YESTERDAY)
     assert datetime.fromisoformat(scheduled[0]["run_after"]).date() > date.fromisoformat(YESTERDAY)
 
-    # The reference: the same dates one by one, in order, into a fresh lake and warehouse.
-    # Every task of the registry, the Iceberg commit too (into a catalog of its own).
-    seq = dict(env, WAREHOUSE_URL=env["WAREHOUSE_URL"] + "_seq", MERCADO_LAKE_BUCKET=env["MERCADO_LAKE_BUCKET"] + "-seq",
-               ICEBERG_CATALOG_URL=iceberg_catalog_url(f"{env['MERCADO_DDB_TABLE']}_seq_ice"))
-    for day in [*DATES, YESTERDAY]:
-        for task in CHAIN:
-            out = subprocess.run(task_command(task, day), env=seq, capture_output=True, text=True, timeout=300)
-            assert out.returncode == 0, f"{task} {day}: {out.stderr[-2000:]}"
-
-    tables = warehouse_tables(env["WAREHOUSE_URL"])
-    assert len(tables) >= 13 and tables == warehouse_tables(seq["WAREHOUSE_URL"])
-    for table in tables:
-        assert dump(env["WAREHOUSE_URL"], table) == dump(seq["WAREHOUSE_URL"], table), table
-    facts = psql(env["WAREHOUSE_URL"], "SELECT COUNT(DISTINCT date_id) FROM core.fact_sales")
-    assert facts == str(len(DATES) + 1)
+    # The reference: the same dates one by one, in order, by the binaries into a fresh lake and
+    # warehouse; every table and gold manifest equal.
+    seq = one_by_one(env, [*DATES, YESTERDAY])
+    assert_same_warehouse_and_gold(env, seq, len(DATES) + 1)
     # Item names changed between days: the dimension holds what each day's snapshot saw.
     assert int(psql(env["WAREHOUSE_URL"], "SELECT COUNT(*) FROM core.dim_inventory WHERE item_name LIKE '% v%'")) > 0
-    parallel, one_by_one = gold_counts(env, env["MERCADO_LAKE_BUCKET"]), gold_counts(seq, seq["MERCADO_LAKE_BUCKET"])
-    assert len(parallel) == (len(DATES) + 1) * 7 and parallel == one_by_one
-
 
 def test_no_setting_in_rendered_templates(stack, backfill):
     env, client = stack
