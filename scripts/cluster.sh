@@ -12,6 +12,10 @@ set -euo pipefail
 #   scripts/cluster.sh kill K      a node fails: SIGKILL every process of node K (its cgroup) and
 #                                  delete its namespace (the fault test's "machine lost")
 #   scripts/cluster.sh broker      start only the broker (scripts/airflow.sh start calls it)
+#   scripts/cluster.sh api N       N API replicas, each on its own node, behind HAProxy on the API's
+#                                  address (MERCADO_API_BIND): clients change nothing
+#   scripts/cluster.sh api-kill K  API replica K lost: every process SIGKILLed, namespace deleted
+#   scripts/cluster.sh api-stats   requests each replica answered (HAProxy's counters)
 #
 # How a node reaches the host: a namespace has only its own loopback. Every server stays on the
 # host's 127.0.0.1 (the house rule), so each port a node needs (PostgreSQL, the emulator, Redis,
@@ -19,6 +23,15 @@ set -euo pipefail
 # the same address as on the host, and forwards to a Unix socket that a host-side socat connects to
 # 127.0.0.1:PORT. The tasks' settings (URLs) are therefore the same on a node as on the host, and a
 # node reaches exactly those ports and nothing else, as a firewall's allow-list would.
+#
+# API replicas: each runs `mercado-api` (MERCADO_BIN_DIR, target/debug) on its node's
+# 127.0.0.1:8000, with the caller's settings (DATABASE_URL, MERCADO_DDB_TABLE, the JWKS… the schema
+# migrated already); HAProxy (Debian's haproxy) balances over them through each node's Unix socket,
+# checks /readyz every second, and sends a request that found its replica gone (refused, or no
+# answer) to another one. Only requests safe to repeat are re-sent: reads, cart writes, PATCH, and
+# checkouts (an Idempotency-Key answers a repeat with the first transaction); other POSTs are not.
+# Nothing a replica holds is needed by another: carts, idempotency records and orders live in
+# DynamoDB, customers and stock in PostgreSQL.
 #
 # Settings (environment or .env): MERCADO_CLUSTER_NAME (mercado; tests use their own),
 # MERCADO_REDIS_PORT (56379), MERCADO_NODE_CPU (CPUs per node, 0.5), MERCADO_NODE_MEMORY_MIB (2048),
@@ -107,7 +120,7 @@ host_bridges() {
   local port
   for port in $(bridged_ports); do
     start_daemon "$BRIDGES/host-$port.pid" "$BRIDGES/host-$port.log" \
-      socat "UNIX-LISTEN:$BRIDGES/$port.sock,fork,unlink-early,mode=600" "TCP:127.0.0.1:$port"
+      socat "UNIX-LISTEN:$BRIDGES/$port.sock,fork,unlink-early,mode=600,backlog=1024" "TCP:127.0.0.1:$port"
   done
   for port in $(bridged_ports); do
     wait_for "the host bridge of port $port" 10 test -S "$BRIDGES/$port.sock" || die "socat did not listen on $BRIDGES/$port.sock"
@@ -118,7 +131,7 @@ host_bridges() {
 node_running() { pid_alive "$(node_dir "$1")/worker.pid"; }
 
 node_up() {
-  local k="$1" ns dir cpu mem acct port quota
+  local k="$1" ns dir port
   ns=$(namespace "$k"); dir=$(node_dir "$k")
   node_running "$k" && return 0
   mkdir -p "$dir/tmp" "$dir/logs"
@@ -126,45 +139,65 @@ node_up() {
   ip netns exec "$ns" ip link set lo up
   for port in $(bridged_ports); do
     start_daemon "$dir/bridge-$port.pid" "$dir/bridge-$port.log" ip netns exec "$ns" \
-      socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$BRIDGES/$port.sock"
+      socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr,backlog=1024" "UNIX-CONNECT:$BRIDGES/$port.sock"
   done
-  cpu="$CGROUP_CPU/$NAME-node$k"; mem="$CGROUP_MEMORY/$NAME-node$k"; acct="$CGROUP_ACCT/$NAME-node$k"
-  mkdir -p "$cpu" "$mem" "$acct"
-  quota=$(python3 -c "print(int(float('$NODE_CPU') * 100000))")
-  echo 100000 > "$cpu/cpu.cfs_period_us"
-  echo "$quota" > "$cpu/cpu.cfs_quota_us"
-  echo $((NODE_MEMORY_MIB * 1024 * 1024)) > "$mem/memory.limit_in_bytes"
+  make_cgroups "node$k"
   # The worker joins the node's cgroups before it becomes Airflow, so all it starts is capped; its
   # own UTS namespace gives it its own host name (what Airflow records as a task's hostname).
-  # shellcheck disable=SC2016  # the inner shells expand their own arguments
+  # shellcheck disable=SC2016  # the inner shell expands its own arguments
   start_daemon "$dir/worker.pid" "$dir/worker.log" env \
     TMPDIR="$dir/tmp" MERCADO_NODE_LOGS="$dir/logs" \
-    bash -c 'for g in "$1" "$2" "$3"; do echo $$ > "$g/cgroup.procs"; done && shift 3 && exec "$@"' node \
-      "$cpu" "$mem" "$acct" ip netns exec "$ns" \
+    "$ROOT/scripts/cluster.sh" in-cgroups "node$k" ip netns exec "$ns" \
       unshare --uts bash -c 'hostname "$0" && exec "$@"' "$NAME-node$k" "$ROOT/scripts/airflow.sh" worker \
       --celery-hostname "node$k@$NAME" --concurrency "$NODE_CONCURRENCY"
   log "node $k: namespace $ns, ${NODE_CPU} CPU, ${NODE_MEMORY_MIB} MiB, worker log $dir/worker.log"
 }
 
-# Every process of the node (its cgroup holds the worker and everything the worker started).
-node_pids() {
-  cat "$CGROUP_CPU/$NAME-node$1/cgroup.procs" 2>/dev/null || true
+# --- Caps: each node's cgroups (cgroup v1: cpu, memory, cpuacct) ------------------------------
+# make_cgroups GROUP: the node's CPU quota (MERCADO_NODE_CPU) and memory limit.
+make_cgroups() {
+  local g quota
+  for g in "$CGROUP_CPU" "$CGROUP_MEMORY" "$CGROUP_ACCT"; do mkdir -p "$g/$NAME-$1"; done
+  quota=$(python3 -c "print(int(float('$NODE_CPU') * 100000))")
+  echo 100000 > "$CGROUP_CPU/$NAME-$1/cpu.cfs_period_us"
+  echo "$quota" > "$CGROUP_CPU/$NAME-$1/cpu.cfs_quota_us"
+  echo $((NODE_MEMORY_MIB * 1024 * 1024)) > "$CGROUP_MEMORY/$NAME-$1/memory.limit_in_bytes"
+}
+
+# in_cgroups GROUP CMD...: this process joins GROUP's cgroups, then becomes CMD (all it starts
+# stays capped).
+in_cgroups() {
+  local group="$1" g; shift
+  for g in "$CGROUP_CPU" "$CGROUP_MEMORY" "$CGROUP_ACCT"; do echo $$ > "$g/$NAME-$group/cgroup.procs"; done
+  exec "$@"
+}
+
+# Every process of a node (its cgroup holds what it runs and everything that started).
+group_pids() {
+  cat "$CGROUP_CPU/$NAME-$1/cgroup.procs" 2>/dev/null || true
+}
+node_pids() { group_pids "node$1"; }
+
+# kill_group GROUP: SIGKILL every process of the node, as when its machine is lost.
+kill_group() {
+  local pid
+  while read -r pid; do [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; done < <(group_pids "$1") || true
+}
+
+remove_cgroups() {
+  for _ in $(seq 1 50); do [ -z "$(group_pids "$1")" ] && break; sleep 0.1; done
+  rmdir "$CGROUP_CPU/$NAME-$1" "$CGROUP_MEMORY/$NAME-$1" "$CGROUP_ACCT/$NAME-$1" 2>/dev/null || true
 }
 
 node_down() {
-  local k="$1" signal="${2:-TERM}" dir ns f pid
+  local k="$1" signal="${2:-TERM}" dir ns f
   dir=$(node_dir "$k"); ns=$(namespace "$k")
-  if [ "$signal" = KILL ]; then
-    for pid in $(node_pids "$k"); do kill -KILL "$pid" 2>/dev/null || true; done
-  else
-    stop_daemon "$dir/worker.pid"
-  fi
-  for pid in $(node_pids "$k"); do kill -KILL "$pid" 2>/dev/null || true; done
+  [ "$signal" = KILL ] || stop_daemon "$dir/worker.pid"
+  kill_group "node$k"
   rm -f "$dir/worker.pid"
   for f in "$dir"/bridge-*.pid; do [ -e "$f" ] && stop_daemon "$f"; done
   ip netns del "$ns" 2>/dev/null || true
-  for _ in $(seq 1 50); do [ -z "$(node_pids "$k")" ] && break; sleep 0.1; done
-  rmdir "$CGROUP_CPU/$NAME-node$k" "$CGROUP_MEMORY/$NAME-node$k" "$CGROUP_ACCT/$NAME-node$k" 2>/dev/null || true
+  remove_cgroups "node$k"
   rm -rf "$dir"
 }
 
@@ -194,6 +227,8 @@ up() {
 
 down() {
   local k f
+  stop_daemon "$STATE/haproxy.pid"
+  for k in $(api_replicas_present); do api_down "$k"; done
   for k in $(nodes_present); do node_down "$k"; done
   for f in "$BRIDGES"/host-*.pid; do [ -e "$f" ] && stop_daemon "$f"; done
   stop_daemon "$STATE/redis.pid"
@@ -216,12 +251,125 @@ status() {
   return $rc
 }
 
+# --- API replicas behind HAProxy ----------------------------------------------------------------
+LB_BIND="${MERCADO_API_BIND:-127.0.0.1:8000}"
+API_BIN="${MERCADO_BIN_DIR:-$ROOT/target/debug}/mercado-api"
+api_dir() { echo "$STATE/api$1"; }
+api_namespace() { echo "mc-$NAME-a$1"; }
+api_replicas_present() {
+  local d
+  for d in "$STATE"/api*; do [ -d "$d" ] && echo "${d##*/api}"; done | sort -n
+}
+
+api_up() {
+  local k="$1" ns dir port
+  ns=$(api_namespace "$k"); dir=$(api_dir "$k")
+  pid_alive "$dir/api.pid" && return 0
+  mkdir -p "$dir/tmp"
+  ip netns list | grep -qw "$ns" || ip netns add "$ns"
+  ip netns exec "$ns" ip link set lo up
+  # A replica needs PostgreSQL and the emulator, nothing else.
+  for port in "${MERCADO_PG_PORT:?}" "${MOTO_PORT:?}"; do
+    start_daemon "$dir/bridge-$port.pid" "$dir/bridge-$port.log" ip netns exec "$ns" \
+      socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr,backlog=1024" "UNIX-CONNECT:$BRIDGES/$port.sock"
+  done
+  make_cgroups "api$k"
+  start_daemon "$dir/api.pid" "$dir/api.log" env TMPDIR="$dir/tmp" MERCADO_API_BIND=127.0.0.1:8000 MERCADO_MIGRATE=false \
+    "$ROOT/scripts/cluster.sh" in-cgroups "api$k" ip netns exec "$ns" "$API_BIN"
+  # The balancer reaches the replica through a Unix socket served inside its namespace.
+  start_daemon "$dir/lb-bridge.pid" "$dir/lb-bridge.log" ip netns exec "$ns" \
+    socat "UNIX-LISTEN:$dir/api.sock,fork,unlink-early,mode=600,backlog=1024" "TCP:127.0.0.1:8000"
+  log "API replica $k: namespace $ns, ${NODE_CPU} CPU, ${NODE_MEMORY_MIB} MiB, log $dir/api.log"
+}
+
+api_down() {
+  local k="$1" dir f
+  dir=$(api_dir "$k")
+  kill_group "api$k"
+  for f in "$dir"/*.pid; do [ -e "$f" ] && stop_daemon "$f"; done
+  ip netns del "$(api_namespace "$k")" 2>/dev/null || true
+  remove_cgroups "api$k"
+  rm -rf "$dir"
+}
+
+balancer() {
+  apt_install haproxy haproxy
+  local k servers=""
+  for k in $(api_replicas_present); do
+    servers+="  server api$k unix@$(api_dir "$k")/api.sock check"$'\n'
+  done
+  cat > "$STATE/haproxy.cfg" <<EOF
+global
+  maxconn 4096
+  stats socket $STATE/haproxy.sock mode 600 level user
+
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  timeout http-request 10s
+  # A request whose replica is gone (refused, reset before any answer) goes to another one.
+  # The whole request is buffered first, so it can be sent again.
+  option http-buffer-request
+  retries 3
+  option redispatch 1
+  retry-on conn-failure empty-response junk-response response-timeout
+  log stderr format raw local0 warning
+
+frontend api
+  bind $LB_BIND
+  # Re-send only what is safe to repeat: reads, PATCH, carts (replaced whole), and checkouts
+  # (their Idempotency-Key answers a repeat with the first transaction). Not other POSTs.
+  acl repeatable path_beg /cart /checkout
+  http-request disable-l7-retry if METH_POST !repeatable
+  default_backend replicas
+
+backend replicas
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 1s fall 2 rise 2
+$servers
+EOF
+  if pid_alive "$STATE/haproxy.pid"; then
+    # A new list of replicas: reload (the running one finishes its requests).
+    kill -USR2 "$(cat "$STATE/haproxy.pid")" 2>/dev/null || true
+  else
+    start_daemon "$STATE/haproxy.pid" "$STATE/haproxy.log" haproxy -W -db -f "$STATE/haproxy.cfg"
+  fi
+  wait_for "HAProxy on $LB_BIND over $(api_replicas_present | wc -l) API replicas" 60 \
+    curl -fsS -o /dev/null "http://$LB_BIND/readyz" || { tail -n 20 "$STATE/haproxy.log" >&2; die "the balancer did not answer"; }
+}
+
+api() {
+  local n="${1:?usage: cluster.sh api N}" k
+  [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 ]] || die "N must be a positive number of replicas, not '$n'"
+  [ "$(id -u)" = 0 ] || die "replicas are network namespaces and cgroups: run as root"
+  [ -x "$API_BIN" ] || die "no API binary at $API_BIN (cargo build)"
+  host_bridges
+  for k in $(api_replicas_present); do [ "$k" -gt "$n" ] && api_down "$k"; done
+  for k in $(seq 1 "$n"); do api_up "$k"; done
+  balancer
+}
+
+# How many requests each replica answered (HAProxy's stats), one "apiK N" line each.
+api_stats() {
+  echo "show stat" | socat - "UNIX-CONNECT:$STATE/haproxy.sock" \
+    | awk -F, '$1 == "replicas" && $2 ~ /^api/ { print $2, $8 }'
+}
+
 case "${1:-}" in
   up) up "${2:-}" ;;
+  api) api "${2:-}" ;;
+  api-kill) api_down "${2:?usage: cluster.sh api-kill K}"; log "API replica $2 of $NAME: killed, namespace deleted" ;;
+  api-stats) api_stats ;;
   down) down ;;
   status) status ;;
   kill) node_down "${2:?usage: cluster.sh kill K}" KILL; log "node $2 of $NAME: killed, namespace deleted" ;;
   broker) broker ;;
+  # Internal: how a node's process starts inside its cgroups.
+  in-cgroups) shift; in_cgroups "$@" ;;
   ""|-h|--help) awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; [ -n "${1:-}" ] ;;
   *) die "unknown command '$1' (scripts/cluster.sh --help)" ;;
 esac
