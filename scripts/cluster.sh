@@ -31,7 +31,8 @@ set -euo pipefail
 # answer) to another one. Only requests safe to repeat are re-sent: reads, cart writes, PATCH, and
 # checkouts (an Idempotency-Key answers a repeat with the first transaction); other POSTs are not.
 # Nothing a replica holds is needed by another: carts, idempotency records and orders live in
-# DynamoDB, customers and stock in PostgreSQL.
+# DynamoDB, customers and stock in PostgreSQL, each client's rate in PostgreSQL's rate_limits
+# (MERCADO_RATE_LIMIT_STORE=postgres, which the replicas get unless it is set).
 #
 # Settings (environment or .env): MERCADO_CLUSTER_NAME (mercado; tests use their own),
 # MERCADO_REDIS_PORT (56379), MERCADO_NODE_CPU (CPUs per node, 0.5), MERCADO_NODE_MEMORY_MIB (2048),
@@ -274,7 +275,9 @@ api_up() {
       socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr,backlog=1024" "UNIX-CONNECT:$BRIDGES/$port.sock"
   done
   make_cgroups "api$k"
+  # Each client's rate is counted where every replica sees it (PostgreSQL), not per process.
   start_daemon "$dir/api.pid" "$dir/api.log" env TMPDIR="$dir/tmp" MERCADO_API_BIND=127.0.0.1:8000 MERCADO_MIGRATE=false \
+    MERCADO_RATE_LIMIT_STORE="${MERCADO_RATE_LIMIT_STORE:-postgres}" \
     "$ROOT/scripts/cluster.sh" in-cgroups "api$k" ip netns exec "$ns" "$API_BIN"
   # The balancer reaches the replica through a Unix socket served inside its namespace.
   start_daemon "$dir/lb-bridge.pid" "$dir/lb-bridge.log" ip netns exec "$ns" \

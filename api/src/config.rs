@@ -84,6 +84,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
 
+    /// Where each client's rate is counted: `memory` (this process only) or `postgres` (a table
+    /// every replica of the API shares, so a client's budget is the same however many replicas
+    /// serve it; one statement per request).
+    #[arg(long, env = "MERCADO_RATE_LIMIT_STORE", value_enum, default_value_t = RateLimitStore::Memory)]
+    pub rate_limit_store: RateLimitStore,
+
     /// JWKS (a JSON Web Key Set file) with the public keys bearer tokens are verified with, each
     /// chosen by the token's `kid`. With a signing key, the key's public half is written here
     /// when the file does not exist.
@@ -134,4 +140,14 @@ impl Config {
     pub fn store_timeout(&self) -> Duration {
         Duration::from_millis(self.store_timeout_ms)
     }
+}
+
+/// Where the per-client rate limit keeps its counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RateLimitStore {
+    /// In this process: right for one API process.
+    #[default]
+    Memory,
+    /// In PostgreSQL's `rate_limits` table, shared by every replica.
+    Postgres,
 }

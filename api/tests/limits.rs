@@ -220,6 +220,68 @@ async fn each_principal_has_its_own_rate() {
     );
 }
 
+/// Replicas of the API counting rates in PostgreSQL (`MERCADO_RATE_LIMIT_STORE=postgres`) share
+/// each client's budget: what a client used on one replica is gone on the other, the refusal's
+/// Retry-After is the shared one, another client is untouched, and the budget comes back with
+/// time on either. (Counted in memory, the second replica would have answered a full budget.)
+#[tokio::test]
+async fn replicas_with_the_postgres_store_share_each_clients_rate() {
+    use mercado_api::config::RateLimitStore;
+    use mercado_api::http::auth::Principal;
+    let name = common::unique_name();
+    let database_url = common::create_database(&name).await;
+    let mut config = common::config(database_url.clone(), name.clone());
+    config.rate_limit_per_second = 2;
+    config.rate_limit_burst = 6;
+    config.rate_limit_store = RateLimitStore::Postgres;
+    let one = TestApp::serve(
+        AppState::connect(&config).await.expect("stores ready"),
+        name.clone(),
+        database_url.clone(),
+    )
+    .await;
+    let two = TestApp::serve(
+        AppState::connect(&config).await.expect("stores ready"),
+        name,
+        database_url,
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let (a, b) = (
+        one.token_for(&Principal::Customer(1)),
+        one.token_for(&Principal::Customer(2)),
+    );
+    let get = |app: &TestApp, token: &str| {
+        http.get(format!("{}/categories", app.base))
+            .bearer_auth(token)
+            .send()
+    };
+    // The burst, three requests on each replica.
+    for app in [&one, &two, &one, &two, &one, &two] {
+        let r = get(app, &a).await.expect("sent");
+        assert_eq!(r.status(), StatusCode::OK, "within the burst");
+    }
+    // Spent, on both: the next request is refused by either replica.
+    for app in [&one, &two] {
+        let (status, retry, code) = refusal(get(app, &a).await.expect("sent")).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+        );
+        assert_eq!(retry, Some(1), "one request comes back every 0.5 s");
+    }
+    // Another client has its own budget.
+    assert_eq!(get(&two, &b).await.expect("sent").status(), StatusCode::OK);
+    // After a second, two requests are back, counted once across the replicas.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(get(&two, &a).await.expect("sent").status(), StatusCode::OK);
+    assert_eq!(get(&one, &a).await.expect("sent").status(), StatusCode::OK);
+    assert_eq!(
+        get(&two, &a).await.expect("sent").status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 /// With one request allowed in flight, a request whose body is still arriving holds it: the next
 /// request is answered 503 `overloaded` with `Retry-After: 1` at once; the probe still answers;
 /// once the first finishes, requests go through again.

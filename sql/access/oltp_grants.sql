@@ -27,3 +27,5 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO oltp_writer;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO oltp_reader;
 -- The migrations' own bookkeeping is the migrator's.
 REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM oltp_writer;
+-- The API's rate counts are nobody else's business (not the lake's).
+REVOKE ALL ON rate_limits FROM oltp_reader;

@@ -32,6 +32,7 @@ pub fn config(database_url: String, table: String) -> Config {
         max_in_flight: 4096,
         rate_limit_per_second: 0,
         rate_limit_burst: 1,
+        rate_limit_store: Default::default(),
         jwks_file: keys.join("jwks.json"),
         jwks_url: None,
         jwks_refresh_seconds: 300,

@@ -7,10 +7,12 @@
 //!   too); [`IdleTimeout`] closes one that stops sending or reading mid-request.
 //! - Requests in flight ([`in_flight`]): past the cap a request is answered 503 `overloaded`
 //!   with `Retry-After: 1` at once, never queued.
-//! - Rate per client ([`rate_limit`]): GCRA (`governor`), answered 429 `rate_limited` with
-//!   `Retry-After`. The client is the authenticated principal (the token's `sub`), so that
-//!   clients behind one NAT or proxy do not share a budget; a request without a valid token (and
-//!   the public documentation) is counted against its IP address.
+//! - Rate per client ([`rate_limit`]): GCRA, answered 429 `rate_limited` with `Retry-After`.
+//!   The client is the authenticated principal (the token's `sub`), so that clients behind one
+//!   NAT or proxy do not share a budget; a request without a valid token (and the public
+//!   documentation) is counted against its IP address. Counted in this process (`governor`), or,
+//!   for replicas behind a load balancer, in PostgreSQL, which they all share
+//!   ([`RateLimitStore::Postgres`]).
 
 use std::future::Future;
 use std::io;
@@ -31,9 +33,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
+use deadpool_postgres::Pool;
+
 use super::error::ApiError;
 use super::state::AppState;
-use crate::config::Config;
+use crate::config::{Config, RateLimitStore};
+use crate::store::pg;
 
 /// The limits of one server, from [`Config`]; shared by its connections and requests.
 #[derive(Clone)]
@@ -43,16 +48,34 @@ pub struct Limits {
     pub max_connections: usize,
     in_flight: Arc<Semaphore>,
     /// `None`: no rate limit.
-    rate: Option<Arc<DefaultKeyedRateLimiter<ClientKey>>>,
+    rate: Option<Rate>,
+}
+
+/// Where each client's rate is counted.
+#[derive(Clone)]
+enum Rate {
+    /// This process's own counts.
+    Memory(Arc<DefaultKeyedRateLimiter<ClientKey>>),
+    /// PostgreSQL's `rate_limits`, shared by the replicas: the same GCRA, in seconds.
+    Shared { emission: f64, tolerance: f64 },
 }
 
 impl Limits {
     pub fn from_config(config: &Config) -> Self {
         let rate = NonZeroU32::new(config.rate_limit_per_second).map(|per_second| {
             let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(per_second);
-            Arc::new(RateLimiter::keyed(
-                Quota::per_second(per_second).allow_burst(burst),
-            ))
+            match config.rate_limit_store {
+                RateLimitStore::Memory => Rate::Memory(Arc::new(RateLimiter::keyed(
+                    Quota::per_second(per_second).allow_burst(burst),
+                ))),
+                RateLimitStore::Postgres => {
+                    let emission = 1.0 / f64::from(per_second.get());
+                    Rate::Shared {
+                        emission,
+                        tolerance: emission * f64::from(burst.get()),
+                    }
+                }
+            }
         });
         Self {
             header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
@@ -65,15 +88,25 @@ impl Limits {
 
     /// Forgets clients that have not been limited lately, every minute, so the rate limiter's
     /// table stays the size of the recent clients. Runs until aborted (by `serve` on its way out).
-    pub(crate) fn spawn_housekeeping(&self) -> Option<tokio::task::AbortHandle> {
+    pub(crate) fn spawn_housekeeping(&self, pg: &Pool) -> Option<tokio::task::AbortHandle> {
         let rate = self.rate.clone()?;
+        let pg = pg.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                rate.retain_recent();
-                rate.shrink_to_fit();
+                match &rate {
+                    Rate::Memory(limiter) => {
+                        limiter.retain_recent();
+                        limiter.shrink_to_fit();
+                    }
+                    Rate::Shared { .. } => {
+                        if let Err(e) = pg::forget_idle_rates(&pg).await {
+                            tracing::warn!(error = %e, "could not forget idle clients' rates");
+                        }
+                    }
+                }
             }
         });
         Some(task.abort_handle())
@@ -87,6 +120,16 @@ pub enum ClientKey {
     Principal(String),
     /// No valid token: the peer's address.
     Ip(IpAddr),
+}
+
+/// The client's name in the shared `rate_limits` table.
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientKey::Principal(sub) => write!(f, "sub:{sub}"),
+            ClientKey::Ip(ip) => write!(f, "ip:{ip}"),
+        }
+    }
 }
 
 /// Paths the limits never refuse: the probes that say whether the process is alive and ready.
@@ -108,10 +151,27 @@ pub async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) ->
         Some(p) => ClientKey::Principal(p.subject()),
         None => ClientKey::Ip(peer.ip()),
     };
-    match limiter.check_key(&key) {
-        Ok(()) => next.run(req).await,
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+    let refused = match limiter {
+        Rate::Memory(limiter) => limiter
+            .check_key(&key)
+            .err()
+            .map(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+        Rate::Shared {
+            emission,
+            tolerance,
+        } => match pg::take_rate(&st.pg, &key.to_string(), *emission, *tolerance).await {
+            Ok(wait) => wait.map(Duration::from_secs_f64),
+            // The limit protects the stores; it must not refuse every client when it cannot
+            // count (the request's own queries will say whether PostgreSQL is there).
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared rate limit could not count this request; let through");
+                None
+            }
+        },
+    };
+    match refused {
+        None => next.run(req).await,
+        Some(wait) => {
             // Whole seconds, rounded up, at least 1.
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let secs = secs.max(1);

@@ -101,6 +101,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits.clone();
+    let pg = state.pg.clone();
     // Trailing slashes are trimmed before routing, so `/customers/` reaches `/customers`.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -109,7 +110,7 @@ pub async fn serve(
         .keep_alive(true);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let housekeeping = limits.spawn_housekeeping();
+    let housekeeping = limits.spawn_housekeeping(&pg);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {

@@ -11,11 +11,18 @@ pub struct Migration {
 }
 
 /// Every file in `sql/oltp/`, in order. A test checks that this list and the folder agree.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init.sql",
-    sql: include_str!("../../../sql/oltp/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init.sql",
+        sql: include_str!("../../../sql/oltp/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_rate_limits.sql",
+        sql: include_str!("../../../sql/oltp/0002_rate_limits.sql"),
+    },
+];
 
 /// Grants of the application's tables to the API's and the extract's group roles, applied after
 /// every migration run (so tables a migration adds are granted too).

@@ -418,3 +418,46 @@ fn by_item(lines: &[(i64, i64)]) -> std::collections::BTreeMap<i64, i32> {
         .map(|(id, qty)| (id, i32::try_from(qty).unwrap_or(i32::MAX)))
         .collect()
 }
+
+/// One request of `client` against its rate (GCRA: each request moves the client's theoretical
+/// arrival time on by `emission` seconds; it is allowed while that time is at most `tolerance`
+/// seconds ahead of now), in the `rate_limits` table every replica shares. The row's lock
+/// (`ON CONFLICT … DO UPDATE`) orders concurrent requests of one client. `None`: allowed;
+/// `Some(seconds)`: refused, allowed again in that many seconds.
+pub async fn take_rate(
+    pool: &Pool,
+    client: &str,
+    emission: f64,
+    tolerance: f64,
+) -> Result<Option<f64>, PgError> {
+    let conn = pool.get().await?;
+    // The SELECT sees the row as it was before this statement: the wait is computed from it.
+    let row = conn
+        .query_one(
+            "WITH taken AS (
+                 INSERT INTO rate_limits AS r (client, tat)
+                 VALUES ($1, now() + make_interval(secs => $2))
+                 ON CONFLICT (client) DO UPDATE
+                    SET tat = greatest(r.tat, now()) + make_interval(secs => $2)
+                  WHERE greatest(r.tat, now()) + make_interval(secs => $2)
+                        <= now() + make_interval(secs => $3)
+                 RETURNING 1)
+             SELECT EXISTS (SELECT 1 FROM taken) AS allowed,
+                    COALESCE((SELECT EXTRACT(EPOCH FROM greatest(tat, now()) - now())::float8
+                              FROM rate_limits WHERE client = $1), 0) + $2 - $3 AS wait",
+            &[&client, &emission, &tolerance],
+        )
+        .await?;
+    let allowed: bool = row.try_get("allowed")?;
+    let wait: f64 = row.try_get("wait")?;
+    Ok((!allowed).then_some(wait.max(0.0)))
+}
+
+/// Forgets clients whose budget is full again (their arrival time has passed): the table stays
+/// the size of the recent clients.
+pub async fn forget_idle_rates(pool: &Pool) -> Result<u64, PgError> {
+    let conn = pool.get().await?;
+    Ok(conn
+        .execute("DELETE FROM rate_limits WHERE tat < now()", &[])
+        .await?)
+}
