@@ -43,6 +43,8 @@ log "benchmark suite, smoke run (tiny, debug build: the suite works and its outp
 "$ROOT/scripts/bench_suite.sh" --smoke
 log "authentication benchmark, smoke run (tiny, debug build: it runs; no timing counts)"
 "$ROOT/scripts/bench_auth.sh" --smoke
+log "API replicas benchmark, smoke run (one replica behind HAProxy, debug build: it runs; no timing counts)"
+"$ROOT/scripts/bench_replicas.sh" --smoke
 
 log "Iceberg: the lake's tables through the catalog, pyiceberg and DuckDB (python/mercado_iceberg/tests)"
 "$ROOT/scripts/iceberg.sh" pytest -q -p no:cacheprovider python/mercado_iceberg/tests 2>&1 | tee "$LOCAL/pytest-iceberg.log"
