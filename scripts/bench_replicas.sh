@@ -2,7 +2,7 @@
 set -euo pipefail
 # API replicas (BENCHMARKS.md): requests per second and p99 latency of two flows through HAProxy over
 # 1, 2 and 4 API replicas (scripts/cluster.sh api N), each replica on its own node capped at the
-# same CPU share (MERCADO_NODE_CPU, 0.4 here), the load from wrk (Debian's) on the host, and where the
+# same CPU share (MERCADO_BENCH_NODE_CPU, default 0.15), the load from wrk (Debian's) on the host, and where the
 # machine's time went (CPU seconds of the replicas, of the DynamoDB/S3 emulator, of PostgreSQL).
 # Not a test.
 #
@@ -36,14 +36,16 @@ else cargo build --locked -p mercado-api --bin mercado-api; fi
 NAME="bench_replicas_$$"
 export MERCADO_CLUSTER_NAME="br$$"
 export MERCADO_BIN_DIR="$ROOT/target/$PROFILE"
-export MERCADO_NODE_CPU="${MERCADO_NODE_CPU:-0.4}"
+# 0.15 CPU each: four replicas (0.6 CPU) fit on 2 cores beside PostgreSQL, HAProxy, the bridges and
+# wrk, so the replicas' caps bind before the machine does (at 0.4, one replica already filled it).
+export MERCADO_NODE_CPU="${MERCADO_BENCH_NODE_CPU:-0.15}"
 MERCADO_API_BIND="127.0.0.1:$(free_port)"
 export MERCADO_API_BIND
 export MERCADO_DDB_TABLE="$NAME"
 export MERCADO_RATE_LIMIT_PER_SECOND=0 RUST_LOG=warn
 # Each replica's PostgreSQL pool large enough that its CPU cap, not its pool, bounds it (4 × 48
-# connections stay under the local server's 300).
-export MERCADO_DB_POOL_SIZE="${MERCADO_DB_POOL_SIZE:-48}"
+# connections stay under the local server's 300); MERCADO_BENCH_POOL_SIZE changes it.
+export MERCADO_DB_POOL_SIZE="${MERCADO_BENCH_POOL_SIZE:-48}"
 export MERCADO_JWT_SIGNING_KEY_FILE="$LOCAL/bench-replicas/signing.pem" MERCADO_JWKS_FILE="$LOCAL/bench-replicas/jwks.json"
 ADMIN_URL="$DATABASE_URL"
 export DATABASE_URL="${ADMIN_URL%/*}/$NAME"
@@ -138,6 +140,9 @@ wrk (2 threads, $CONNECTIONS connections, ${SECONDS_EACH} s per row, keep-alive)
 rest of the machine's $(nproc) cores. The customer flow alternates a sign-up (an INSERT) and a read by id,
 PostgreSQL only; the cart flow replaces a customer's cart (PostgreSQL reads the items, DynamoDB on the
 emulator stores the cart). Rates are counted in PostgreSQL's \`rate_limits\` only when a limit is on (off here).
+The CPU columns are the replicas' cgroups, PostgreSQL's processes and the emulator's process over the
+row's seconds; the rest of the machine went to wrk, HAProxy and the socat bridges that carry each
+node's traffic. The emulator serves one request at a time (about 0.65 of a core is its ceiling).
 MD
   "$LOCAL/venv/bin/python" "$ROOT/scripts/bench_report.py" write "$ROOT/BENCHMARKS.md" replicas \
     "API replicas behind HAProxy: requests per second and p99 by replica count" \
