@@ -59,6 +59,14 @@ def http(method: str, url: str, token: str, body=None):
         return json.loads(resp.read().decode() or "null")
 
 
+def cluster_sh(env, *args, timeout=300):
+    """scripts/cluster.sh with the stack's settings; its stdout (the test fails with its output)."""
+    out = subprocess.run([ROOT / "scripts" / "cluster.sh", *args], env=env, capture_output=True, text=True,
+                         timeout=timeout)
+    assert out.returncode == 0, f"cluster.sh {args}: {out.stdout[-3000:]}{out.stderr[-3000:]}"
+    return out.stdout
+
+
 def airflow_sh(env, *args, timeout=300):
     out = subprocess.run([ROOT / "scripts" / "airflow.sh", *args], env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"airflow.sh {args}: {out.stdout[-3000:]}{out.stderr[-3000:]}"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT, free_port, psql, with_api_token, with_db
+from conftest import BIN, ROOT, cluster_sh, free_port, psql, with_api_token, with_db
 
 ORDERS = 400
 # Every transaction of the table with its total (boto3 from the tools venv, .local/venv).
@@ -46,13 +46,6 @@ while True:
     kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 print(json.dumps({"count": count, "total": str(total)}))
 """
-
-
-def cluster_sh(env, *args, timeout=300):
-    out = subprocess.run([ROOT / "scripts" / "cluster.sh", *args], env=env, capture_output=True, text=True,
-                         timeout=timeout)
-    assert out.returncode == 0, f"cluster.sh {args}: {out.stdout[-3000:]}{out.stderr[-3000:]}"
-    return out.stdout
 
 
 @pytest.fixture(scope="module")

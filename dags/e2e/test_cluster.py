@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CHAIN, ROOT, airflow_sh, airflow_stack, assert_same_warehouse_and_gold, dump, free_port,
+from conftest import (CHAIN, ROOT, airflow_sh, airflow_stack, cluster_sh, assert_same_warehouse_and_gold, dump, free_port,
                       one_by_one, wait_until, warehouse_tables)
 
 DATES = ["2025-05-05", "2025-05-06", "2025-05-07"]
@@ -63,13 +63,6 @@ while not os.path.exists(stop):
     time.sleep(0.3)
 print(json.dumps({"polls": polls, "manifests_seen": len(seen), "bad": bad[:20]}))
 """
-
-
-def cluster_sh(env, *args, timeout=300):
-    out = subprocess.run([ROOT / "scripts" / "cluster.sh", *args], env=env, capture_output=True, text=True,
-                         timeout=timeout)
-    assert out.returncode == 0, f"cluster.sh {args}: {out.stdout[-3000:]}{out.stderr[-3000:]}"
-    return out.stdout
 
 
 @pytest.fixture(scope="module")
