@@ -199,6 +199,18 @@ pg_database() {
   } | pg_socket_sql || die "could not set up database $db"
 }
 
+# The emulator keeps its buckets in memory: stopping it loses the lake, so the local Iceberg catalog
+# (the database of ICEBERG_CATALOG_URL), whose tables point at metadata in those buckets, is emptied
+# with it (dropped here, made again by `start`). Kept, it would name files that no longer exist and
+# every later commit would fail on them.
+iceberg_catalog_forget() {
+  local db="${ICEBERG_CATALOG_URL:-}"
+  [[ "$db" == postgres*://*@127.0.0.1:"$MERCADO_PG_PORT"/* ]] && pg_ready || return 0
+  db="${db##*/}"; db="${db%%\?*}"
+  printf 'DROP DATABASE IF EXISTS "%s" WITH (FORCE);\n' "$db" | pg_socket_sql >/dev/null \
+    && log "the local Iceberg catalog ($db) emptied with the emulator's buckets"
+}
+
 pg_stop() {
   [ -f "$PG_DATA/postmaster.pid" ] || { log "PostgreSQL not running"; return; }
   as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null && log "PostgreSQL stopped"
@@ -235,7 +247,7 @@ status() {
 
 case "${1:-}" in
   start)  venv; pg_secrets; pg_start; moto_start ;;  # the venv also serves the tests, even when moto runs from elsewhere
-  stop)   moto_stop; pg_stop ;;
+  stop)   moto_stop; iceberg_catalog_forget; pg_stop ;;
   status) status ;;
   env)    env | grep -E '^(DATABASE_URL|AWS_|MOTO_PORT|MERCADO_)' | sed 's/^/export /' ;;
   venv)   venv ;;
