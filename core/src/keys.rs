@@ -62,12 +62,18 @@ pub fn day_pk(kind: DayKind, day: NaiveDate, shard: u32) -> String {
 
 /// The shard of an item: a stable hash (FNV-1a) of its id, so rewrites land in the same place.
 pub fn shard_of(id: &str) -> u32 {
+    key_hash(id) % DAY_SHARDS
+}
+
+/// A stable hash (32-bit FNV-1a) of an id: the same on every machine and in every version, so a
+/// key always lands in the same shard (of the day index, or of a day's lake work split `N` ways).
+pub fn key_hash(id: &str) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in id.bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    h % DAY_SHARDS
+    h
 }
 
 /// Sort key on both indexes: time order, ties broken by id.

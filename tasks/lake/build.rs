@@ -17,6 +17,8 @@ struct Task {
     memory_limit: String,
     /// What runs it: `mercado-task` (a module of this crate; the default) or `iceberg`.
     program: String,
+    /// Split by a hash of the transaction id: Airflow maps it over the run's shards.
+    sharded: bool,
 }
 
 impl Task {
@@ -73,8 +75,8 @@ fn main() {
     for t in &tasks {
         writeln!(
             out,
-            "    TaskInfo {{ name: {:?}, about: {:?}, reads: {:?}, writes: {:?}, depends_on_past: {}, max_active_per_dag: {}, memory_limit: {:?}, program: {:?} }},",
-            t.name, t.about, t.reads, t.writes, t.depends_on_past, t.max_active_per_dag, t.memory_limit, t.program
+            "    TaskInfo {{ name: {:?}, about: {:?}, reads: {:?}, writes: {:?}, depends_on_past: {}, max_active_per_dag: {}, memory_limit: {:?}, program: {:?}, sharded: {} }},",
+            t.name, t.about, t.reads, t.writes, t.depends_on_past, t.max_active_per_dag, t.memory_limit, t.program, t.sharded
         )
         .ok();
     }
@@ -148,11 +150,16 @@ fn parse(text: &str) -> Result<Vec<Task>, String> {
                     _ => task.writes = s,
                 }
             }
-            "depends_on_past" => {
-                task.depends_on_past = match value {
+            "depends_on_past" | "sharded" => {
+                let flag = match value {
                     "true" => true,
                     "false" => false,
-                    _ => return Err(format!("{}: depends_on_past must be true or false", at())),
+                    _ => return Err(format!("{}: {key} must be true or false", at())),
+                };
+                if key == "sharded" {
+                    task.sharded = flag;
+                } else {
+                    task.depends_on_past = flag;
                 }
             }
             "max_active_per_dag" => {

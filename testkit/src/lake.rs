@@ -10,6 +10,7 @@ use mercado_lake::contracts::Contract;
 use mercado_lake::iceberg::{CatalogKind, IcebergArgs};
 use mercado_lake::parquet_io::PartitionReader;
 use mercado_lake::rows::{batch_rows, Val};
+use mercado_lake::shard::{Shard, ShardedArgs};
 use mercado_lake::tasks::{clean, enrich, extract, gold, load_redshift, reconcile};
 use mercado_lake::warehouse::{Target, WarehouseArgs};
 use mercado_lake::{Lake, Summary};
@@ -58,6 +59,16 @@ impl Env {
             memory_limit: None,
             waits: Default::default(),
         }
+    }
+
+    /// A sharded task's flags for the whole date (no `--shard`).
+    pub fn whole(&self, date: NaiveDate) -> ShardedArgs {
+        ShardedArgs::whole(self.args(date))
+    }
+
+    /// A sharded task's flags for shard `shard` of the run `stage`.
+    pub fn shard(&self, date: NaiveDate, shard: Shard, stage: &str) -> ShardedArgs {
+        ShardedArgs::of(self.args(date), shard, stage)
     }
 
     pub fn extract_args(&self, date: NaiveDate) -> extract::ExtractArgs {
@@ -135,9 +146,9 @@ impl Env {
         let date = extract_args.lake.date;
         vec![
             extract::run(&extract_args).await.expect("extract"),
-            clean::run(&self.args(date)).await.expect("clean"),
-            enrich::run(&self.args(date)).await.expect("enrich"),
-            gold::run(&self.args(date)).await.expect("gold"),
+            clean::run(&self.whole(date)).await.expect("clean"),
+            enrich::run(&self.whole(date)).await.expect("enrich"),
+            gold::run(&self.whole(date)).await.expect("gold"),
         ]
     }
 

@@ -83,8 +83,58 @@ const CONTRACT: &[Row] = &[
         audited_rows: None,
     },
     Row {
-        task: "clean",
+        task: "clean_dimensions",
         help: &[],
+        warehouse: false,
+        data: Data::Customer,
+        inputs: Inputs::Extracted,
+        missing: Some("run `extract --date 2025-03-17` first"),
+        summary: |v, _| {
+            assert_eq!(v["datasets"]["raw/postgres/customers"]["rows_out"], 1);
+            assert_eq!(v["datasets"]["raw/postgres/categories"]["rows_out"], 9);
+            assert!(v["datasets"].get("raw/dynamodb/transactions").is_none());
+        },
+        audited_rows: None,
+    },
+    Row {
+        task: "gold_dimensions",
+        help: &[],
+        warehouse: false,
+        data: Data::Customer,
+        inputs: Inputs::Cleaned,
+        missing: Some("run `clean --date 2025-03-17` first"),
+        summary: |v, _| {
+            assert_eq!(v["datasets"]["gold/mercado/dim_customer"]["rows_out"], 1);
+            assert_eq!(v["datasets"]["gold/mercado/dim_date"]["rows_out"], 1);
+            assert!(v["datasets"].get("gold/mercado/fact_sales").is_none());
+        },
+        audited_rows: None,
+    },
+    Row {
+        task: "commit",
+        help: &[
+            "--shards <N>",
+            "MERCADO_SHARDS",
+            "--stage-id <ID>",
+            "MERCADO_STAGE_ID",
+        ],
+        warehouse: false,
+        data: Data::Sale { price: "3.00" },
+        inputs: Inputs::Gold,
+        missing: Some("run `clean --date 2025-03-17` first"),
+        summary: |v, _| {
+            assert_eq!(v["figures"]["shards"], "1");
+            assert_eq!(
+                v["datasets"]["cleaned/dynamodb/transaction_lines"]["rows_out"],
+                1
+            );
+            assert_eq!(v["datasets"]["gold/mercado/fact_sales"]["rows_out"], 1);
+        },
+        audited_rows: None,
+    },
+    Row {
+        task: "clean",
+        help: &["--shard <I/N>", "MERCADO_SHARD", "--stage-id <ID>"],
         warehouse: false,
         data: Data::Customer,
         inputs: Inputs::Extracted,
@@ -94,7 +144,7 @@ const CONTRACT: &[Row] = &[
     },
     Row {
         task: "enrich",
-        help: &[],
+        help: &["--shard <I/N>", "MERCADO_STAGE_ID"],
         warehouse: false,
         data: Data::Customer,
         inputs: Inputs::Cleaned,
@@ -104,7 +154,7 @@ const CONTRACT: &[Row] = &[
     },
     Row {
         task: "gold",
-        help: &[],
+        help: &["--shard <I/N>", "MERCADO_STAGE_ID"],
         warehouse: false,
         data: Data::Customer,
         inputs: Inputs::Enriched,
@@ -300,13 +350,13 @@ impl Case {
                 .expect("extract");
         }
         if inputs >= Inputs::Cleaned {
-            tasks::clean::run(&env.args(date)).await.expect("clean");
+            tasks::clean::run(&env.whole(date)).await.expect("clean");
         }
         if inputs >= Inputs::Enriched {
-            tasks::enrich::run(&env.args(date)).await.expect("enrich");
+            tasks::enrich::run(&env.whole(date)).await.expect("enrich");
         }
         if inputs >= Inputs::Gold {
-            tasks::gold::run(&env.args(date)).await.expect("gold");
+            tasks::gold::run(&env.whole(date)).await.expect("gold");
         }
         if inputs >= Inputs::Loaded {
             let warehouse = self.warehouse.as_deref().expect("a warehouse task");

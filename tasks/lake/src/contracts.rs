@@ -240,7 +240,7 @@ fn cart_lines() -> Vec<Field> {
 // ---- quarantine: rows clean refused, with why ---------------------------------------------
 
 /// The quarantine partition of a raw dataset: same source and name, zone `quarantine`.
-pub fn quarantine_of(raw: DatasetId) -> Contract {
+pub const fn quarantine_of(raw: DatasetId) -> Contract {
     Contract {
         id: DatasetId::new(Zone::Quarantine, raw.source, raw.name),
         fields: quarantine,
@@ -255,6 +255,15 @@ fn quarantine() -> Vec<Field> {
         req("record", Utf8),
     ]
 }
+
+/// The datasets keyed by transaction, which a day split into shards splits (one shard's rows each;
+/// see [`crate::shard`]); every other dataset is written once per date.
+pub const SHARDED: [Contract; 4] = [
+    CLEAN_TRANSACTION_LINES,
+    quarantine_of(RAW_TRANSACTIONS.id),
+    WORK_SALES_LINES,
+    GOLD_FACT_SALES,
+];
 
 // ---- work: lines joined with their dimensions as of the date ------------------------------
 

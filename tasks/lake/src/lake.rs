@@ -11,7 +11,8 @@ use chrono::NaiveDate;
 use crate::cli::LakeArgs;
 use crate::error::{LakeError, Result};
 use crate::manifest::Manifest;
-use crate::partition::{DatasetId, Partition, MANIFEST_FILE};
+use crate::partition::{DatasetId, Partition};
+use crate::shard::{Shard, Staging};
 
 #[derive(Clone)]
 pub struct Lake {
@@ -19,6 +20,8 @@ pub struct Lake {
     bucket: String,
     orphan_grace: std::time::Duration,
     memory_limit: Option<u64>,
+    /// A shard of a split day: its sharded datasets' manifests are staged, not published.
+    staging: Option<Staging>,
 }
 
 fn s3_err<
@@ -56,11 +59,24 @@ impl Lake {
             bucket: args.bucket.clone(),
             orphan_grace: std::time::Duration::from_secs(args.orphan_grace_seconds),
             memory_limit: args.memory_limit,
+            staging: None,
         };
         if args.create_bucket {
             lake.ensure_bucket().await?;
         }
         Ok(lake)
+    }
+
+    /// This lake as seen by one shard of a split day: manifests of the sharded datasets are read
+    /// from and written to the shard's stage (see [`crate::shard`]); everything else as usual.
+    pub fn with_staging(mut self, staging: Option<Staging>) -> Self {
+        self.staging = staging;
+        self
+    }
+
+    /// The stage a manifest of `dataset` goes to (and comes from), when it is staged.
+    pub fn staging_of(&self, dataset: DatasetId) -> Option<&Staging> {
+        self.staging.as_ref().filter(|s| s.stages(dataset))
     }
 
     pub fn bucket(&self) -> &str {
@@ -301,7 +317,20 @@ impl Lake {
 
     /// The partition's published manifest, if any.
     pub async fn manifest(&self, p: &Partition) -> Result<Option<Manifest>> {
-        let key = p.manifest_key();
+        self.manifest_at(p.manifest_key()).await
+    }
+
+    /// Shard `shard`'s staged manifest of the partition in the run `stage`, if it finished.
+    pub async fn staged_manifest(
+        &self,
+        p: &Partition,
+        stage: &str,
+        shard: Shard,
+    ) -> Result<Option<Manifest>> {
+        self.manifest_at(p.staged_key(stage, shard)).await
+    }
+
+    async fn manifest_at(&self, key: String) -> Result<Option<Manifest>> {
         match self.get_bytes(&key).await? {
             None => Ok(None),
             Some(bytes) => {
@@ -315,8 +344,25 @@ impl Lake {
         }
     }
 
-    /// The manifest a task needs as input; a clear error when the upstream task has not run.
+    /// The manifest a task needs as input; a clear error when the upstream task has not run. A
+    /// shard of a split day reads the same shard's staged manifest of a sharded dataset.
     pub async fn require_manifest(&self, p: &Partition) -> Result<Manifest> {
+        if let Some(s) = self.staging_of(p.dataset) {
+            return self
+                .staged_manifest(p, &s.stage, s.shard)
+                .await?
+                .ok_or_else(|| {
+                    LakeError::MissingInput(format!(
+                        "s3://{}/{} is not staged; run `{} --date {} --shard {} --stage-id {}` first",
+                        self.bucket,
+                        p.staged_key(&s.stage, s.shard),
+                        p.dataset.zone.written_by(),
+                        p.date,
+                        s.shard,
+                        s.stage
+                    ))
+                });
+        }
         self.manifest(p).await?.ok_or_else(|| {
             LakeError::MissingInput(format!(
                 "s3://{}/{} is not published; run `{} --date {}` first",
@@ -328,11 +374,31 @@ impl Lake {
         })
     }
 
+    /// What a writer does with a finished partition: publishes it, or for a shard of a split day
+    /// stages its manifest of a sharded dataset for `commit` (its files stay unpublished).
+    pub async fn publish_or_stage(&self, p: &Partition, manifest: &Manifest) -> Result<()> {
+        match self.staging_of(p.dataset) {
+            Some(s) => {
+                let key = p.staged_key(&s.stage, s.shard);
+                let body =
+                    serde_json::to_vec_pretty(manifest).map_err(|e| LakeError::Manifest {
+                        key: key.clone(),
+                        message: e.to_string(),
+                    })?;
+                self.put_bytes(&key, body, "application/json").await?;
+                tracing::info!(partition = %p, shard = %s.shard, stage = s.stage, "staged for commit");
+                Ok(())
+            }
+            None => self.publish(p, manifest).await,
+        }
+    }
+
     /// Makes `manifest` the partition's content: one PUT of `_manifest.json` (atomic in S3) after
     /// all its files are uploaded. Until the PUT, readers keep seeing the previous manifest. Then
     /// files no manifest lists are removed: at once those of the manifest just replaced (its run
     /// has finished), and others (runs that died before publishing) only once older than the
-    /// orphan grace period, since a younger one may belong to a run of this date still writing.
+    /// orphan grace period, since a younger one may belong to a run of this date still writing
+    /// (staged manifests of shards included: a stage that never committed ages out the same way).
     pub async fn publish(&self, p: &Partition, manifest: &Manifest) -> Result<()> {
         let key = p.manifest_key();
         let replaced: Vec<String> = self
@@ -351,9 +417,7 @@ impl Lake {
             .list_objects(&p.prefix())
             .await?
             .into_iter()
-            .filter(|(k, _)| {
-                !k.ends_with(MANIFEST_FILE) && !manifest.files.iter().any(|f| &f.key == k)
-            })
+            .filter(|(k, _)| *k != key && !manifest.files.iter().any(|f| &f.key == k))
             .filter(|(k, modified)| {
                 replaced.contains(k) || cutoff.zip(*modified).is_some_and(|(c, m)| m < c)
             })

@@ -8,6 +8,7 @@
 //! ([`lake::Lake::publish`]).
 
 pub mod audit;
+pub mod cleaning;
 pub mod cli;
 pub mod columnar;
 pub mod contracts;
@@ -23,7 +24,9 @@ pub mod partition;
 pub mod pg_copy;
 pub mod reason;
 pub mod rows;
+pub mod shard;
 pub mod spill;
+pub mod star_schema;
 pub mod summary;
 pub mod tasks;
 pub mod warehouse;

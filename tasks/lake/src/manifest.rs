@@ -56,3 +56,108 @@ pub struct Snapshot {
     /// open at `taken_at`.
     pub late: bool,
 }
+
+impl Manifest {
+    /// One manifest of a split day's partition from its shards' (in shard order): their files,
+    /// rows and counts added up, the latest watermark. Every part must be of the same dataset,
+    /// date and schema.
+    pub fn merge(
+        parts: &[Manifest],
+        run_id: &str,
+        published_at: String,
+    ) -> Result<Manifest, String> {
+        let first = parts.first().ok_or("no shard to merge")?;
+        let mut merged = Manifest {
+            dataset: first.dataset.clone(),
+            date: first.date.clone(),
+            run_id: run_id.to_string(),
+            task: first.task.clone(),
+            files: Vec::new(),
+            rows: 0,
+            schema_fingerprint: first.schema_fingerprint.clone(),
+            watermark: None,
+            counts: BTreeMap::new(),
+            published_at,
+            snapshot: None,
+        };
+        for (i, part) in parts.iter().enumerate() {
+            if (&part.dataset, &part.date, &part.schema_fingerprint)
+                != (&first.dataset, &first.date, &first.schema_fingerprint)
+            {
+                return Err(format!(
+                    "shard {i} is {} of {} under schema {}, shard 0 {} of {} under schema {}: re-run the shards of one run",
+                    part.dataset, part.date, part.schema_fingerprint,
+                    first.dataset, first.date, first.schema_fingerprint
+                ));
+            }
+            if part.rows != part.files.iter().map(|f| f.rows).sum::<u64>() {
+                return Err(format!(
+                    "shard {i}'s rows ({}) are not its files' sum",
+                    part.rows
+                ));
+            }
+            merged.files.extend(part.files.iter().cloned());
+            merged.rows += part.rows;
+            for (k, v) in &part.counts {
+                *merged.counts.entry(k.clone()).or_default() += v;
+            }
+            merged.watermark = merged.watermark.max(part.watermark.clone());
+        }
+        Ok(merged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(rows: u64, key: &str, watermark: Option<&str>) -> Manifest {
+        Manifest {
+            dataset: "work/mercado/sales_lines".into(),
+            date: "2025-03-17".into(),
+            run_id: key.into(),
+            task: "enrich".into(),
+            files: vec![FileEntry {
+                key: key.into(),
+                rows,
+                bytes: 10 * rows,
+                sha256: "ab".into(),
+            }],
+            rows,
+            schema_fingerprint: "f1".into(),
+            watermark: watermark.map(str::to_string),
+            counts: BTreeMap::from([("rows_in".to_string(), rows)]),
+            published_at: "t".into(),
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn merges_shards_and_refuses_strangers() {
+        let m = Manifest::merge(
+            &[
+                part(3, "a", Some("2025-03-17T10:00:00Z")),
+                part(0, "b", None),
+                part(4, "c", Some("2025-03-17T09:00:00Z")),
+            ],
+            "stage",
+            "now".into(),
+        )
+        .expect("merge");
+        assert_eq!(
+            (m.rows, m.counts["rows_in"], m.run_id.as_str()),
+            (7, 7, "stage")
+        );
+        assert_eq!(
+            m.files.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(m.watermark.as_deref(), Some("2025-03-17T10:00:00Z"));
+        let mut other = part(1, "d", None);
+        other.schema_fingerprint = "f2".into();
+        let e =
+            Manifest::merge(&[part(1, "a", None), other], "s", "now".into()).expect_err("schema");
+        assert!(e.contains("shard 1") && e.contains("f2"), "{e}");
+        assert!(Manifest::merge(&[], "s", "now".into()).is_err());
+    }
+}

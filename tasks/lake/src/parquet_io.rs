@@ -265,8 +265,10 @@ impl PartitionWriter {
             published_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             snapshot: self.snapshot.take(),
         };
-        self.lake.publish(&self.partition, &manifest).await?;
-        tracing::info!(partition = %self.partition, rows = manifest.rows, files = manifest.files.len(), "published");
+        self.lake
+            .publish_or_stage(&self.partition, &manifest)
+            .await?;
+        tracing::info!(partition = %self.partition, rows = manifest.rows, files = manifest.files.len(), "written");
         Ok(manifest)
     }
 }

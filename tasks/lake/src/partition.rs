@@ -113,6 +113,17 @@ impl Partition {
         format!("{}run={run_id}/", self.prefix())
     }
 
+    /// Where a shard of a split day leaves its manifest of this partition for `commit`:
+    /// `…/dt=D/_staged/<stage>/shard-I-of-N.json` (never read as the partition's manifest).
+    pub fn staged_key(&self, stage: &str, shard: crate::shard::Shard) -> String {
+        format!(
+            "{}_staged/{stage}/shard-{}-of-{}.json",
+            self.prefix(),
+            shard.index,
+            shard.count
+        )
+    }
+
     /// The date of a partition prefix found by listing, e.g. `raw/x/y/dt=2025-03-17/`.
     pub fn date_of(prefix: &str) -> Option<NaiveDate> {
         let dt = prefix
@@ -148,6 +159,10 @@ mod tests {
             "raw/postgres/customers/dt=2025-03-07/run=r1/"
         );
         assert_eq!(Partition::date_of(&p.prefix()), Some(d));
+        assert_eq!(
+            p.staged_key("run_1", crate::shard::Shard { index: 2, count: 4 }),
+            "raw/postgres/customers/dt=2025-03-07/_staged/run_1/shard-2-of-4.json"
+        );
         let report = DatasetId::new(Zone::Reports, "mercado", "kpi").at(d);
         assert_eq!(
             report.key("report.html"),

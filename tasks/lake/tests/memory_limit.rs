@@ -52,8 +52,8 @@ async fn a_tiny_limit_spills_in_partitions_and_changes_nothing() {
     assert_eq!(unlimited[2].len(), 13, "the changed prices opened versions");
 
     // 1 KiB: the 40-item inventory and the 40-key snapshot are each several partitions.
-    let mut args = env.args(day(D2));
-    args.memory_limit = Some(1024);
+    let mut args = env.whole(day(D2));
+    args.lake.memory_limit = Some(1024);
     let summary = enrich::run(&args).await.expect("enrich under the limit");
     let split = summary.datasets[&c::WORK_SALES_LINES.id.to_string()].spilled_partitions;
     assert!(split > 1, "enrich joined in {split} partitions");

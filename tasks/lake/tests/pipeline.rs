@@ -335,7 +335,7 @@ async fn a_day_through_every_zone() {
     );
     // Within the grace period the unpublished files may be a run of this date still writing:
     // the next publish leaves them. Past it, they are orphans and the next publish removes them.
-    mercado_lake::tasks::gold::run(&env.args(day(D)))
+    mercado_lake::tasks::gold::run(&env.whole(day(D)))
         .await
         .expect("gold again");
     let keys = lake
@@ -348,7 +348,7 @@ async fn a_day_through_every_zone() {
     );
     let mut no_grace = env.args(day(D));
     no_grace.orphan_grace_seconds = 0;
-    mercado_lake::tasks::gold::run(&no_grace)
+    mercado_lake::tasks::gold::run(&mercado_lake::shard::ShardedArgs::whole(no_grace))
         .await
         .expect("gold again");
     let keys = lake
@@ -376,7 +376,7 @@ async fn a_day_through_every_zone() {
 #[tokio::test]
 async fn missing_input_is_a_clear_error() {
     let env = Env::new().await;
-    let err = mercado_lake::tasks::clean::run(&env.args(day(D)))
+    let err = mercado_lake::tasks::clean::run(&env.whole(day(D)))
         .await
         .expect_err("no raw yet");
     let msg = err.to_string();
@@ -438,7 +438,7 @@ async fn duplicates_keep_the_earliest_copy() {
     );
     let mut args = env.args(d);
     args.memory_limit = Some(64);
-    let summary = mercado_lake::tasks::clean::run(&args)
+    let summary = mercado_lake::tasks::clean::run(&mercado_lake::shard::ShardedArgs::whole(args))
         .await
         .expect("clean under the limit");
     let passes = summary.datasets[&c::RAW_TRANSACTIONS.id.to_string()].spilled_partitions;

@@ -69,12 +69,12 @@ async fn a_price_change_opens_a_new_version() {
     );
 
     // Out of order: gold for D1 again, after D2 exists, still compares with what came before D1 ...
-    mercado_lake::tasks::gold::run(&env.args(day(D1)))
+    mercado_lake::tasks::gold::run(&env.whole(day(D1)))
         .await
         .expect("gold D1");
     assert_eq!(env.rows(c::GOLD_DIM_INVENTORY, day(D1)).await, sorted(d1));
     // ... and D2 again opens the same versions.
-    mercado_lake::tasks::gold::run(&env.args(day(D2)))
+    mercado_lake::tasks::gold::run(&env.whole(day(D2)))
         .await
         .expect("gold D2");
     assert_eq!(env.rows(c::GOLD_DIM_INVENTORY, day(D2)).await, d2);

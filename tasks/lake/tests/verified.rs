@@ -40,9 +40,9 @@ async fn two_days(env: &Env, warehouse: &str) {
         tasks::extract::run(&env.extract_args(date))
             .await
             .expect("extract");
-        tasks::clean::run(&env.args(date)).await.expect("clean");
-        tasks::enrich::run(&env.args(date)).await.expect("enrich");
-        tasks::gold::run(&env.args(date)).await.expect("gold");
+        tasks::clean::run(&env.whole(date)).await.expect("clean");
+        tasks::enrich::run(&env.whole(date)).await.expect("enrich");
+        tasks::gold::run(&env.whole(date)).await.expect("gold");
     }
     tasks::load_redshift::run(&env.load_args(day(D1), warehouse))
         .await

@@ -1,4 +1,5 @@
-//! `enrich --date D`: transaction lines joined with inventory, category, vendor and customer as
+//! `enrich --date D [--shard I/N --stage-id S]`: transaction lines (one shard's, staged for
+//! `commit` when the day is split) joined with inventory, category, vendor and customer as
 //! of D, plus `date_id` (YYYYMMDD) and `price_differs` (the line's price is not the inventory
 //! price of D, e.g. the price changed later that day). Output → `work/`.
 //!
@@ -18,7 +19,7 @@ use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, UInt32
 use chrono::NaiveDate;
 use mercado_core::calendar::date_id;
 
-use crate::cli::LakeArgs;
+use crate::shard::ShardedArgs;
 use crate::columnar::{column, conform, ids, Dimension, INDEX_BYTES_PER_KEY};
 use crate::contracts as c;
 use crate::error::{LakeError, Result};
@@ -28,8 +29,8 @@ use crate::summary::{DatasetCounts, Summary};
 
 pub const TASK: &str = "enrich";
 
-/// This task's flags: the ones every task has.
-pub type Args = LakeArgs;
+/// Every task's flags and the shard's.
+pub type Args = ShardedArgs;
 
 /// The inventory columns the output needs.
 const ITEM_COLUMNS: [&str; 4] = ["id", "category_id", "item_name", "price"];
@@ -98,13 +99,18 @@ impl Dimensions {
     }
 }
 
-pub async fn run(args: &LakeArgs) -> Result<Summary> {
+pub async fn run(args: &ShardedArgs) -> Result<Summary> {
     let started = std::time::Instant::now();
-    let lake = crate::lake::Lake::connect(args).await?;
-    let run_id = args.run_id();
-    let date = args.date;
+    let lake = crate::lake::Lake::connect(&args.lake)
+        .await?
+        .with_staging(args.shard.staging()?);
+    let run_id = args.lake.run_id();
+    let date = args.lake.date;
     let mut summary = Summary::new(TASK, date, &run_id);
-    tracing::info!(%date, run_id, "enrich starting");
+    if let Some(shard) = args.shard.shard {
+        summary.figures.insert("shard".into(), shard.to_string());
+    }
+    tracing::info!(%date, run_id, shard = ?args.shard.shard, "enrich starting");
 
     let dims = Dimensions {
         categories: Dimension::read(&lake, c::CLEAN_CATEGORIES, date, "id", &["id", "name"])

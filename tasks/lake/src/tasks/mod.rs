@@ -17,6 +17,9 @@ pub struct TaskInfo {
     /// What runs it: `mercado-task` (this crate) or `iceberg` (`scripts/iceberg.sh`, the Iceberg
     /// commit in Python).
     pub program: &'static str,
+    /// Split by a hash of the transaction id (`--shard I/N`): Airflow maps it over the run's
+    /// shards and `commit` publishes their outputs together.
+    pub sharded: bool,
 }
 
 impl TaskInfo {

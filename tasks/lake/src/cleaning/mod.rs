@@ -1,8 +1,12 @@
-//! `clean --date D`: standardize and validate raw rows against the contracts. A row that fails
-//! goes to `quarantine/` with a reason code and message; duplicates go there too, marked
-//! `duplicate`. Nothing is dropped silently: for every dataset
+//! What `clean` and `clean_dimensions` do: standardize and validate raw rows against the
+//! contracts. A row that fails goes to `quarantine/` with a reason code and message; duplicates go
+//! there too, marked `duplicate`. Nothing is dropped silently: for every dataset
 //! `rows_in = rows_out + quarantined + duplicates`, recorded in the manifest and the summary.
 //! Transactions are exploded to one row per line.
+//!
+//! Two parts: [`Cleaning::dimensions`] (categories, vendors, customers, inventory and open carts:
+//! catalogue-sized, done once per date) and [`Cleaning::transactions`] (the day's transactions,
+//! or one shard of them, checked against the dimensions' accepted ids).
 //!
 //! Work is per record batch on Arrow columns: a dataset's rules read typed columns by name and give
 //! one verdict per row; accepted rows leave as the batch filtered (with its standardized columns
@@ -27,7 +31,6 @@ use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
 use chrono::NaiveDate;
 use serde_json::Value as Json;
 
-use crate::cli::LakeArgs;
 use crate::columnar::{column, conform, ids};
 use crate::contracts::{self as c, Contract};
 use crate::error::{LakeError, Result};
@@ -35,15 +38,11 @@ use crate::lake::Lake;
 use crate::parquet_io::{LocalPartition, PartitionReader, PartitionWriter};
 use crate::reason::Reason;
 use crate::rows::{batch_rows, Cell, Val};
+use crate::shard::Shard;
 use crate::summary::{DatasetCounts, Summary};
 use dedupe::{copy_rank, Copies};
 use entities::{category_rules, customer_rules, inventory_rules, vendor_rules};
 use transactions::{parse_cart, parse_transaction, RawCart, RawTexts, Txn, RAW_TXN_COLUMNS};
-
-pub const TASK: &str = "clean";
-
-/// This task's flags: the ones every task has.
-pub type Args = LakeArgs;
 
 /// Why a row was refused: a stable code for grouping, a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +60,7 @@ fn reject(code: Reason, message: impl Into<String>) -> Reject {
 
 /// Ids accepted so far, for reference checks of later datasets.
 #[derive(Default)]
-struct Known {
+pub struct Known {
     categories: HashSet<i64>,
     vendors: HashSet<i64>,
     customers: HashSet<i64>,
@@ -69,54 +68,98 @@ struct Known {
     items: HashMap<i64, i64>,
 }
 
-pub async fn run(args: &LakeArgs) -> Result<Summary> {
-    let started = std::time::Instant::now();
-    let lake = Lake::connect(args).await?;
-    let run_id = args.run_id();
-    let date = args.date;
-    let mut summary = Summary::new(TASK, date, &run_id);
-    tracing::info!(%date, run_id, "clean starting");
-    let mut known = Known::default();
-    let ctx = Ctx {
-        lake: &lake,
-        date,
-        run_id: &run_id,
-    };
-
-    // Dimensions first: their accepted ids are what the facts are checked against.
-    let (counts, accepted) = ctx
-        .entities(c::RAW_CATEGORIES, c::CLEAN_CATEGORIES, &known, category_rules)
-        .await?;
-    known.categories = accepted.keys().copied().collect();
-    summary.add(c::RAW_CATEGORIES.id.to_string(), counts);
-    let (counts, accepted) = ctx
-        .entities(c::RAW_VENDORS, c::CLEAN_VENDORS, &known, vendor_rules)
-        .await?;
-    known.vendors = accepted.keys().copied().collect();
-    summary.add(c::RAW_VENDORS.id.to_string(), counts);
-    let (counts, accepted) = ctx
-        .entities(c::RAW_CUSTOMERS, c::CLEAN_CUSTOMERS, &known, customer_rules)
-        .await?;
-    known.customers = accepted.keys().copied().collect();
-    summary.add(c::RAW_CUSTOMERS.id.to_string(), counts);
-    // The inventory's accepted rows carry their vendor: item → vendor without a re-read.
-    let (counts, accepted) = ctx
-        .entities(c::RAW_INVENTORY, c::CLEAN_INVENTORY, &known, inventory_rules)
-        .await?;
-    known.items = accepted;
-    summary.add(c::RAW_INVENTORY.id.to_string(), counts);
-
-    let counts = ctx.transactions(&known).await?;
-    summary.add(c::RAW_TRANSACTIONS.id.to_string(), counts);
-    let counts = ctx.carts(&known).await?;
-    summary.add(c::RAW_CARTS.id.to_string(), counts);
-    Ok(summary.finish(started))
-}
-
-struct Ctx<'a> {
+/// One date's cleaning, written as `task` (the manifests' and quarantine's writer).
+pub struct Cleaning<'a> {
     lake: &'a Lake,
     date: NaiveDate,
     run_id: &'a str,
+    task: &'static str,
+}
+
+impl<'a> Cleaning<'a> {
+    pub fn new(lake: &'a Lake, task: &'static str, date: NaiveDate, run_id: &'a str) -> Self {
+        Self {
+            lake,
+            date,
+            run_id,
+            task,
+        }
+    }
+
+    /// The catalogue-sized part, done once per date: categories, vendors, customers, inventory
+    /// (each checked against the ones before it) and the open carts, published. Returns the
+    /// accepted ids the transactions are checked against.
+    pub async fn dimensions(&self, summary: &mut Summary) -> Result<Known> {
+        let mut known = Known::default();
+        let (counts, accepted) = self
+            .entities(
+                c::RAW_CATEGORIES,
+                c::CLEAN_CATEGORIES,
+                &known,
+                category_rules,
+            )
+            .await?;
+        known.categories = accepted.keys().copied().collect();
+        summary.add(c::RAW_CATEGORIES.id.to_string(), counts);
+        let (counts, accepted) = self
+            .entities(c::RAW_VENDORS, c::CLEAN_VENDORS, &known, vendor_rules)
+            .await?;
+        known.vendors = accepted.keys().copied().collect();
+        summary.add(c::RAW_VENDORS.id.to_string(), counts);
+        let (counts, accepted) = self
+            .entities(c::RAW_CUSTOMERS, c::CLEAN_CUSTOMERS, &known, customer_rules)
+            .await?;
+        known.customers = accepted.keys().copied().collect();
+        summary.add(c::RAW_CUSTOMERS.id.to_string(), counts);
+        // The inventory's accepted rows carry their vendor: item → vendor without a re-read.
+        let (counts, accepted) = self
+            .entities(
+                c::RAW_INVENTORY,
+                c::CLEAN_INVENTORY,
+                &known,
+                inventory_rules,
+            )
+            .await?;
+        known.items = accepted;
+        summary.add(c::RAW_INVENTORY.id.to_string(), counts);
+        let counts = self.carts(&known).await?;
+        summary.add(c::RAW_CARTS.id.to_string(), counts);
+        Ok(known)
+    }
+
+    /// The accepted ids of the date's published cleaned dimensions (what [`Self::dimensions`]
+    /// returned when it published them): what a shard checks its transactions against.
+    pub async fn known(&self) -> Result<Known> {
+        let mut known = Known::default();
+        for (contract, set) in [
+            (c::CLEAN_CATEGORIES, &mut known.categories),
+            (c::CLEAN_VENDORS, &mut known.vendors),
+            (c::CLEAN_CUSTOMERS, &mut known.customers),
+        ] {
+            let batches = PartitionReader::open(self.lake, contract, self.date)
+                .await?
+                .only(&["id"])
+                .read_all()
+                .await?;
+            for b in batches {
+                set.extend(ids(&column(&b, "id")?)?.iter().flatten());
+            }
+        }
+        let batches = PartitionReader::open(self.lake, c::CLEAN_INVENTORY, self.date)
+            .await?
+            .only(&["id", "vendor_id"])
+            .read_all()
+            .await?;
+        for b in batches {
+            let (item, vendor) = (ids(&column(&b, "id")?)?, ids(&column(&b, "vendor_id")?)?);
+            for (i, v) in item.iter().zip(vendor.iter()) {
+                if let (Some(i), Some(v)) = (i, v) {
+                    known.items.insert(i, v);
+                }
+            }
+        }
+        Ok(known)
+    }
 }
 
 /// Output and quarantine of one dataset, with the counts that must reconcile.
@@ -127,12 +170,12 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn new(ctx: &Ctx<'_>, raw: Contract, clean: Contract) -> Result<Self> {
+    fn new(ctx: &Cleaning<'_>, raw: Contract, clean: Contract) -> Result<Self> {
         Ok(Self {
-            clean: PartitionWriter::new(ctx.lake, TASK, clean, ctx.date, ctx.run_id)?,
+            clean: PartitionWriter::new(ctx.lake, ctx.task, clean, ctx.date, ctx.run_id)?,
             quarantine: PartitionWriter::new(
                 ctx.lake,
-                TASK,
+                ctx.task,
                 c::quarantine_of(raw.id),
                 ctx.date,
                 ctx.run_id,
@@ -206,7 +249,7 @@ struct Checked {
 
 type Rules = fn(&RecordBatch, &Known) -> Result<Checked>;
 
-impl Ctx<'_> {
+impl Cleaning<'_> {
     /// A PostgreSQL entity: `rules` on each batch, repeated ids refused as duplicates. Returns the
     /// counts and each accepted id with its `vendor_id` (0 where the entity has none).
     async fn entities(
@@ -262,11 +305,12 @@ impl Ctx<'_> {
                     .iter()
                     .map(|(n, a)| Ok((*n, arrow_select::filter::filter(a.as_ref(), &keep)?)))
                     .collect::<Result<Vec<_>>>()?;
-                let accepted_rows =
-                    conform(clean, |name| match standardized.iter().find(|(n, _)| *n == name) {
+                let accepted_rows = conform(clean, |name| {
+                    match standardized.iter().find(|(n, _)| *n == name) {
                         Some((_, a)) => Ok(a.clone()),
                         None => column(&kept, name),
-                    })?;
+                    }
+                })?;
                 out.counts.rows_out += accepted_rows.num_rows() as u64;
                 out.clean.write(&accepted_rows).await?;
             }
@@ -274,7 +318,9 @@ impl Ctx<'_> {
         Ok((out.publish(raw).await?, accepted))
     }
 
-    async fn transactions(&self, known: &Known) -> Result<DatasetCounts> {
+    /// The day's transactions of `shard` (all of them for [`Shard::WHOLE`]), checked against
+    /// `known`, exploded into lines; published, or staged when the lake is a shard's.
+    pub async fn transactions(&self, known: &Known, shard: Shard) -> Result<DatasetCounts> {
         let raw = c::RAW_TRANSACTIONS;
         // Read twice (copies first), so copied to local disk once.
         let local = LocalPartition::download(self.lake, raw, self.date).await?;
@@ -286,7 +332,7 @@ impl Ctx<'_> {
         // Ids of repeated transactions already kept (ids seen once need no record).
         let mut kept: HashSet<u128> = HashSet::default();
         for batch in local.batches(&RAW_TXN_COLUMNS) {
-            let batch = batch?;
+            let batch = shard_rows(batch?, shard)?;
             let texts = RawTexts::of(&batch)?;
             let n = batch.num_rows();
             out.counts.rows_in += n as u64;
@@ -403,6 +449,19 @@ impl Ctx<'_> {
     }
 }
 
+/// The rows of a raw transactions batch that are `shard`'s (by their id's hash; rows without an
+/// id are shard 0's, which quarantines them).
+fn shard_rows(batch: RecordBatch, shard: Shard) -> Result<RecordBatch> {
+    if shard.count <= 1 {
+        return Ok(batch);
+    }
+    let texts = RawTexts::of(&batch)?;
+    let mine: BooleanArray = (0..batch.num_rows())
+        .map(|i| Some(texts.id(i).map_or(shard.index == 0, |id| shard.owns(id))))
+        .collect();
+    Ok(arrow_select::filter::filter_record_batch(&batch, &mine)?)
+}
+
 /// `work` on the first and on the second half of `0..n`, on both cores when `n` is worth
 /// splitting; the halves' results in order.
 fn in_halves<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
@@ -508,16 +567,24 @@ mod tests {
     fn row(contract: Contract, values: &[(&str, Val)]) -> RecordBatch {
         let schema = contract.schema();
         for (name, _) in values {
-            assert!(schema.index_of(name).is_ok(), "{} has no column {name}", contract.id);
+            assert!(
+                schema.index_of(name).is_ok(),
+                "{} has no column {name}",
+                contract.id
+            );
         }
         let vals: Vec<Val> = schema
             .fields()
             .iter()
             .map(|f| {
-                values
-                    .iter()
-                    .find(|(n, _)| n == f.name())
-                    .map_or(if f.is_nullable() { Val::Null } else { Val::Ts(0) }, |(_, v)| v.clone())
+                values.iter().find(|(n, _)| n == f.name()).map_or(
+                    if f.is_nullable() {
+                        Val::Null
+                    } else {
+                        Val::Ts(0)
+                    },
+                    |(_, v)| v.clone(),
+                )
             })
             .collect();
         let mut b = BatchBuilder::new(schema).expect("builder");
@@ -552,24 +619,51 @@ mod tests {
     fn entity_rules() {
         let k = known();
         let vendor = |name: &str, region: &str| {
-            row(c::RAW_VENDORS, &[("id", Val::I64(1)), ("vendor_name", s(name)), ("region", s(region))])
+            row(
+                c::RAW_VENDORS,
+                &[
+                    ("id", Val::I64(1)),
+                    ("vendor_name", s(name)),
+                    ("region", s(region)),
+                ],
+            )
         };
         assert_eq!(verdict(vendor_rules, vendor("Loja", "pt"), &k), None);
-        assert_eq!(verdict(vendor_rules, vendor(" ", "PT"), &k), Some(Reason::MissingName));
-        assert_eq!(verdict(vendor_rules, vendor("Loja", "XX"), &k), Some(Reason::BadRegion));
+        assert_eq!(
+            verdict(vendor_rules, vendor(" ", "PT"), &k),
+            Some(Reason::MissingName)
+        );
+        assert_eq!(
+            verdict(vendor_rules, vendor("Loja", "XX"), &k),
+            Some(Reason::BadRegion)
+        );
 
         let customer = |first: &str, email: &str| {
             row(
                 c::RAW_CUSTOMERS,
-                &[("id", Val::I64(7)), ("first_name", s(first)), ("last_name", s("Silva")), ("email", s(email))],
+                &[
+                    ("id", Val::I64(7)),
+                    ("first_name", s(first)),
+                    ("last_name", s("Silva")),
+                    ("email", s(email)),
+                ],
             )
         };
         assert_eq!(verdict(customer_rules, customer("Ana", "a@b.co"), &k), None);
-        assert_eq!(verdict(customer_rules, customer("", "a@b.co"), &k), Some(Reason::MissingName));
-        assert_eq!(verdict(customer_rules, customer("Ana", "nope"), &k), Some(Reason::BadEmail));
+        assert_eq!(
+            verdict(customer_rules, customer("", "a@b.co"), &k),
+            Some(Reason::MissingName)
+        );
+        assert_eq!(
+            verdict(customer_rules, customer("Ana", "nope"), &k),
+            Some(Reason::BadEmail)
+        );
 
         let category = row(c::RAW_CATEGORIES, &[("id", Val::I32(1))]);
-        assert_eq!(verdict(category_rules, category, &k), Some(Reason::MissingName));
+        assert_eq!(
+            verdict(category_rules, category, &k),
+            Some(Reason::MissingName)
+        );
 
         let item = |vendor: i64, category: i32, price: i128, stock: i32| {
             row(
@@ -585,10 +679,22 @@ mod tests {
             )
         };
         assert_eq!(verdict(inventory_rules, item(1, 1, 1250, 3), &k), None);
-        assert_eq!(verdict(inventory_rules, item(9, 1, 1250, 3), &k), Some(Reason::UnknownVendor));
-        assert_eq!(verdict(inventory_rules, item(1, 9, 1250, 3), &k), Some(Reason::UnknownCategory));
-        assert_eq!(verdict(inventory_rules, item(1, 1, 0, 3), &k), Some(Reason::BadPrice));
-        assert_eq!(verdict(inventory_rules, item(1, 1, 1250, -1), &k), Some(Reason::BadStock));
+        assert_eq!(
+            verdict(inventory_rules, item(9, 1, 1250, 3), &k),
+            Some(Reason::UnknownVendor)
+        );
+        assert_eq!(
+            verdict(inventory_rules, item(1, 9, 1250, 3), &k),
+            Some(Reason::UnknownCategory)
+        );
+        assert_eq!(
+            verdict(inventory_rules, item(1, 1, 0, 3), &k),
+            Some(Reason::BadPrice)
+        );
+        assert_eq!(
+            verdict(inventory_rules, item(1, 1, 1250, -1), &k),
+            Some(Reason::BadStock)
+        );
     }
 
     /// Standardized columns replace the raw ones: names trimmed, region and e-mail normalized,
@@ -597,7 +703,14 @@ mod tests {
     fn standardized_columns() {
         let k = known();
         let checked = vendor_rules(
-            &row(c::RAW_VENDORS, &[("id", Val::I64(1)), ("vendor_name", s("  Loja ")), ("region", s("pt"))]),
+            &row(
+                c::RAW_VENDORS,
+                &[
+                    ("id", Val::I64(1)),
+                    ("vendor_name", s("  Loja ")),
+                    ("region", s("pt")),
+                ],
+            ),
             &k,
         )
         .expect("rules");
@@ -613,17 +726,34 @@ mod tests {
         let checked = inventory_rules(
             &row(
                 c::RAW_INVENTORY,
-                &[("id", Val::I64(10)), ("vendor_id", Val::I64(1)), ("category_id", Val::I32(1)), ("item_name", s("Mug")), ("price", Val::Money(100))],
+                &[
+                    ("id", Val::I64(10)),
+                    ("vendor_id", Val::I64(1)),
+                    ("category_id", Val::I32(1)),
+                    ("item_name", s("Mug")),
+                    ("price", Val::Money(100)),
+                ],
             ),
             &k,
         )
         .expect("rules");
-        let stock = &checked.standardized.iter().find(|(n, _)| *n == "stock").expect("stock").1;
+        let stock = &checked
+            .standardized
+            .iter()
+            .find(|(n, _)| *n == "stock")
+            .expect("stock")
+            .1;
         assert_eq!(stock.as_primitive::<Int32Type>().value(0), 0);
     }
 
     /// A raw transaction "t1" of 2025-03-17; `lines` as JSON text.
-    fn txn(user: &str, total: &str, installments: &str, created_at: &str, lines: &str) -> RecordBatch {
+    fn txn(
+        user: &str,
+        total: &str,
+        installments: &str,
+        created_at: &str,
+        lines: &str,
+    ) -> RecordBatch {
         row(
             c::RAW_TRANSACTIONS,
             &[
@@ -649,48 +779,133 @@ mod tests {
         };
         assert_eq!(check(txn("7", "2.50", "1", at, good)), None);
         // Numbers instead of text, and a line that is not an object (the general path).
-        assert_eq!(check(txn("7", "2.50", "1", at, r#"[{"item_id":10,"vendor_id":1,"qty":2,"unit_price":1.25,"total_price":"2.50"}]"#)), None);
-        assert_eq!(check(txn("7", "2.50", "1", at, "[1]")), Some(Reason::BadLine));
-        assert_eq!(check(txn("x", "2.50", "1", at, good)), Some(Reason::BadCustomerId));
-        assert_eq!(check(txn("8", "2.50", "1", at, good)), Some(Reason::UnknownCustomer));
-        assert_eq!(check(txn("7", "2.50", "0", at, good)), Some(Reason::BadInstallments));
-        assert_eq!(check(txn("7", "2.50", "1", "yesterday", good)), Some(Reason::BadTimestamp));
-        assert_eq!(check(txn("7", "2.50", "1", "2025-03-18T00:00:00Z", good)), Some(Reason::WrongDate));
-        assert_eq!(check(txn("7", "2.50", "1", at, "[]")), Some(Reason::BadLines));
-        assert_eq!(check(txn("7", "2.50", "1", at, "not json")), Some(Reason::BadLines));
-        assert_eq!(check(txn("7", "abc", "1", at, good)), Some(Reason::BadTotal));
-        assert_eq!(check(txn("7", "3.00", "1", at, good)), Some(Reason::TotalMismatch));
+        assert_eq!(
+            check(txn(
+                "7",
+                "2.50",
+                "1",
+                at,
+                r#"[{"item_id":10,"vendor_id":1,"qty":2,"unit_price":1.25,"total_price":"2.50"}]"#
+            )),
+            None
+        );
+        assert_eq!(
+            check(txn("7", "2.50", "1", at, "[1]")),
+            Some(Reason::BadLine)
+        );
+        assert_eq!(
+            check(txn("x", "2.50", "1", at, good)),
+            Some(Reason::BadCustomerId)
+        );
+        assert_eq!(
+            check(txn("8", "2.50", "1", at, good)),
+            Some(Reason::UnknownCustomer)
+        );
+        assert_eq!(
+            check(txn("7", "2.50", "0", at, good)),
+            Some(Reason::BadInstallments)
+        );
+        assert_eq!(
+            check(txn("7", "2.50", "1", "yesterday", good)),
+            Some(Reason::BadTimestamp)
+        );
+        assert_eq!(
+            check(txn("7", "2.50", "1", "2025-03-18T00:00:00Z", good)),
+            Some(Reason::WrongDate)
+        );
+        assert_eq!(
+            check(txn("7", "2.50", "1", at, "[]")),
+            Some(Reason::BadLines)
+        );
+        assert_eq!(
+            check(txn("7", "2.50", "1", at, "not json")),
+            Some(Reason::BadLines)
+        );
+        assert_eq!(
+            check(txn("7", "abc", "1", at, good)),
+            Some(Reason::BadTotal)
+        );
+        assert_eq!(
+            check(txn("7", "3.00", "1", at, good)),
+            Some(Reason::TotalMismatch)
+        );
         let line = |fields: &str| format!("[{{{fields}}}]");
         for (fields, want) in [
-            (r#""vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::BadLine),
-            (r#""item_id":"10","vendor_id":"1","qty":"0","unit_price":"1.25","total_price":"0.00""#, Reason::BadQty),
-            (r#""item_id":"10","vendor_id":"1","qty":"2","unit_price":"-1","total_price":"-2""#, Reason::BadPrice),
-            (r#""item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.00""#, Reason::LineTotalMismatch),
-            (r#""item_id":"11","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::UnknownItem),
-            (r#""item_id":"10","vendor_id":"2","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::VendorMismatch),
+            (
+                r#""vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#,
+                Reason::BadLine,
+            ),
+            (
+                r#""item_id":"10","vendor_id":"1","qty":"0","unit_price":"1.25","total_price":"0.00""#,
+                Reason::BadQty,
+            ),
+            (
+                r#""item_id":"10","vendor_id":"1","qty":"2","unit_price":"-1","total_price":"-2""#,
+                Reason::BadPrice,
+            ),
+            (
+                r#""item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.00""#,
+                Reason::LineTotalMismatch,
+            ),
+            (
+                r#""item_id":"11","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#,
+                Reason::UnknownItem,
+            ),
+            (
+                r#""item_id":"10","vendor_id":"2","qty":"2","unit_price":"1.25","total_price":"2.50""#,
+                Reason::VendorMismatch,
+            ),
             // A repeated key: the general path reads the last one, as before.
-            (r#""item_id":"99","item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#, Reason::TotalMismatch),
+            (
+                r#""item_id":"99","item_id":"10","vendor_id":"1","qty":"2","unit_price":"1.25","total_price":"2.50""#,
+                Reason::TotalMismatch,
+            ),
         ] {
-            let total = if want == Reason::TotalMismatch { "9.99" } else { "2.50" };
-            assert_eq!(check(txn("7", total, "1", at, &line(fields))), Some(want), "{fields}");
+            let total = if want == Reason::TotalMismatch {
+                "9.99"
+            } else {
+                "2.50"
+            };
+            assert_eq!(
+                check(txn("7", total, "1", at, &line(fields))),
+                Some(want),
+                "{fields}"
+            );
         }
     }
 
     #[test]
     fn cart_rules() {
         let k = known();
-        let lines = r#"[{"item_id":10,"vendor_id":1,"qty":1,"unit_price":"1.25","total_price":"1.25"}]"#;
+        let lines =
+            r#"[{"item_id":10,"vendor_id":1,"qty":1,"unit_price":"1.25","total_price":"1.25"}]"#;
         let cart = |user: &'static str, at: &'static str| RawCart {
             user_id: Some(user),
             updated_at: Some(at),
             lines: Some(lines),
         };
-        assert_eq!(reason(parse_cart(&cart("7", "2025-03-17T10:00:00Z"), &k)), None);
-        assert_eq!(reason(parse_cart(&cart("8", "2025-03-17T10:00:00Z"), &k)), Some(Reason::UnknownCustomer));
-        assert_eq!(reason(parse_cart(&cart("7", ""), &k)), Some(Reason::BadTimestamp));
+        assert_eq!(
+            reason(parse_cart(&cart("7", "2025-03-17T10:00:00Z"), &k)),
+            None
+        );
+        assert_eq!(
+            reason(parse_cart(&cart("8", "2025-03-17T10:00:00Z"), &k)),
+            Some(Reason::UnknownCustomer)
+        );
+        assert_eq!(
+            reason(parse_cart(&cart("7", ""), &k)),
+            Some(Reason::BadTimestamp)
+        );
         let twice = r#"[{"item_id":10,"vendor_id":1,"qty":1,"unit_price":"1.25","total_price":"1.25"},{"item_id":10,"vendor_id":1,"qty":2,"unit_price":"1.25","total_price":"2.50"}]"#;
-        let repeated = RawCart { user_id: Some("7"), updated_at: Some("2025-03-17T10:00:00Z"), lines: Some(twice) };
-        assert_eq!(reason(parse_cart(&repeated, &k)), Some(Reason::RepeatedItem));
+        let repeated = RawCart {
+            user_id: Some("7"),
+            updated_at: Some("2025-03-17T10:00:00Z"),
+            lines: Some(twice),
+        };
+        assert_eq!(
+            reason(parse_cart(&repeated, &k)),
+            Some(Reason::RepeatedItem)
+        );
     }
 
     /// `duplicate`: of several copies, the one with the earliest `created_at` ranks first; an

@@ -193,7 +193,11 @@ impl LineFields for FastLine<'_> {
     }
 }
 
-pub(super) fn parse_line(v: &impl LineFields, known: &Known, position: usize) -> Result<Line, Reject> {
+pub(super) fn parse_line(
+    v: &impl LineFields,
+    known: &Known,
+    position: usize,
+) -> Result<Line, Reject> {
     let at = || format!("line {}", position + 1);
     let item_id = v
         .int("item_id")
@@ -248,7 +252,10 @@ pub(super) fn parse_line(v: &impl LineFields, known: &Known, position: usize) ->
         Some(v) if *v != vendor_id => {
             return Err(reject(
                 Reason::VendorMismatch,
-                format!("{}: item {item_id} is sold by vendor {v}, not {vendor_id}", at()),
+                format!(
+                    "{}: item {item_id} is sold by vendor {v}, not {vendor_id}",
+                    at()
+                ),
             ))
         }
         Some(_) => {}
@@ -300,8 +307,12 @@ pub(super) fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
 
 /// A raw `user_id` that is an id of an accepted customer.
 pub(super) fn known_customer(text: Option<&str>, known: &Known) -> Result<i64, Reject> {
-    let id = positive_id(text)
-        .ok_or_else(|| reject(Reason::BadCustomerId, format!("user_id {text:?} is not an id")))?;
+    let id = positive_id(text).ok_or_else(|| {
+        reject(
+            Reason::BadCustomerId,
+            format!("user_id {text:?} is not an id"),
+        )
+    })?;
     if known.customers.contains(&id) {
         Ok(id)
     } else {

@@ -21,7 +21,12 @@ pub(super) fn trimmed(batch: &RecordBatch, name: &str) -> Result<StringArray> {
 }
 
 /// `code` unless row `i` of a trimmed column has text.
-pub(super) fn required(column: &StringArray, name: &str, i: usize, code: Reason) -> Result<(), Reject> {
+pub(super) fn required(
+    column: &StringArray,
+    name: &str,
+    i: usize,
+    code: Reason,
+) -> Result<(), Reject> {
     match text(column, i) {
         Some(t) if !t.is_empty() => Ok(()),
         _ => Err(reject(code, format!("{name} is missing"))),
@@ -62,7 +67,10 @@ pub(super) fn vendor_rules(batch: &RecordBatch, _: &Known) -> Result<Checked> {
         .collect();
     Ok(Checked {
         verdicts,
-        standardized: vec![("vendor_name", Arc::new(name)), ("region", Arc::new(region))],
+        standardized: vec![
+            ("vendor_name", Arc::new(name)),
+            ("region", Arc::new(region)),
+        ],
     })
 }
 

@@ -76,7 +76,11 @@ impl Copies {
         }
         drop(digests);
         if passes > 1 {
-            tracing::info!(passes, ids, "repeated transaction ids found in passes under the memory limit");
+            tracing::info!(
+                passes,
+                ids,
+                "repeated transaction ids found in passes under the memory limit"
+            );
         }
         // Only repeated ids are remembered, with the rank of the copy to keep: worked out in a
         // second read that a day without repeats never needs.
@@ -103,7 +107,12 @@ impl Copies {
 
     /// Whether this copy of transaction `id` (of rank `rank`) is the one to keep: an id seen
     /// once is; of a repeated id, the first copy of the best rank (exact copies tie).
-    pub(super) fn is_kept(&self, id: &str, rank: impl FnOnce() -> CopyRank, kept: &mut HashSet<u128>) -> bool {
+    pub(super) fn is_kept(
+        &self,
+        id: &str,
+        rank: impl FnOnce() -> CopyRank,
+        kept: &mut HashSet<u128>,
+    ) -> bool {
         if self.keep.is_empty() {
             return true;
         }
