@@ -17,12 +17,29 @@ JSON summary, which Airflow keeps as the task's XCom.
 **Schedule**: daily at 00:00 UTC, catchup off (history comes by backfill, so unpausing creates one
 run, not one per day since the start date). ``MERCADO_START_DATE`` and ``MERCADO_CATCHUP`` change that.
 
-**Backfills** run several dates at once (``max_active_runs``). ``gold`` compares the date's
-dimensions with the previous date's snapshot, so it waits for the previous run's ``gold``
-(``depends_on_past``): choose
+**Backfills** run several dates at once (``max_active_runs``). ``gold_dimensions`` compares the
+date's dimensions with the previous date's snapshot, so it waits for the previous run's
+``gold_dimensions`` (``depends_on_past``): choose
 "reprocess" behaviour *failed* or *completed* when creating a backfill (Airflow requires it for such
 DAGs). ``load_redshift`` runs one date at a time, and the warehouse writers also hold a database lock,
 so loads started outside Airflow are safe too.
+
+**Shards**: one day's transactions are split into N shards, and each task the registry marks
+``sharded`` (``clean``, ``enrich``, ``gold``) is a mapped task: one instance per shard
+(``clean[0]`` … ``clean[N-1]``), each running ``mercado-task <task> --date D`` with
+``MERCADO_SHARD=I/N`` and ``MERCADO_STAGE_ID=<the run's run_id>`` in its environment: with N > 1 its
+outputs are staged under the run, not published (with one shard a task publishes as an unsharded one
+does). The ``shards`` task (a Python task in Airflow's worker, not a registry task), right after
+``extract``, chooses N: the trigger form's ``shards`` field (1 to 16) when given; otherwise one shard
+per ``MERCADO_SHARD_TRANSACTIONS`` (1,000,000) of the day's transactions, as ``extract``'s summary
+(its XCom) counts them, at most ``MERCADO_MAX_SHARDS`` (16) and at least one (one, with a warning in
+its log, when that summary cannot be read). The catalogue-sized work is done once per date whatever N is, by
+``clean_dimensions`` and ``gold_dimensions`` before the shards start. Every instance of a stage waits
+for every instance of the one before it, and ``commit`` (``MERCADO_SHARDS=N``, the same stage id) runs
+only when every shard succeeded: it merges the shards' staged outputs and publishes each dataset of
+the date, so a reader sees the whole date or the date before it, never some shards. A failed shard is
+retried alone; nothing after it runs until it succeeds. ``load_redshift`` then loads the committed
+date in one transaction, as for an unsharded run.
 
 **Snapshots**: ``extract`` reads a closed day's sources once; later runs of that day (retries,
 re-runs, backfills) reuse the kept raw partitions. The ``refresh_snapshot`` param reads them again.
@@ -42,6 +59,8 @@ else ``tasks/registry.toml`` of the checkout, else ``registry.toml`` beside this
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shlex
 import tomllib
@@ -51,7 +70,7 @@ from pathlib import Path
 from datetime import date, datetime, timedelta, UTC
 
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 from airflow.sdk.bases.notifier import BaseNotifier
 
 DAG_ID = "mercado_daily"
@@ -79,6 +98,8 @@ class TaskSpec:
     timeout_minutes: int = 60
     # What runs it: ``mercado-task`` (the binary) or ``iceberg`` (scripts/iceberg.sh, Python).
     program: str = BINARY
+    # One instance per shard of the day's transactions (a mapped task over the ``shards`` plan).
+    sharded: bool = False
 
     @property
     def argv(self) -> list[str]:
@@ -110,6 +131,7 @@ def load_tasks(path: Path) -> tuple[TaskSpec, ...]:
             max_active_per_dag=t.get("max_active_per_dag"),
             timeout_minutes=int(t.get("timeout_minutes", 60)),
             program=t.get("program", BINARY),
+            sharded=bool(t.get("sharded", False)),
         )
         for i, t in enumerate(entries)
     )
@@ -117,6 +139,37 @@ def load_tasks(path: Path) -> tuple[TaskSpec, ...]:
 
 # The pipeline, in order.
 TASKS: tuple[TaskSpec, ...] = load_tasks(registry_path())
+
+# The shard plan: an Airflow task of this file (not of the registry), right after this registry task,
+# whose return value the sharded tasks are mapped over.
+SHARDS_TASK = "shards"
+PLAN_AFTER = "extract"
+# The registry task that merges and publishes the shards' staged outputs (``MERCADO_SHARDS``,
+# ``MERCADO_STAGE_ID``).
+COMMIT_TASK = "commit"
+# The dataset of extract's summary whose rows_written is the day's transactions.
+TRANSACTIONS_DATASET = "raw/dynamodb/transactions"
+# The most shards the trigger form accepts.
+SHARDS_LIMIT = 16
+
+
+def dag_task_ids(tasks: tuple[TaskSpec, ...]) -> tuple[str, ...]:
+    """The DAG's task ids in run order: the registry's, with the shard plan after ``PLAN_AFTER``."""
+    ids: list[str] = []
+    for spec in tasks:
+        ids.append(spec.name)
+        if spec.name == PLAN_AFTER:
+            ids.append(SHARDS_TASK)
+    if SHARDS_TASK not in ids:
+        raise ValueError(f"the registry has no {PLAN_AFTER!r} task for the shard plan to follow")
+    return tuple(ids)
+
+
+# The DAG's task ids, in order: each runs after the one before it (a sharded task's instances each
+# after every instance of the one before).
+DAG_TASK_IDS: tuple[str, ...] = dag_task_ids(TASKS)
+# The registry's sharded tasks: mapped, one instance per shard.
+SHARDED: frozenset[str] = frozenset(spec.name for spec in TASKS if spec.sharded)
 
 # Settings the binaries read from their environment (see .env.example), resolved when the task
 # executes: from the worker's environment, else an Airflow Variable of the same name.
@@ -165,6 +218,10 @@ SETTINGS = (
     "MERCADO_FAILURE_LOG",
     "MERCADO_FAILURE_WEBHOOK",
     "MERCADO_ICEBERG_SH",
+    # The shard plan's automatic choice: one shard per this many of the day's transactions, at most
+    # this many shards.
+    "MERCADO_SHARD_TRANSACTIONS",
+    "MERCADO_MAX_SHARDS",
     # Read by dags/mercado_iceberg_maintenance.py (its params' defaults).
     "MERCADO_ICEBERG_KEEP_DAYS",
     "MERCADO_ICEBERG_ORPHAN_HOURS",
@@ -172,6 +229,7 @@ SETTINGS = (
 
 DATE_PARAM = "date"
 REFRESH_PARAM = "refresh_snapshot"
+SHARDS_PARAM = "shards"
 # DAG params that reach the tasks as settings: the trigger form's field → the environment variable.
 PARAM_ENV = {REFRESH_PARAM: "MERCADO_EXTRACT_REFRESH"}
 
@@ -196,6 +254,87 @@ def run_date(params, dag_run, data_interval_start) -> str:
 
 
 RUN_DATE = "{{ run_date(params, dag_run, data_interval_start) }}"
+
+# What ``commit`` is told (templated, rendered when it runs): how many shards the plan chose, and the
+# stage id the shards staged their outputs under, the run's run_id as in ``shard_environments``.
+COMMIT_ENV = {
+    "MERCADO_SHARDS": f"{{{{ ti.xcom_pull(task_ids='{SHARDS_TASK}', key='count') }}}}",
+    "MERCADO_STAGE_ID": "{{ run_id }}",
+}
+
+
+def plan_shards(param: int | None, day_transactions: int | None, per_shard: int, max_shards: int) -> int:
+    """How many shards a run splits its day into: the trigger form's ``shards`` when given;
+    otherwise one per ``per_shard`` of the day's transactions (rounded up), between 1 and
+    ``max_shards`` (1 when the day's count is unknown)."""
+    if per_shard < 1 or max_shards < 1:
+        raise ValueError(f"per_shard ({per_shard}) and max_shards ({max_shards}) must be at least 1")
+    if param is not None:
+        if isinstance(param, bool) or int(param) != param or param < 1:
+            raise ValueError(f"shards must be a whole number of at least 1, not {param!r}")
+        return int(param)
+    if not day_transactions or day_transactions < 0:
+        return 1
+    return max(1, min(max_shards, -(-day_transactions // per_shard)))
+
+
+def day_transactions(summary: Any) -> int | None:
+    """The day's raw transactions from ``extract``'s XCom (its JSON summary line: a string, JSON
+    encoded once or twice, or the parsed object), or None when it does not say."""
+    value = summary
+    for _ in range(3):
+        if isinstance(value, bytes):
+            value = value.decode(errors="replace")
+        if isinstance(value, list) and value:
+            value = value[-1]  # a runner that kept every line: the summary is the last
+        if not isinstance(value, str):
+            break
+        lines = value.strip().splitlines()
+        if not lines:
+            return None
+        try:
+            value = json.loads(lines[-1])
+        except ValueError:
+            return None
+    try:
+        rows = value["datasets"][TRANSACTIONS_DATASET]["rows_written"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        return None
+    return rows
+
+
+def shard_environments(count: int, stage_id: str) -> list[dict[str, str]]:
+    """Each shard's settings, one dict per mapped instance (its ``env``, or the container's
+    ``environment``): which shard of how many, and the stage its outputs go to until ``commit``."""
+    return [{"MERCADO_SHARD": f"{i}/{count}", "MERCADO_STAGE_ID": stage_id} for i in range(count)]
+
+
+def plan_task(per_shard: int, max_shards: int, params=None, ti=None, run_id=None) -> list[dict[str, str]]:
+    """The ``shards`` task: chooses N (``plan_shards``) from the form's field and extract's summary,
+    and returns the N shards' settings, over which the sharded tasks are mapped. N is also pushed as
+    the XCom ``count`` (read by ``commit``). (Airflow cannot map over a key of a dict returned with
+    ``multiple_outputs``: it maps over the return value only, hence a list and a separate key.)"""
+    log = logging.getLogger(__name__)
+    chosen = (params or {}).get(SHARDS_PARAM)
+    transactions = None
+    if chosen is None:
+        summary = ti.xcom_pull(task_ids=PLAN_AFTER) if ti is not None else None
+        transactions = day_transactions(summary)
+        if transactions is None:
+            log.warning("%s's summary does not say the day's transactions (%s rows_written); one shard. "
+                        "Its XCom: %.300r", PLAN_AFTER, TRANSACTIONS_DATASET, summary)
+    count = plan_shards(chosen, transactions, per_shard, max_shards)
+    if not run_id:
+        raise ValueError("the run has no run_id to stage the shards' outputs under")
+    how = (f"the trigger form's {SHARDS_PARAM}" if chosen is not None else
+           f"{transactions} transactions, {per_shard} a shard, at most {max_shards}" if transactions is not None
+           else "the day's size unknown")
+    log.info("%d shard(s) (%s); stage id %s", count, how, run_id)
+    if ti is not None:
+        ti.xcom_push(key="count", value=count)
+    return shard_environments(count, run_id)
 
 
 def command(spec: TaskSpec) -> list[str]:
@@ -246,9 +385,13 @@ class FailureNotice(BaseNotifier):
         ti = context["ti"]
         day = run_date(context.get("params"), context.get("dag_run"), context.get("data_interval_start"))
         error = str(context.get("exception") or "").splitlines()
+        map_index = getattr(ti, "map_index", -1)
+        map_index = map_index if isinstance(map_index, int) else -1
         notice = {
             "dag_id": ti.dag_id,
             "task_id": ti.task_id,
+            # A sharded task's instance: its shard (-1: not a mapped task).
+            "map_index": map_index,
             "date": day,
             "run_id": ti.run_id,
             "try": ti.try_number,
@@ -256,7 +399,8 @@ class FailureNotice(BaseNotifier):
             "log_url": ti.log_url,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        text = (f"{notice['dag_id']}: {notice['task_id']} failed for {day} (try {notice['try']}): "
+        which = f"{ti.task_id}[{map_index}]" if map_index >= 0 else ti.task_id
+        text = (f"{notice['dag_id']}: {which} failed for {day} (try {notice['try']}): "
                 f"{notice['error'] or 'see its log'}; log: {notice['log_url']}")
         self.log.error("%s", text)
         from airflow.configuration import AIRFLOW_HOME
@@ -275,13 +419,19 @@ class FailureNotice(BaseNotifier):
                 self.log.warning("the failure webhook did not answer: %s", e)
 
 
-def make_task(spec: TaskSpec, runner: str):
+def make_task(spec: TaskSpec, runner: str, shards=None):
+    """The task of a registry entry for the runner; a sharded one mapped over ``shards`` (the plan's
+    output: one instance per shard, its settings in ``env`` or the container's ``environment``)."""
     ordering: dict[str, Any] = {
         "depends_on_past": spec.depends_on_past,
         "execution_timeout": timedelta(minutes=spec.timeout_minutes),
     }
     if spec.max_active_per_dag:
         ordering["max_active_tis_per_dag"] = spec.max_active_per_dag
+    if spec.sharded and shards is None:
+        raise ValueError(f"{spec.name} is sharded: it needs the shard plan's output to map over")
+    if spec.sharded and spec.program == "iceberg":
+        raise ValueError(f"{spec.name}: the Iceberg steps are not sharded")
     if spec.program == "iceberg" and runner != "docker":
         # The Iceberg commit (pyiceberg) as a local process: its pinned venv is made by the script.
         script = setting("MERCADO_ICEBERG_SH", os.path.join(os.path.dirname(__file__), "..", "scripts", ICEBERG))
@@ -291,6 +441,8 @@ def make_task(spec: TaskSpec, runner: str):
             append_env=True,
             **ordering,
         )
+    # Plain (templated, shown in the UI) settings of a task that is not mapped: commit's.
+    plain_env = dict(COMMIT_ENV) if spec.name == COMMIT_TASK else None
     if runner == "docker":
         from airflow.providers.docker.operators.docker import DockerOperator
 
@@ -305,7 +457,7 @@ def make_task(spec: TaskSpec, runner: str):
         # The Rust tasks in the tasks image; the Iceberg step (pyiceberg) in its own image, whose
         # entry point is `python -m mercado_iceberg` (docker/iceberg-local.Dockerfile).
         iceberg = spec.program == "iceberg"
-        return MercadoDockerOperator(
+        docker_args: dict[str, Any] = dict(
             task_id=spec.name,
             image=(setting("MERCADO_ICEBERG_IMAGE", "mercado-iceberg:0.1.0") if iceberg
                    else setting("MERCADO_TASKS_IMAGE", "mercado-tasks:0.1.0")),
@@ -320,18 +472,36 @@ def make_task(spec: TaskSpec, runner: str):
             xcom_all=False,
             **ordering,
         )
+        if spec.sharded:
+            # One container per shard; the shard's settings are its plain (templated) environment.
+            return MercadoDockerOperator.partial(**docker_args).expand(environment=shards)
+        if plain_env:
+            docker_args["environment"] = plain_env
+        return MercadoDockerOperator(**docker_args)
     if runner == "local":
         bin_dir = setting("MERCADO_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "target", "debug"))
         argv = [os.path.join(bin_dir, BINARY), *command(spec)[1:]]
-        return MercadoLocalOperator(
+        local_args: dict[str, Any] = dict(
             task_id=spec.name,
             # BashOperator keeps the last stdout line as the XCom: the task's JSON summary.
             bash_command=shlex.join(argv),
             append_env=True,
             **ordering,
         )
+        if spec.sharded:
+            # One process per shard; the shard's settings in its env (merged at execute, below the
+            # resolved PASSED_ENV, by MercadoLocalOperator.execute of each mapped instance).
+            return MercadoLocalOperator.partial(**local_args).expand(env=shards)
+        return MercadoLocalOperator(**local_args, env=plain_env)
     raise ValueError(f"MERCADO_RUNNER must be docker or local, not {runner!r}")
 
+
+# The shard plan's automatic choice (``plan_shards``): one shard per this many of the day's
+# transactions, at most this many shards.
+SHARD_TRANSACTIONS = int(setting("MERCADO_SHARD_TRANSACTIONS", "1000000"))
+MAX_SHARDS = int(setting("MERCADO_MAX_SHARDS", str(SHARDS_LIMIT)))
+if SHARD_TRANSACTIONS < 1 or MAX_SHARDS < 1:
+    raise ValueError("MERCADO_SHARD_TRANSACTIONS and MERCADO_MAX_SHARDS must be at least 1")
 
 with DAG(
     dag_id=DAG_ID,
@@ -355,6 +525,19 @@ with DAG(
                 "UTC day before its logical date (yesterday, when triggered now)."
             ),
         ),
+        SHARDS_PARAM: Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=SHARDS_LIMIT,
+            title="Shards (how many parts the day's transactions are split into)",
+            description=(
+                f"{', '.join(sorted(SHARDED))} run once per shard, side by side, and {COMMIT_TASK} "
+                "publishes the date when every shard succeeded. Leave empty to choose from the day's "
+                f"size: one shard per {SHARD_TRANSACTIONS:,} transactions (MERCADO_SHARD_TRANSACTIONS), "
+                f"at most {MAX_SHARDS} (MERCADO_MAX_SHARDS)."
+            ),
+        ),
         REFRESH_PARAM: Param(
             False,
             type="boolean",
@@ -376,10 +559,14 @@ with DAG(
         "on_failure_callback": [FailureNotice()],
     },
     tags=["mercado", "lake", "warehouse"],
-    doc_md=f"{__doc__}\n**Tasks** (from the registry): {' → '.join(spec.name for spec in TASKS)}\n",
+    doc_md=(f"{__doc__}\n**Tasks** (from the registry, and the shard plan; ``[N]``: one instance per shard): "
+            f"{' → '.join(t + '[N]' if t in SHARDED else t for t in DAG_TASK_IDS)}\n"),
 ) as dag:
     runner = setting("MERCADO_RUNNER", "local")
-    built = {spec.name: make_task(spec, runner) for spec in TASKS}
-    for spec in TASKS:
-        if spec.upstream:
-            built[spec.upstream] >> built[spec.name]
+    # The plan (a Python task in the worker): its return value is the list the sharded tasks map over.
+    plan = task(task_id=SHARDS_TASK, execution_timeout=timedelta(minutes=5))(plan_task)(
+        per_shard=SHARD_TRANSACTIONS, max_shards=MAX_SHARDS)
+    built: dict[str, Any] = {SHARDS_TASK: plan}
+    built.update({spec.name: make_task(spec, runner, plan) for spec in TASKS})
+    for upstream, downstream in zip(DAG_TASK_IDS, DAG_TASK_IDS[1:]):
+        built[upstream] >> built[downstream]

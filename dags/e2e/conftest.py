@@ -1,5 +1,6 @@
-"""What the end-to-end tests share: the checkout's paths, the task registry's chain, and small
-helpers for ports, databases and waits. Imported by the test files (`from conftest import …`)."""
+"""What the end-to-end tests share: the checkout's paths, the task registry's chain and the DAG's
+task instances, and small helpers for ports, databases and waits. Imported by the test files
+(`from conftest import …`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ BIN = ROOT / "target" / "debug"
 # scripts/ holds the registry reader and the Airflow REST client the tests drive.
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from airflow_api import ti_key, ti_label  # noqa: E402,F401  (re-exported)
 from e2e_support import free_port, iceberg_catalog_url, iceberg_verify, psql, start_api, with_api_token, with_db  # noqa: E402,F401  (re-exported)
 from registry import tasks  # noqa: E402
 
@@ -28,6 +30,27 @@ from registry import tasks  # noqa: E402
 CHAIN = [t["name"] for t in tasks()]
 # The tasks `mercado-task` runs (the Iceberg commit runs as scripts/iceberg.sh, a local process).
 BINARY_CHAIN = [t["name"] for t in tasks() if t.get("program", "mercado-task") == "mercado-task"]
+# The tasks run once per shard: mapped tasks, one task instance per map index (0 … N-1), all with
+# the task's id.
+SHARDED = [t["name"] for t in tasks() if t.get("sharded")]
+# The DAG's task ids in order: the chain with the shard plan (`shards`, a Python task of the DAG
+# file, not of the registry) after extract (dags/mercado_daily.py's DAG_TASK_IDS; its tests check
+# the two agree).
+DAG_TASK_IDS = [*CHAIN[:CHAIN.index("extract") + 1], "shards", *CHAIN[CHAIN.index("extract") + 1:]]
+
+
+def expected_instances(shards: int = 1) -> list[tuple[str, int]]:
+    """The task instances of a run split into `shards`, as (task id, map index): each task of the
+    DAG once (map index -1), each sharded task once per shard. A run left to choose splits the
+    tests' small days into one shard (one per MERCADO_SHARD_TRANSACTIONS, a million)."""
+    return [(t, i) for t in DAG_TASK_IDS for i in (range(shards) if t in SHARDED else [-1])]
+
+
+def instances(tis: list[dict]) -> dict[tuple[str, int], dict]:
+    """A run's task instances by (task id, map index); fails on a duplicate."""
+    out = {ti_key(ti): ti for ti in tis}
+    assert len(out) == len(tis), [ti_key(ti) for ti in tis]
+    return out
 
 
 def task_command(name: str, day: str) -> list:
@@ -183,7 +206,9 @@ def airflow_stack(name: str, days: list, **settings):
 def one_by_one(env: dict, days: list) -> dict:
     """The reference for a run through Airflow: the same dates one by one, in order, every task of
     the registry (the Iceberg commit too, into a catalog of its own) run by the task binaries into a
-    fresh lake and warehouse (the stack's `_wh_seq` database). Returns that reference's environment."""
+    fresh lake and warehouse (the stack's `_wh_seq` database). Unsharded: no task gets --shard (clean
+    and gold then do the whole date, their *_dimensions work again included), and `commit` without
+    flags has one shard to check. Returns that reference's environment."""
     seq = dict(env, WAREHOUSE_URL=env["WAREHOUSE_URL"] + "_seq", MERCADO_LAKE_BUCKET=env["MERCADO_LAKE_BUCKET"] + "-seq",
                ICEBERG_CATALOG_URL=iceberg_catalog_url(f"{env['MERCADO_DDB_TABLE']}_seq_ice"))
     for day in days:

@@ -7,8 +7,8 @@
    silently.
 2. `MERCADO_RUNNER=docker` with the project's Docker engine stopped beforehand and the tasks image
    absent: command 1 starts the engine, builds the image, restarts the running Airflow (its runner
-   changed), and the day's run succeeds with every task a DockerOperator container whose JSON
-   summary came back as XCom; the warehouse holds the generator's orders for the day; command 1
+   changed), and the day's run succeeds with every registry task (each sharded one's instance per
+   shard) a DockerOperator container whose JSON summary came back as XCom; the warehouse holds the generator's orders for the day; command 1
    read the Iceberg tables back by pyiceberg and DuckDB and found every gold table equal to the
    warehouse; no process's arguments held a database password meanwhile.
 3. The same with the image removed (the engine running): it is built again and the run succeeds.
@@ -39,7 +39,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHAIN, ROOT, free_port, iceberg_catalog_url, psql, with_db
+from conftest import (DAG_TASK_IDS, ROOT, expected_instances, free_port, iceberg_catalog_url, instances, psql,
+                      with_db)
 
 DAY = "2025-05-05"
 TIMINGS = ROOT / ".local" / "command1-timings.json"
@@ -165,19 +166,26 @@ def airflow_client(env: dict):
 
 
 def assert_day_ran_in_containers(env: dict, run_dir: Path, output: str) -> None:
-    """Every task succeeded as a DockerOperator container, its summary in XCom, and the warehouse has
-    the generator's orders for the day."""
-    for task in CHAIN:
-        assert re.search(rf"\b{task}\s+success\b", output), f"{task} did not succeed:\n{output[-4000:]}"
+    """Every task succeeded (a sharded one once per shard: one here, the day being small) as a
+    DockerOperator container, its summary in XCom, and the warehouse has the generator's orders for
+    the day."""
+    for task in DAG_TASK_IDS:
+        # The follower prints a sharded task's instances as clean[0], clean[1]…
+        assert re.search(rf"\b{task}(\[\d+\])?\s+success\b", output), f"{task} did not succeed:\n{output[-4000:]}"
     client = airflow_client(env)
     run_id = f"manual__{DAY}"
-    instances = {ti["task_id"]: ti for ti in client.task_instances(run_id)}
-    assert set(instances) == set(CHAIN)
-    for task, ti in instances.items():
+    tis = instances(client.task_instances(run_id))
+    assert sorted(tis) == sorted(expected_instances(1))
+    for (task, map_index), ti in tis.items():
         assert ti["state"] == "success", ti
+        summary = client.summary(run_id, task, map_index=map_index)
+        if task == "shards":
+            # The shard plan (a Python task in Airflow's worker): the shards' settings, one shard.
+            assert [s["MERCADO_SHARD"] for s in summary] == ["0/1"], summary
+            assert {s["MERCADO_STAGE_ID"] for s in summary} == {run_id}, summary
+            continue
         # The Iceberg commit too, in its own image (docker/iceberg-local.Dockerfile).
         assert ti["operator"] == "MercadoDockerOperator", ti
-        summary = client.summary(run_id, task)
         assert summary and summary["task"] == task and summary["date"] == DAY and summary["status"] == "ok", summary
     labels = [json.loads(line) for line in (run_dir / "traffic" / "labels.jsonl").read_text().splitlines() if line]
     orders = [entry["orders"] for entry in labels if entry["date"] == DAY]

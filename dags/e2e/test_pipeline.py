@@ -3,9 +3,12 @@ the docker runner a real Docker engine running the tasks image (scripts/docker.s
 
 `airflow dags test` is the quick in-process path; the scheduler, backfill and UI are proved in
 test_backfill.py. Traffic for two past dates (with one bad record per kind) goes through the API and its stores; the
-DAG runs for each date; the warehouse must hold exactly the traffic's orders and GMV, reconcile
-must pass, quarantine must hold the bad records, each task's JSON summary must be in XCom. Then a
-date is run again and a single task re-run: the warehouse totals do not move.
+DAG runs for each date, the first in one shard (the automatic choice for a small day), the second
+split into two (the trigger form's `shards`: clean, enrich and gold each run twice, as processes or
+containers, and commit publishes both shards); the warehouse must hold exactly the traffic's orders
+and GMV, reconcile must pass, quarantine must hold the bad records (the shards' counts add up), each
+task instance's JSON summary must be in XCom. Then a date is run again and a single task re-run:
+the warehouse totals do not move.
 
 Own database, warehouse, DynamoDB table and bucket, so it runs beside anything else.
 """
@@ -20,9 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, BINARY_CHAIN, CHAIN, ROOT, free_port, iceberg_catalog_url, psql, start_api, with_api_token, with_db
+from conftest import (BIN, BINARY_CHAIN, ROOT, expected_instances, free_port, iceberg_catalog_url, psql, start_api,
+                      with_api_token, with_db)
 
 DATES = ["2025-03-17", "2025-03-18"]
+# Each date's shards: the first left to the automatic choice (one, for a small day), the second
+# chosen in the trigger form.
+SHARDS = {DATES[0]: None, DATES[1]: 2}
 
 
 TIMINGS = ROOT / ".local" / "e2e-timings.json"
@@ -67,10 +74,11 @@ def stack(request):
     api.wait(timeout=10)
 
 
-def dags_test(env, day):
+def dags_test(env, day, shards=None):
+    # The trigger form's date: a manual run's logical date alone would mean "the day before".
+    conf = {"date": day} if shards is None else {"date": day, "shards": shards}
     out = subprocess.run(
-        # The trigger form's date: a manual run's logical date alone would mean "the day before".
-        [ROOT / "scripts" / "airflow.sh", "dags", "test", "mercado_daily", day, "-c", json.dumps({"date": day})],
+        [ROOT / "scripts" / "airflow.sh", "dags", "test", "mercado_daily", day, "-c", json.dumps(conf)],
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
@@ -85,7 +93,8 @@ def totals(env, day):
 
 
 def xcom_summaries(day):
-    """The JSON summaries the tasks of the latest run of `day` left in XCom."""
+    """The JSON summaries the task instances of the latest run of `day` left in XCom, by (task id,
+    map index); the shard plan's is the list of the shards' settings."""
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -101,7 +110,7 @@ def xcom_summaries(day):
             value = r.value
             while isinstance(value, str):
                 value = json.loads(value)
-            out[r.task_id] = value
+            out[(r.task_id, r.map_index)] = value
         return out
 
 
@@ -109,20 +118,27 @@ def test_two_days_rerun_and_single_task(stack):
     env, traffic = stack
     started = time.monotonic()
     for day in DATES:
-        dags_test(env, day)
+        dags_test(env, day, SHARDS[day])
         orders, gmv = totals(env, day)
         assert orders == traffic[day]["orders"]
         assert gmv == traffic[day]["gmv"]
         summaries = xcom_summaries(day)
-        assert set(summaries) == set(CHAIN)
-        for task, summary in summaries.items():
+        shards = SHARDS[day] or 1
+        assert sorted(summaries) == sorted(expected_instances(shards))
+        plan = summaries.pop(("shards", -1))
+        assert [s["MERCADO_SHARD"] for s in plan] == [f"{i}/{shards}" for i in range(shards)], plan
+        assert len({s["MERCADO_STAGE_ID"] for s in plan}) == 1, plan
+        for (task, _), summary in summaries.items():
             assert summary["task"] == task and summary["date"] == day and summary["status"] == "ok"
-        clean = summaries["clean"]["datasets"]["raw/dynamodb/transactions"]
+        # clean's counts of the day's transactions, over its shards (a duplicate meets its original
+        # in one shard: copies share their id).
+        cleaned = [summaries[("clean", i)]["datasets"]["raw/dynamodb/transactions"] for i in range(shards)]
+        clean = {k: sum(c[k] for c in cleaned) for k in ("rows_in", "rows_out", "quarantined", "duplicates")}
         # One bad record per kind: four quarantined, one duplicate; nothing lost.
         assert (clean["quarantined"], clean["duplicates"]) == (4, 1)
         assert clean["rows_in"] == clean["rows_out"] + clean["quarantined"] + clean["duplicates"]
-        assert summaries["reconcile"]["rows_in"] == traffic[day]["orders"] + 5
-        assert summaries["marts"]["figures"]["gmv"] == traffic[day]["gmv"]
+        assert summaries[("reconcile", -1)]["rows_in"] == traffic[day]["orders"] + 5
+        assert summaries[("marts", -1)]["figures"]["gmv"] == traffic[day]["gmv"]
     # Every task of the binary recorded its run on the second date (on the first date the audit
     # tables only appear with its first load); the Iceberg commit's record is the catalog's.
     assert psql(env["WAREHOUSE_URL"], f"SELECT COUNT(DISTINCT task) FROM audit.pipeline_runs WHERE date = '{DATES[1]}' AND status = 'ok'") == str(len(BINARY_CHAIN))

@@ -36,6 +36,11 @@ struct Cli {
     /// Open carts to write into the raw carts partition (0: leave the partition as it is).
     #[arg(long, default_value_t = 0)]
     carts: u64,
+    /// Stamp the partitions with the date's kept snapshot (that of an `extract` run after the date
+    /// closed), so the DAG's `extract` reuses them as the day's history instead of reading the
+    /// sources again: a busy day through Airflow without writing it into DynamoDB.
+    #[arg(long)]
+    as_kept_snapshot: bool,
 }
 
 /// What a bad transaction breaks, in turn. `Duplicate` writes a second copy of a good
@@ -190,7 +195,24 @@ async fn main() -> anyhow::Result<()> {
     let lake = Lake::connect(&cli.lake).await?;
     let date = cli.lake.date;
     let next_day = date.succ_opt().unwrap_or(date);
-    let mut w = PartitionWriter::new(&lake, "synth", c::RAW_TRANSACTIONS, date, "synth")?;
+    let snapshot = match cli.as_kept_snapshot {
+        false => None,
+        true => Some(
+            lake.manifest(&c::RAW_CUSTOMERS.id.at(date))
+                .await?
+                .and_then(|m| m.snapshot)
+                .filter(|s| s.closed)
+                .ok_or_else(|| anyhow::anyhow!("--as-kept-snapshot: run `extract --date {date}` (after the date closed) first"))?,
+        ),
+    };
+    let writer = |contract| -> anyhow::Result<PartitionWriter> {
+        let w = PartitionWriter::new(&lake, "synth", contract, date, "synth")?;
+        Ok(match &snapshot {
+            Some(s) => w.with_snapshot(s.clone()),
+            None => w,
+        })
+    };
+    let mut w = writer(c::RAW_TRANSACTIONS)?;
     let (mut written, mut n, mut bad_count) = (0u64, 0u64, 0u64);
     // Seeded with the date: each day of a history run gets its own sales.
     let mut rng = Rng::for_day(0x2545_f491_4f6c_dd1d, date);
@@ -260,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
     if cli.carts > 0 {
         // One cart per row; customers drawn at random, so some have two carts (the second one in
         // file order that is valid is a duplicate).
-        let mut w = PartitionWriter::new(&lake, "synth", c::RAW_CARTS, date, "synth")?;
+        let mut w = writer(c::RAW_CARTS)?;
         let mut bad_carts = 0u64;
         for i in 0..cli.carts {
             let count = 1 + rng.next_u64() % 3;
