@@ -91,6 +91,11 @@ def stack():
         # A task whose worker stopped heart-beating is failed after 20 s (Airflow's default is 300).
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="20",
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="5",
+        # A task the lost node's worker had taken from the broker but not started stays unacknowledged
+        # in Redis (Celery acknowledges late) until the broker's visibility timeout (hours); Airflow
+        # requeues a task queued longer than this (its default is 600 s, checked every 120 s).
+        AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="45",
+        AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL="5",
         MERCADO_NODE_CPU="0.6",
         MERCADO_NODE_CONCURRENCY="2",
     )
