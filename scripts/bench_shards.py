@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -57,10 +56,11 @@ INSERT INTO inventory (vendor_id, category_id, item_name, price, stock, created_
 
 
 def manifest(env: dict, dataset: str) -> dict:
-    """A published manifest, read from the emulator (it checks no signature)."""
-    url = f"{env['AWS_ENDPOINT_URL']}/{env['MERCADO_LAKE_BUCKET']}/{dataset}/dt={DAY}/_manifest.json"
-    with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 (the local emulator)
-        return json.load(r)
+    """A published manifest, read with boto3 (the scripts' venv) and the tasks' credentials."""
+    read = ("import boto3, sys; sys.stdout.write(boto3.client('s3').get_object(Bucket=sys.argv[1], "
+            "Key=sys.argv[2])['Body'].read().decode())")
+    return json.loads(sh(env, LOCAL / "venv" / "bin" / "python", "-c", read, env["MERCADO_LAKE_BUCKET"],
+                         f"{dataset}/dt={DAY}/_manifest.json", timeout=60))
 
 
 def facts_digest(env: dict) -> tuple[str, dict]:
