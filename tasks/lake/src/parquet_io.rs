@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowFilter,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -462,15 +464,47 @@ impl LocalPartition {
 
     /// Every batch of `columns`, file after file.
     pub fn batches(&self, columns: &[&str]) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
+        self.read(columns, None::<(String, fn(&RecordBatch) -> KeepResult)>)
+    }
+
+    /// The rows for which `keep` (given each batch of the column `key` alone) is true, as batches
+    /// of `columns`, file after file. Parquet's row filter decodes `key` first and the other
+    /// columns only for the rows kept, so a shard of a day pays for its own rows' text, not for
+    /// the day's.
+    pub fn batches_where<F>(
+        &self,
+        columns: &[&str],
+        key: &str,
+        keep: F,
+    ) -> impl Iterator<Item = Result<RecordBatch>> + '_
+    where
+        F: Fn(&RecordBatch) -> KeepResult + Clone + Send + 'static,
+    {
+        self.read(columns, Some((key.to_string(), keep)))
+    }
+
+    fn read<F>(
+        &self,
+        columns: &[&str],
+        filter: Option<(String, F)>,
+    ) -> impl Iterator<Item = Result<RecordBatch>> + '_
+    where
+        F: Fn(&RecordBatch) -> KeepResult + Clone + Send + 'static,
+    {
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         self.paths.iter().flat_map(move |path| {
             let reader = (|| -> Result<ParquetRecordBatchReader> {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?
+                let mut builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?
                     .with_batch_size(crate::rows::BATCH_ROWS);
                 let mask = ProjectionMask::columns(
                     builder.parquet_schema(),
                     columns.iter().map(String::as_str),
                 );
+                if let Some((key, keep)) = filter.clone() {
+                    let on = ProjectionMask::columns(builder.parquet_schema(), [key.as_str()]);
+                    let predicate = ArrowPredicateFn::new(on, move |batch| keep(&batch));
+                    builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+                }
                 Ok(builder.with_projection(mask).build()?)
             })();
             let out: Box<dyn Iterator<Item = Result<RecordBatch>>> = match reader {
@@ -481,6 +515,9 @@ impl LocalPartition {
         })
     }
 }
+
+/// What a row filter of [`LocalPartition::batches_where`] answers for a batch of its key column.
+pub type KeepResult = std::result::Result<arrow_array::BooleanArray, arrow_schema::ArrowError>;
 
 /// A Parquet file's batches decoded on a thread of their own, at most two ahead of the reader:
 /// decompression and decoding overlap the task's work on the batch before.

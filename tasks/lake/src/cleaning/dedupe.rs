@@ -7,6 +7,7 @@ use super::transactions::{parse_time, trimmed_id, RawTexts, RAW_TXN_COLUMNS};
 use super::{text, text_column};
 use crate::error::Result;
 use crate::parquet_io::LocalPartition;
+use crate::shard::Shard;
 
 /// Which copy of a transaction survives when its id appears more than once: the earliest
 /// `created_at` (an unreadable one ranks last), then the smallest digest of the record's cells (any fixed tie-break would do).
@@ -47,8 +48,13 @@ pub(super) const DIGESTS_SHARE_OF_LIMIT: u64 = 8;
 pub(super) const MAX_ID_PASSES: usize = 64;
 
 impl Copies {
-    pub(super) fn count(local: &LocalPartition, memory_limit: Option<u64>) -> Result<Self> {
-        let ids = local.manifest.rows as usize;
+    pub(super) fn count(
+        local: &LocalPartition,
+        memory_limit: Option<u64>,
+        shard: Shard,
+    ) -> Result<Self> {
+        // A shard reads its own ids only (about its share of the day's).
+        let ids = (local.manifest.rows / u64::from(shard.count.max(1))) as usize;
         let digest_bytes = std::mem::size_of::<u128>() as u64;
         let passes = memory_limit.map_or(1, |limit| {
             ((ids as u64 * digest_bytes).div_ceil((limit / DIGESTS_SHARE_OF_LIMIT).max(1)) as usize)
@@ -59,7 +65,7 @@ impl Copies {
         let mut repeated: HashSet<u128> = HashSet::default();
         for pass in 0..passes {
             digests.clear();
-            for batch in local.batches(&RAW_TXN_COLUMNS[..1]) {
+            for batch in super::shard_batches(local, &RAW_TXN_COLUMNS[..1], shard) {
                 let batch = batch?;
                 let column = text_column(&batch, RAW_TXN_COLUMNS[0])?;
                 for i in 0..batch.num_rows() {
@@ -86,7 +92,7 @@ impl Copies {
         // second read that a day without repeats never needs.
         let mut keep: HashMap<u128, CopyRank> = HashMap::default();
         if !repeated.is_empty() {
-            for batch in local.batches(&RAW_TXN_COLUMNS) {
+            for batch in super::shard_batches(local, &RAW_TXN_COLUMNS, shard) {
                 let batch = batch?;
                 let texts = RawTexts::of(&batch)?;
                 for i in 0..batch.num_rows() {

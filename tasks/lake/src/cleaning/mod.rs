@@ -325,14 +325,14 @@ impl Cleaning<'_> {
         // Read twice (copies first), so copied to local disk once.
         let local = LocalPartition::download(self.lake, raw, self.date).await?;
         let mut out = Outputs::new(self, raw, c::CLEAN_TRANSACTION_LINES)?;
-        let copies = Copies::count(&local, self.lake.memory_limit())?;
+        let copies = Copies::count(&local, self.lake.memory_limit(), shard)?;
         if copies.passes > 1 {
             out.counts.spilled_partitions = copies.passes as u64;
         }
         // Ids of repeated transactions already kept (ids seen once need no record).
         let mut kept: HashSet<u128> = HashSet::default();
-        for batch in local.batches(&RAW_TXN_COLUMNS) {
-            let batch = shard_rows(batch?, shard)?;
+        for batch in shard_batches(&local, &RAW_TXN_COLUMNS, shard) {
+            let batch = batch?;
             let texts = RawTexts::of(&batch)?;
             let n = batch.num_rows();
             out.counts.rows_in += n as u64;
@@ -449,17 +449,31 @@ impl Cleaning<'_> {
     }
 }
 
-/// The rows of a raw transactions batch that are `shard`'s (by their id's hash; rows without an
-/// id are shard 0's, which quarantines them).
-fn shard_rows(batch: RecordBatch, shard: Shard) -> Result<RecordBatch> {
+/// The raw transactions of `shard` as batches of `columns` (every row for [`Shard::WHOLE`]): the
+/// rows whose id hashes to the shard, and those without an id in shard 0 (which quarantines them).
+/// The ids are decoded first and the other columns only for the shard's rows.
+fn shard_batches<'l>(
+    local: &'l LocalPartition,
+    columns: &[&str],
+    shard: Shard,
+) -> Box<dyn Iterator<Item = Result<RecordBatch>> + 'l> {
     if shard.count <= 1 {
-        return Ok(batch);
+        return Box::new(local.batches(columns));
     }
-    let texts = RawTexts::of(&batch)?;
-    let mine: BooleanArray = (0..batch.num_rows())
-        .map(|i| Some(texts.id(i).map_or(shard.index == 0, |id| shard.owns(id))))
-        .collect();
-    Ok(arrow_select::filter::filter_record_batch(&batch, &mine)?)
+    let key = RAW_TXN_COLUMNS[0];
+    Box::new(local.batches_where(columns, key, move |batch| {
+        let ids = batch
+            .column_by_name(key)
+            .and_then(|a| a.as_string_opt::<i32>())
+            .ok_or_else(|| {
+                arrow_schema::ArrowError::SchemaError(format!("{key} missing or not text"))
+            })?;
+        Ok((0..ids.len())
+            .map(|i| {
+                Some(transactions::trimmed_id(ids, i).map_or(shard.index == 0, |id| shard.owns(id)))
+            })
+            .collect())
+    }))
 }
 
 /// `work` on the first and on the second half of `0..n`, on both cores when `n` is worth
