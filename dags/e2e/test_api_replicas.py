@@ -156,7 +156,9 @@ def test_the_load_test_through_the_balancer_loses_no_order_when_a_replica_dies(s
     killed_at = orders_done()
     served = dict(line.split() for line in cluster_sh(env, "api-stats").splitlines())
     cluster_sh(env, "api-kill", "1")
-    out, _ = traffic.communicate(timeout=600)
+    # Not communicate(): it would read stderr too, racing the reader thread for the progress lines.
+    traffic.wait(timeout=600)
+    out = traffic.stdout.read() if traffic.stdout else ""
     reader.join(timeout=10)
     log = "".join(progress)
     assert traffic.returncode == 0, log[-4000:]
