@@ -74,9 +74,11 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def one_count(base_env: dict, name: str, nodes: int, dates: list[str], cpu: float) -> dict:
+def node_count_env(base_env: dict, name: str, nodes: int, cpu: float, home: Path) -> tuple[dict, str]:
+    """One node count's own Airflow (metadata database, AIRFLOW_HOME, port), CeleryExecutor cluster,
+    lake bucket, Iceberg catalog and warehouse, on top of `base_env`; retries off. Also its tag,
+    which names the databases it needs created (`<tag>_wh`, `<tag>_af`)."""
     admin = os.environ["DATABASE_URL"]
-    home = Path(tempfile.mkdtemp(prefix="mercado-bench-cluster-"))
     env = dict(base_env)
     tag = f"{name}_n{nodes}"
     env.update(
@@ -91,9 +93,16 @@ def one_count(base_env: dict, name: str, nodes: int, dates: list[str], cpu: floa
         MERCADO_REDIS_PORT=str(free_port()),
         MERCADO_NODE_CPU=str(cpu),
         MERCADO_NODE_CONCURRENCY="2",
-        MERCADO_MAX_ACTIVE_RUNS="16",
         MERCADO_RETRIES="0",
     )
+    return env, tag
+
+
+def one_count(base_env: dict, name: str, nodes: int, dates: list[str], cpu: float) -> dict:
+    admin = os.environ["DATABASE_URL"]
+    home = Path(tempfile.mkdtemp(prefix="mercado-bench-cluster-"))
+    env, tag = node_count_env(base_env, name, nodes, cpu, home)
+    env["MERCADO_MAX_ACTIVE_RUNS"] = "16"
     for db in (f"{tag}_wh", f"{tag}_af"):
         psql(with_db(admin, "postgres"), f'CREATE DATABASE "{db}"')
     try:

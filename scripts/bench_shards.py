@@ -34,8 +34,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from airflow_api import Airflow
-from bench_cluster import cpu_seconds_of, nodes_cpu_seconds, parse_time, sh
-from e2e_support import ROOT, free_port, iceberg_catalog_url, psql, start_api, with_api_token, with_db
+from bench_cluster import cpu_seconds_of, node_count_env, nodes_cpu_seconds, parse_time, sh
+from e2e_support import ROOT, free_port, psql, start_api, with_api_token, with_db
 
 LOCAL = ROOT / ".local"
 RELEASE = ROOT / "target" / "release"
@@ -82,22 +82,7 @@ def time_of(ti: dict, field: str) -> datetime:
 def one_count(base: dict, name: str, nodes: int, a: argparse.Namespace) -> dict:
     admin = os.environ["DATABASE_URL"]
     home = Path(tempfile.mkdtemp(prefix="mercado-bench-shards-"))
-    env = dict(base)
-    tag = f"{name}_n{nodes}"
-    env.update(
-        WAREHOUSE_URL=with_db(admin, f"{tag}_wh"),
-        AIRFLOW_DATABASE_URL=with_db(admin, f"{tag}_af"),
-        AIRFLOW_HOME=str(home),
-        AIRFLOW_PORT=str(free_port()),
-        MERCADO_LAKE_BUCKET=tag.replace("_", "-"),
-        ICEBERG_CATALOG_URL=iceberg_catalog_url(f"{tag}_ice"),
-        MERCADO_EXECUTOR="celery",
-        MERCADO_CLUSTER_NAME=f"{name.replace('_', '')[-8:]}{nodes}",
-        MERCADO_REDIS_PORT=str(free_port()),
-        MERCADO_NODE_CPU=str(a.cpu),
-        MERCADO_NODE_CONCURRENCY="2",
-        MERCADO_RETRIES="0",
-    )
+    env, tag = node_count_env(base, name, nodes, a.cpu, home)
     for db in (f"{tag}_wh", f"{tag}_af"):
         psql(with_db(admin, "postgres"), f'CREATE DATABASE "{db}"')
     try:
