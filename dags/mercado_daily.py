@@ -22,7 +22,9 @@ date's dimensions with the previous date's snapshot, so it waits for the previou
 ``gold_dimensions`` (``depends_on_past``): choose
 "reprocess" behaviour *failed* or *completed* when creating a backfill (Airflow requires it for such
 DAGs). ``load_redshift`` runs one date at a time, and the warehouse writers also hold a database lock,
-so loads started outside Airflow are safe too.
+so loads started outside Airflow are safe too. Free task slots go to the furthest-along task of the
+earliest date (``weight_rule="upstream"``): each date finishes as soon as it can, rather than every
+date's extract first.
 
 **Shards**: one day's transactions are split into N shards, and each task the registry marks
 ``sharded`` (``clean``, ``enrich``, ``gold``) is a mapped task: one instance per shard
@@ -557,6 +559,11 @@ with DAG(
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
         "on_failure_callback": [FailureNotice()],
+        # A task's priority is the sum of its upstream tasks' (Airflow's "upstream" rule): with many
+        # runs at once (a backfill) free slots go to the furthest-along task, earliest date first, so
+        # dates finish in order and the chains across dates (gold_dimensions' depends_on_past,
+        # load_redshift one date at a time) never wait behind later dates' extracts.
+        "weight_rule": "upstream",
     },
     tags=["mercado", "lake", "warehouse"],
     doc_md=(f"{__doc__}\n**Tasks** (from the registry, and the shard plan; ``[N]``: one instance per shard): "

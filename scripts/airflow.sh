@@ -59,7 +59,14 @@ case "${MERCADO_EXECUTOR:=local}" in
     ;;
   *) die "MERCADO_EXECUTOR must be local or celery, not '$MERCADO_EXECUTOR'" ;;
 esac
-export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
+# How many task instances the scheduler keeps queued or running at once. LocalExecutor runs them on
+# this machine: 8. CeleryExecutor: Airflow's default, 32; the workers' slots (MERCADO_NODE_CONCURRENCY
+# per node) bound what runs, and the rest wait in the broker (8 would be the whole cluster's limit).
+if [ "$MERCADO_EXECUTOR" = celery ]; then
+  export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-32}"
+else
+  export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
+fi
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__UNIT_TEST_MODE="${AIRFLOW__CORE__UNIT_TEST_MODE:-False}"

@@ -223,7 +223,8 @@ count's warehouse has the same digest.
                         "Airflow on CeleryExecutor: a backfill on 1, 2 and 4 worker nodes",
                         f"scripts/airflow.sh python scripts/bench_cluster.py --nodes {a.nodes} --dates {a.dates} "
                         f"--orders {a.orders} --cpu {a.cpu} --write",
-                        f"{os.cpu_count()} cores, {datetime.now(UTC).date()}", str(body)], check=True)
+                        f"{os.cpu_count()} cores, {datetime.now(UTC).date()}", str(body), "debug build of the tasks"],
+                       check=True)
     return 0
 
 

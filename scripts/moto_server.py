@@ -17,6 +17,14 @@ Same app as `moto_server`, with two differences:
    (GSIs, LSIs, ItemCount, scans), so it is consistent after a rollback too. A checkout now takes
    ~5 ms at any table size (scripts/tests/test_moto_server.py). The patch is only valid for the
    moto version it was written against: the server refuses to start on another one.
+
+3. A Query on an index reads only the items of its hash key value. moto answers every page of such
+   a Query by sorting the whole table and filtering it (extract's 16 day shards, page by page, on a
+   table of a busy week: minutes, past the SDK's timeouts). Here the items are grouped once by the
+   index's hash key value, in the order moto's scan returns them, and a page filters only its group;
+   the grouping is dropped by any DynamoDB request that is not a read (every request runs under the
+   lock of point 1, so no write can slip between). moto's own query does the rest (conditions,
+   sort, pages, projection), so the answers are the same.
 """
 
 import argparse
@@ -69,6 +77,8 @@ EXPECTED_SOURCES = {
     "Table.put_item": "de23933013ef8426",
     "Table.delete_item": "1594f7b07616c8cb",
     "StreamShard.add": "357dc6da267e5dd7",
+    "Table.query": "002b4d00be6df07c",
+    "Table.all_items": "c80d2ee3c896acd0",
 }
 
 _OWNERS = {"DynamoDBBackend": DynamoDBBackend, "Table": Table, "StreamShard": StreamShard}
@@ -264,9 +274,74 @@ def _transact_write_items(self, transact_items, undo):
         raise TransactionCanceledException(errors)  # rolled back by the caller
 
 
+# --- Query on an index: only the items of the hash key value --------------------------------------
+
+# DynamoDB requests that change no item: any other one drops the index groups.
+DYNAMODB_READS = frozenset({
+    "Query", "Scan", "GetItem", "BatchGetItem", "TransactGetItems", "DescribeTable", "ListTables",
+    "DescribeTimeToLive", "DescribeContinuousBackups", "ListTagsOfResource", "DescribeLimits",
+    "DescribeEndpoints",
+})
+
+
+class _IndexGroups:
+    """Per (table, index): its items grouped by the index's hash key value, until the next write."""
+
+    def __init__(self):
+        self.groups: dict[tuple[int, str], dict] = {}
+        self.override = threading.local()
+
+    def forget(self) -> None:
+        self.groups.clear()
+
+    def of(self, table, index_name: str, attr: str, value):
+        key = (id(table), index_name)
+        groups = self.groups.get(key)
+        if groups is None:
+            groups = {}
+            for item in _original_all_items(table):
+                found = item.attrs.get(attr)
+                if found:
+                    groups.setdefault(found, []).append(item)
+            self.groups[key] = groups
+        return groups.get(value, [])
+
+
+INDEX_GROUPS = _IndexGroups()
+_original_all_items = Table.all_items
+_original_query = Table.query
+
+
+def all_items(self):
+    """moto's Table.all_items, or the one group a Query on an index is reading (see `query`)."""
+    items = getattr(INDEX_GROUPS.override, "items", None)
+    return _original_all_items(self) if items is None else items
+
+
+def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+          projection_expressions, index_name=None, consistent_read=False, filter_expression=None,
+          hash_key_conditions=None, range_key_conditions=None, **filter_kwargs):
+    """moto's Table.query, its scan of the table narrowed to the items whose index hash key matches
+    (moto keeps exactly those of its scan on a single hash key condition: same items, same order)."""
+    args = (self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+            projection_expressions, index_name, consistent_read, filter_expression)
+    kwargs = dict(hash_key_conditions=hash_key_conditions, range_key_conditions=range_key_conditions,
+                  **filter_kwargs)
+    if not index_name or not hash_key_conditions or len(hash_key_conditions) != 1:
+        return _original_query(*args, **kwargs)
+    attr, value = hash_key_conditions[0]
+    INDEX_GROUPS.override.items = INDEX_GROUPS.of(self, index_name, attr, value)
+    try:
+        return _original_query(*args, **kwargs)
+    finally:
+        INDEX_GROUPS.override.items = None
+
+
 def install_transaction_patch() -> None:
     check_moto_internals()
     DynamoDBBackend.transact_write_items = transact_write_items
+    Table.all_items = all_items
+    Table.query = query
 
 
 # --- the server ------------------------------------------------------------------------------------
@@ -278,7 +353,10 @@ class SerializedApp:
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
         with self.lock:
+            if target.startswith("DynamoDB") and target.rsplit(".", 1)[-1] not in DYNAMODB_READS:
+                INDEX_GROUPS.forget()
             # Materialise the body inside the lock: the response is built lazily by some backends.
             return list(self.app(environ, start_response))
 

@@ -2,6 +2,9 @@
 
     python3 scripts/registry.py names      the task names in run order, one per line
     python3 scripts/registry.py chain      the same as `extract → clean → …`
+    python3 scripts/registry.py commands   each task's command without its flags, in run order, one
+                                           per line (`target/debug/mercado-task extract`, and
+                                           `scripts/iceberg.sh commit` for `program = "iceberg"`)
     python3 scripts/registry.py readme     the README's task table (a test checks the README has it)
 """
 
@@ -23,6 +26,13 @@ def readme_table(entries: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def command(task: dict) -> str:
+    """How to run the task by hand from the checkout (its flags, such as --date, go after it)."""
+    if task.get("program", "mercado-task") == "iceberg":
+        return f"scripts/iceberg.sh {task['name'].removeprefix('iceberg_')}"
+    return f"target/debug/mercado-task {task['name']}"
+
+
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else "names"
     entries = tasks()
@@ -30,6 +40,8 @@ def main() -> None:
         print("\n".join(t["name"] for t in entries))
     elif what == "chain":
         print(" → ".join(t["name"] for t in entries))
+    elif what == "commands":
+        print("\n".join(command(t) for t in entries))
     elif what == "readme":
         print(readme_table(entries))
     else:

@@ -7,7 +7,7 @@ set -euo pipefail
 #   3. Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1, metadata in PostgreSQL
 #   4. mercado_daily for each day of the week in order, triggered through Airflow's REST API and
 #      followed task by task (the tasks of tasks/registry.toml)
-#   5. the week's KPIs from the warehouse marts, the fraud rules' precision and recall against the
+#   5. each day's wall time (traffic, pipeline), the week's KPIs from the warehouse marts, the fraud rules' precision and recall against the
 #      generator's labels, the local path of the last day's HTML report, the Airflow UI's address
 #      and login, how to call the API
 #
@@ -131,15 +131,21 @@ CUSTOMERS=$(( ORDERS * 60 / 150 > 60 ? ORDERS * 60 / 150 : 60 ))
 ITEMS=$(( ORDERS * 80 / 150 > 80 ? ORDERS * 80 / 150 : 80 ))
 VENDORS=$(( ORDERS * 8 / 1500 > 8 ? ORDERS * 8 / 1500 : 8 ))
 CARTS=$(( ORDERS * 15 / 150 > 15 ? ORDERS * 15 / 150 : 15 ))
+TIMES="$RUN_DIR/wall-times.tsv"   # per day: date, orders, traffic s, pipeline s (printed at the end)
+: > "$TIMES"
 for ((i = DAYS - 1; i >= 0; i--)); do
   d=$(date -u -d "$DAY - $i days" +%F)
+  traffic_started=$(date +%s)
   log "[$((DAYS - i))/$DAYS] traffic for $d: $ORDERS orders, $CUSTOMERS customers, $ITEMS items, $VENDORS vendors, $CARTS open carts"
   "$ROOT/target/debug/mercado-traffic" --date "$d" --api-url "$BASE" --seed "${MERCADO_SEED:-7}" \
     --customers "$CUSTOMERS" --vendors "$VENDORS" --items "$ITEMS" --orders "$ORDERS" --carts "$CARTS" \
     --state "$TRAFFIC/state.json" --labels "$TRAFFIC/labels.jsonl" | tail -n 1
+  pipeline_started=$(date +%s)
   log "[$((DAYS - i))/$DAYS] mercado_daily for $d (task logs: Airflow UI, or ${AIRFLOW_HOME:-$LOCAL/airflow}/logs)"
   "$ROOT/scripts/airflow.sh" python "$ROOT/scripts/airflow_api.py" run --date "$d" \
     || die "mercado_daily failed for $d (see above; re-run with: scripts/run.sh $DAY)"
+  printf '%s\t%s\t%s\t%s\n' "$d" "$ORDERS" $((pipeline_started - traffic_started)) \
+    $(($(date +%s) - pipeline_started)) >> "$TIMES"
 done
 log "lake: s3://$MERCADO_LAKE_BUCKET/{raw,cleaned,quarantine,work,gold}/…/dt=$FIRST … dt=$DAY/"
 log "Iceberg tables (namespaces gold, cleaned; catalog ${MERCADO_ICEBERG_CATALOG:-sql}): s3://$MERCADO_LAKE_BUCKET/iceberg/ (README, \"Iceberg\")"
@@ -206,6 +212,11 @@ for d in days:
     print(f"  {d['date']}  {d['scenario']:<10}  {d['orders']:>4} orders  {len(d['fraud_transactions']):>3} fraud")
 print(f"  flagged {len(flagged)}, labelled fraud {len(fraud)}, both {tp}: precision {precision:.2f}, recall {recall:.2f}")
 PY
+
+echo
+echo "Wall time per day (traffic through the API; mercado_daily through Airflow, extract to report):"
+awk -F'\t' '{ printf "  %s  %7d orders  traffic %5d s  pipeline %5d s\n", $1, $2, $3, $4; t += $3; p += $4 }
+  END { printf "  %d days: traffic %d s, pipeline %d s\n", NR, t, p }' "$TIMES"
 
 echo
 echo "KPI report for $DAY (open in a browser): $REPORT"

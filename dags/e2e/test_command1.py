@@ -194,6 +194,9 @@ def assert_day_ran_in_containers(env: dict, run_dir: Path, output: str) -> None:
                                               f"WHERE date_id = {DAY.replace('-', '')}")
     assert int(in_warehouse) == orders[0]
     assert (run_dir / "reports" / f"mercado-report-{DAY}.html").stat().st_size > 1000
+    # Each day's wall time, as the README's busy-day table reports it.
+    timed = re.search(rf"{DAY}\s+(\d+) orders  traffic\s+(\d+) s  pipeline\s+(\d+) s", output)
+    assert timed and int(timed.group(3)) > 0, output[-4000:]
     # Command 1 read the lake's Iceberg tables back by engines that are not ours (scripts/iceberg.sh
     # verify: pyiceberg and DuckDB, every gold table against the warehouse, row for row).
     assert re.search(r"the Iceberg tables, read by pyiceberg and DuckDB, equal the warehouse row for row: "

@@ -151,6 +151,13 @@ def test_the_chain_and_its_ordering(load_dag, runner):
     # Backfill safety: gold_dimensions reads the previous date's; loads go one date at a time.
     assert [t for t in DAG_CHAIN if dag.get_task(t).depends_on_past] == ["gold_dimensions"]
     assert dag.get_task("load_redshift").max_active_tis_per_dag == 1
+    # Many runs at once: free slots go to the furthest-along task (weight_rule "upstream"), as the
+    # scheduler weighs each task instance.
+    from airflow.task.priority_strategy import validate_and_load_priority_weight_strategy
+
+    weights = [validate_and_load_priority_weight_strategy(dag.get_task(t).weight_rule)
+               .get_weight(SimpleNamespace(task=dag.get_task(t))) for t in DAG_CHAIN]
+    assert weights == sorted(weights) and weights[0] < weights[-1], weights
     assert "shards" in dag.doc_md and "clean[N]" in dag.doc_md
 
 

@@ -114,6 +114,25 @@ fn the_binary_runs_every_task_and_nothing_else() {
         .map(String::from)
         .collect();
     assert_eq!(from_python, names(), "scripts/registry.py names");
+    // The README's by-hand loop runs these: each a program of the checkout, with the task's name.
+    let commands = Command::new("python3")
+        .arg(root().join("scripts/registry.py"))
+        .arg("commands")
+        .output()
+        .expect("python3 runs");
+    let commands = String::from_utf8_lossy(&commands.stdout).to_string();
+    assert_eq!(commands.lines().count(), names().len(), "{commands}");
+    for (line, task) in commands.lines().zip(names()) {
+        let (program, argument) = line.split_once(' ').expect("a program and its argument");
+        assert!(
+            root().join(program).exists(),
+            "{line}: {program} is not in the checkout"
+        );
+        match task.strip_prefix("iceberg_") {
+            Some(step) => assert_eq!(line, format!("scripts/iceberg.sh {step}")),
+            None => assert_eq!((program, argument), ("target/debug/mercado-task", task)),
+        }
+    }
 }
 
 /// Lines that name every task (or all but one) within a few lines of each other restate the
