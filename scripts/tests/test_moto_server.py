@@ -439,6 +439,11 @@ def put_day(ddb, table, txns, days=("2026-11-23", "2026-11-24"), shards=3):
         for k in range(start, min(start + 500, txns)):
             item = txn_item(f"q{k}", k % 7, days[k % len(days)])
             item["gsi1pk"] = S(f"DAY#{days[k % len(days)]}#{k % shards}")
+            # As the API's transactions hold them: lines as a list of maps; other types besides.
+            item["lines"] = {"L": [{"M": {"item_id": N(k), "qty": N(2), "price": N("12.50")}}]}
+            item["flags"] = {"M": {"paid": {"BOOL": True}, "note": {"NULL": True}, "tags": {"SS": ["a", "b"]}}}
+            if k == 3:  # one binary value: that answer goes through moto's own serializer
+                item["blob"] = {"B": b"\x00\xff"}
             requests.append({"PutRequest": {"Item": item}})
         assert not ddb.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems")
 
