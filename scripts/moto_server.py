@@ -1,6 +1,6 @@
 """moto's server for Mercado's local S3, DynamoDB and IAM, on 127.0.0.1.
 
-Same app as `moto_server`, with two differences:
+Same app as `moto_server`, with four differences:
 
 1. Each request is handled under one lock. moto's in-memory DynamoDB checks a transaction's
    conditions and then applies its writes without a lock, so two threads can both pass
@@ -376,7 +376,7 @@ def serialized(self, action_result):
     return _original_serialized(self, action_result)
 
 
-def install_transaction_patch() -> None:
+def install_patches() -> None:
     check_moto_internals()
     DynamoDBBackend.transact_write_items = transact_write_items
     Table.all_items = all_items
@@ -413,7 +413,7 @@ def main() -> None:
         for name, digest in source_fingerprints().items():
             print(f'    "{name}": "{digest}",')
         return
-    install_transaction_patch()
+    install_patches()
     os.environ["MOTO_PORT"] = str(args.port)
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, SerializedApp(app), threaded=True, request_handler=MotoRequestHandler)

@@ -7,9 +7,9 @@ set -euo pipefail
 #   3. Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1, metadata in PostgreSQL
 #   4. mercado_daily for each day of the week in order, triggered through Airflow's REST API and
 #      followed task by task (the tasks of tasks/registry.toml)
-#   5. each day's wall time (traffic, pipeline), the week's KPIs from the warehouse marts, the fraud rules' precision and recall against the
-#      generator's labels, the local path of the last day's HTML report, the Airflow UI's address
-#      and login, how to call the API
+#   5. each day's wall time (traffic, pipeline), the week's KPIs from the warehouse marts, the fraud
+#      rules' precision and recall against the generator's labels, the local path of the last day's
+#      HTML report, the Airflow UI's address and login, how to call the API
 #
 #   scripts/run.sh [YYYY-MM-DD]   the week ending that day (safe to repeat: running services are
 #                                 reused, days already generated are not generated again, and each
