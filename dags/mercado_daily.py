@@ -22,7 +22,9 @@ date's dimensions with the previous date's snapshot, so it waits for the previou
 ``gold_dimensions`` (``depends_on_past``): choose
 "reprocess" behaviour *failed* or *completed* when creating a backfill (Airflow requires it for such
 DAGs). ``load_redshift`` runs one date at a time, and the warehouse writers also hold a database lock,
-so loads started outside Airflow are safe too. Free task slots go to the furthest-along task of the
+so loads started outside Airflow are safe too. On CeleryExecutor these two run from a queue of their
+own (``MERCADO_CHAIN_QUEUE``, ``chain``), which every worker consumes besides the default one: see
+``chain_queue``. Free task slots go to the furthest-along task of the
 earliest date (``weight_rule="upstream"``): each date finishes as soon as it can, rather than every
 date's extract first.
 
@@ -220,6 +222,8 @@ SETTINGS = (
     "MERCADO_FAILURE_LOG",
     "MERCADO_FAILURE_WEBHOOK",
     "MERCADO_ICEBERG_SH",
+    # CeleryExecutor's queue for the tasks later dates wait on (``chain_queue``); empty: the default.
+    "MERCADO_CHAIN_QUEUE",
     # The shard plan's automatic choice: one shard per this many of the day's transactions, at most
     # this many shards.
     "MERCADO_SHARD_TRANSACTIONS",
@@ -421,6 +425,20 @@ class FailureNotice(BaseNotifier):
                 self.log.warning("the failure webhook did not answer: %s", e)
 
 
+def chain_queue(spec: TaskSpec) -> str | None:
+    """The Celery queue of a task that later dates wait on (``depends_on_past``, or one date at a
+    time): ``MERCADO_CHAIN_QUEUE`` (default ``chain``), else None (Airflow's default queue).
+
+    In a backfill, these tasks are chains across dates (each date's ``gold_dimensions`` after the one
+    before, ``load_redshift`` one at a time): their waits add up over every date, while the broker's
+    default queue is first in, first out, behind every other date's queued work. In a queue of their own,
+    which every worker also consumes (``scripts/airflow.sh worker``; Celery takes from a worker's queues in
+    turn), the next link starts at the next free slot. LocalExecutor ignores queues."""
+    if not (spec.depends_on_past or spec.max_active_per_dag):
+        return None
+    return setting("MERCADO_CHAIN_QUEUE", "chain") or None
+
+
 def make_task(spec: TaskSpec, runner: str, shards=None):
     """The task of a registry entry for the runner; a sharded one mapped over ``shards`` (the plan's
     output: one instance per shard, its settings in ``env`` or the container's ``environment``)."""
@@ -430,6 +448,8 @@ def make_task(spec: TaskSpec, runner: str, shards=None):
     }
     if spec.max_active_per_dag:
         ordering["max_active_tis_per_dag"] = spec.max_active_per_dag
+    if queue := chain_queue(spec):
+        ordering["queue"] = queue
     if spec.sharded and shards is None:
         raise ValueError(f"{spec.name} is sharded: it needs the shard plan's output to map over")
     if spec.sharded and spec.program == "iceberg":

@@ -62,10 +62,17 @@ esac
 # How many task instances the scheduler keeps queued or running at once. LocalExecutor runs them on
 # this machine: 8. CeleryExecutor: Airflow's default, 32; the workers' slots (MERCADO_NODE_CONCURRENCY
 # per node) bound what runs, and the rest wait in the broker (8 would be the whole cluster's limit).
-if [ "$MERCADO_EXECUTOR" = celery ]; then
-  export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-32}"
+# A value this script chose itself (MERCADO_DEFAULT_PARALLELISM) is chosen again: a nested call for
+# another executor (a benchmark under `airflow.sh python` starting a Celery cluster's Airflow) must not
+# inherit LocalExecutor's 8. A value the user set is kept.
+if [ -n "${MERCADO_DEFAULT_PARALLELISM:-}" ] && [ "${AIRFLOW__CORE__PARALLELISM:-}" = "$MERCADO_DEFAULT_PARALLELISM" ]; then
+  unset AIRFLOW__CORE__PARALLELISM
+fi
+if [ -z "${AIRFLOW__CORE__PARALLELISM:-}" ]; then
+  if [ "$MERCADO_EXECUTOR" = celery ]; then MERCADO_DEFAULT_PARALLELISM=32; else MERCADO_DEFAULT_PARALLELISM=8; fi
+  export MERCADO_DEFAULT_PARALLELISM AIRFLOW__CORE__PARALLELISM="$MERCADO_DEFAULT_PARALLELISM"
 else
-  export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
+  unset MERCADO_DEFAULT_PARALLELISM
 fi
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
@@ -234,7 +241,14 @@ case "${1:-}" in
     [ "$MERCADO_EXECUTOR" = celery ] || die "a worker needs MERCADO_EXECUTOR=celery"
     [ -n "${AIRFLOW__CELERY__BROKER_URL:-}" ] || die "no broker password yet: scripts/cluster.sh broker makes it"
     secrets
-    exec "$VENV/bin/airflow" celery worker --skip-serve-logs "$@" ;;
+    # Airflow's default queue and the DAG's chain queue (MERCADO_CHAIN_QUEUE: the tasks later dates
+    # wait on), unless the caller names the queues.
+    queues=()
+    case " $* " in *" --queues "*|*" -q "*) ;; *)
+      chain="${MERCADO_CHAIN_QUEUE-chain}"
+      queues=(--queues "${AIRFLOW__OPERATORS__DEFAULT_QUEUE:-default}${chain:+,$chain}") ;;
+    esac
+    exec "$VENV/bin/airflow" celery worker --skip-serve-logs "${queues[@]}" "$@" ;;
   python|pytest) tool="$1"; shift; install; secrets; exec "$VENV/bin/$tool" "$@" ;;
   ""|-h|--help) awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; [ -n "${1:-}" ] ;;
   *) install; secrets; exec "$VENV/bin/airflow" "$@" ;;

@@ -28,9 +28,9 @@ set -euo pipefail
 #   (scripts/bench_transform.py), each stage its own process under GNU time (seconds, peak memory).
 #   The day's raw transactions come from synth_raw with 1% of them bad (every quarantine reason a
 #   transaction can get) and some carts.
-# Part 3, load (gold fact_sales → PostgreSQL): mercado-task load_redshift into a fresh warehouse
-#   database, psql \copy of the same rows as CSV (the floor), pandas to_sql (scripts/bench_load.py;
-#   one run only: it takes minutes).
+# Part 3, load (gold → PostgreSQL): mercado-task load_redshift into a fresh warehouse database; its
+#   floor, psql \copy of the same rows as CSV into plain tables (every table it loads, and fact_sales
+#   alone); pandas to_sql of fact_sales (scripts/bench_load.py; one run only: it takes minutes).
 # Part 4, scale, Mercado alone: (a) the daily pipeline for history-days + 1 consecutive days, with
 #   0.5% of items and customers changing each day: the day after 1, 7 and 30 days of history,
 #   timed once all days exist, interleaved;
@@ -248,7 +248,26 @@ if part 3; then
     pg "$WAREHOUSE_URL" -q -c "CREATE TABLE staging.bench_floor (LIKE core.fact_sales)" \
       -c "CREATE TABLE staging.bench_pandas (LIKE core.fact_sales)"
     PGPASSWORD="$(url_password "$WAREHOUSE_URL")" \
-      measure load.floor psql "$(url_without_password "$WAREHOUSE_URL")" -qc "\\copy staging.bench_floor FROM '$L/fact.csv' CSV"
+      measure load.floor_fact psql "$(url_without_password "$WAREHOUSE_URL")" -qc "\\copy staging.bench_floor FROM '$L/fact.csv' CSV"
+    # The task's floor: every table it loaded (the `core.*` datasets of its summary), as CSV of what
+    # the fresh warehouse holds after it, `\copy`d by one psql into plain tables of the same shape
+    # (no index, no key, no merge).
+    copies=()
+    for table in $(tail -n1 "$WORK/load.mercado.out" | python3 -c \
+        "import json, sys; print(' '.join(k[5:] for k in json.load(sys.stdin)['datasets'] if k.startswith('core.')))"); do
+      [ -f "$L/$table.csv" ] || pg "$WAREHOUSE_URL" -qc "\\copy core.$table TO '$L/$table.csv' CSV"
+      pg "$WAREHOUSE_URL" -qc "CREATE TABLE staging.floor_$table (LIKE core.$table)"
+      copies+=(-c "\\copy staging.floor_$table FROM '$L/$table.csv' CSV")
+      floors="${floors:-} $table"
+    done
+    [ "${#copies[@]}" -ge 14 ] || die "part 3: load_redshift's summary names ${#copies[@]} / 2 tables, not 7"
+    PGPASSWORD="$(url_password "$WAREHOUSE_URL")" \
+      measure load.floor psql "$(url_without_password "$WAREHOUSE_URL")" -q "${copies[@]}"
+    for table in $floors; do
+      [ "$(pg "$WAREHOUSE_URL" -tAc "SELECT count(*) FROM staging.floor_$table")" = "$(pg "$WAREHOUSE_URL" -tAc "SELECT count(*) FROM core.$table")" ] \
+        || die "part 3: staging.floor_$table and core.$table differ in rows: no timing counts"
+    done
+    floors=""
     # pandas takes minutes for a million rows: one run, its spread cannot move the ratio much.
     tables=staging.bench_floor
     if [ "$r" = 1 ]; then

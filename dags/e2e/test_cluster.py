@@ -153,6 +153,9 @@ def test_a_backfill_on_two_nodes_equals_the_dates_one_by_one(stack, backfill, re
             node = node_of(ti.get("hostname"))
             assert node in (1, 2), f"{ti_label(ti)} ran on {ti.get('hostname')!r}, not on a node"
             nodes.add(node)
+            # The chains across dates came through their own queue, which the nodes' workers consume.
+            queue = "chain" if ti["task_id"] in ("gold_dimensions", "load_redshift") else "default"
+            assert ti.get("queue") == queue, f"{ti_label(ti)} was queued on {ti.get('queue')!r}"
     assert nodes == {1, 2}, "both nodes ran tasks"
     assert_same_warehouse_and_gold(env, reference, len(DATES) + 1)
 

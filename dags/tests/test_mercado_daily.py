@@ -161,6 +161,21 @@ def test_the_chain_and_its_ordering(load_dag, runner):
     assert "shards" in dag.doc_md and "clean[N]" in dag.doc_md
 
 
+def test_the_chains_across_dates_have_a_queue_of_their_own(load_dag):
+    """On CeleryExecutor the tasks later dates wait on run from their own queue, which the project's
+    workers consume besides the default one; emptied, every task is on the default queue."""
+    _, dag = load_dag()
+    default = dag.get_task("extract").queue
+    chained = {t.task_id for t in dag.tasks if t.depends_on_past or t.max_active_tis_per_dag}
+    assert chained == {"gold_dimensions", "load_redshift"}
+    assert {t.task_id: t.queue for t in dag.tasks} == {t.task_id: "chain" if t.task_id in chained else default
+                                                        for t in dag.tasks}
+    _, dag = load_dag(MERCADO_CHAIN_QUEUE="lane")
+    assert dag.get_task("load_redshift").queue == "lane"
+    _, dag = load_dag(MERCADO_CHAIN_QUEUE="")
+    assert {t.queue for t in dag.tasks} == {default}
+
+
 @pytest.mark.parametrize("runner", ["local", "docker"])
 def test_sharded_tasks_are_mapped_over_the_plan(load_dag, runner):
     from airflow.sdk.definitions.mappedoperator import MappedOperator

@@ -253,11 +253,18 @@ impl LoadTable {
             .collect()
     }
 
-    pub fn create_staging(&self, date: NaiveDate) -> [String; 2] {
+    /// The date's staging table, empty. In PostgreSQL it is `UNLOGGED`: staging lives for one load
+    /// and is rebuilt by any re-run, so its rows need no write-ahead log (half the WAL of a load,
+    /// whose merge into `core` is logged); Redshift has no such kind of table.
+    pub fn create_staging(&self, date: NaiveDate, target: Target) -> [String; 2] {
         let s = self.staging(date);
+        let kind = match target {
+            Target::Postgres => "UNLOGGED TABLE",
+            Target::Redshift => "TABLE",
+        };
         [
             format!("DROP TABLE IF EXISTS {s}"),
-            format!("CREATE TABLE {s} (LIKE {})", self.core()),
+            format!("CREATE {kind} {s} (LIKE {})", self.core()),
         ]
     }
 
@@ -370,7 +377,7 @@ pub fn redshift_manifest(bucket: &str, manifest: &crate::manifest::Manifest) -> 
 pub fn redshift_script(date: NaiveDate, bucket: &str, iam_role: &str, run_id: &str) -> Vec<String> {
     let mut sql = Vec::new();
     for t in TABLES {
-        sql.extend(t.create_staging(date));
+        sql.extend(t.create_staging(date, Target::Redshift));
         sql.push(t.redshift_copy(date, bucket, iam_role));
     }
     sql.push("BEGIN".to_string());

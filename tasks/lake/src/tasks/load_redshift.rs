@@ -152,7 +152,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
             Target::Postgres => {
                 for (t, m) in TABLES.iter().zip(&manifests) {
                     client
-                        .batch_execute(&t.create_staging(date).join(";\n"))
+                        .batch_execute(&t.create_staging(date, Target::Postgres).join(";\n"))
                         .await?;
                     let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
                     let rows = copy_in(&client, t, date, reader).await?;
