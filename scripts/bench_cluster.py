@@ -35,14 +35,6 @@ from airflow_api import Airflow
 from e2e_support import BIN, ROOT, free_port, iceberg_catalog_url, psql, start_api, with_api_token, with_db
 
 LOCAL = ROOT / ".local"
-# The tasks later dates wait on (the registry's depends_on_past and one-date-at-a-time tasks).
-CHAINED = {t["name"] for t in registry.tasks() if t.get("depends_on_past") or t.get("max_active_per_dag")}
-
-
-def task_order() -> list[str]:
-    """The DAG's tasks in run order: the registry's, with the shard plan after extract."""
-    names = [t["name"] for t in registry.tasks()]
-    return [*names[:names.index("extract") + 1], "shards", *names[names.index("extract") + 1:]]
 
 
 def sh(env: dict, *args, timeout: float = 600) -> str:
@@ -150,9 +142,8 @@ def one_count(base_env: dict, name: str, nodes: int, dates: list[str], cpu: floa
         busy, waits, count, timeline = 0.0, [], 0, []
         for run in runs:
             for ti in client.task_instances(run["dag_run_id"]):
-                timeline.append({k: ti.get(k) for k in ("dag_run_id", "task_id", "map_index", "queued_when", "start_date",
-                                                        "end_date", "hostname", "priority_weight")}
-                                | {"logical_date": run.get("logical_date"), "run_after": run.get("run_after")})
+                timeline.append({k: ti.get(k) for k in ("dag_run_id", "task_id", "map_index", "queue", "hostname",
+                                                        "queued_when", "start_date", "end_date")})
                 start, end, queued = parse_time(ti["start_date"]), parse_time(ti["end_date"]), parse_time(ti.get("queued_when"))
                 if start and end:
                     busy += (end - start).total_seconds()
@@ -176,17 +167,11 @@ def seconds(ti: dict, key: str) -> float:
     return datetime.fromisoformat(ti[key]).timestamp()
 
 
-def running_on_average(timeline: list[dict], wall: float) -> float:
-    """Task instances running at once, averaged over the wall time (each try from start to end)."""
-    busy = sum(seconds(t, "end_date") - seconds(t, "start_date") for t in timeline
-               if t.get("start_date") and t.get("end_date"))
-    return busy / wall if wall else 0.0
-
-
 def where_time_goes(timeline: list[dict], order: list[str]) -> str:
     """Per task: its try's run time (median, and the sum over the runs), how long after the task before
     it (its last instance) ended it was queued, and how long it then waited for a slot (medians); and
-    for the tasks later dates wait on, the pace of their chain: one date's start after the previous
+    for the tasks later dates wait on (those the DAG put on a queue other than Airflow's `default`: see
+    dags/mercado_daily.py's chain_queue), the pace of their chain: one date's start after the previous
     date's end (median)."""
     runs: dict[str, dict[str, list[dict]]] = {}
     for ti in timeline:
@@ -205,7 +190,7 @@ def where_time_goes(timeline: list[dict], order: list[str]) -> str:
             before = [seconds(t, "end_date") for t in run.get(order[i - 1], []) if t.get("end_date")] if i else []
             after += [seconds(t, "queued_when") - max(before) for t in run.get(task, []) if before and t.get("queued_when")]
         chain = ""
-        if task in CHAINED:
+        if any(t.get("queue") not in (None, "default") for t in tis):
             links = sorted(tis, key=lambda t: seconds(t, "start_date"))
             gaps = [seconds(b, "start_date") - seconds(a, "end_date") for a, b in zip(links, links[1:])]
             chain = f"{statistics.median(gaps):.2f}" if gaps else ""
@@ -223,7 +208,7 @@ def table(results: list[dict]) -> str:
         slots = 2 * r["nodes"]
         lines.append(f"| {r['nodes']} | {r['cpu_per_node']} | {r['runs']} | {r['tasks']} | {r['wall_s']} | "
                      f"{base['wall_s'] / r['wall_s']:.2f}× | {r['task_s']} | "
-                     f"{running_on_average(r['timeline'], r['wall_s']):.1f} of {slots} | {r['queued_to_running_median_s']} | "
+                     f"{r['task_s'] / r['wall_s']:.1f} of {slots} | {r['queued_to_running_median_s']} | "
                      f"{r['nodes_cpu_s']} ({r['nodes_cpu_s'] / (r['cpu_per_node'] * r['nodes'] * r['wall_s']):.0%}) | "
                      f"{r['emulator_cpu_s']} | `{r['warehouse']}` |")
     return "\n".join(lines)
@@ -265,7 +250,7 @@ def main() -> int:
     digests = {r["warehouse"] for r in results}
     most = results[-1]
     text = (table(results) + f"\n\nWhere the time goes at {most['nodes']} node(s), per task over the {most['runs']} runs:\n\n"
-            + where_time_goes(most["timeline"], task_order()))
+            + where_time_goes(most["timeline"], registry.dag_task_ids()))
     print(text)
     if a.timeline:
         a.timeline.write_text(json.dumps({r["nodes"]: r["timeline"] for r in results}, indent=1))

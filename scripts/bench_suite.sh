@@ -252,22 +252,21 @@ if part 3; then
     # The task's floor: every table it loaded (the `core.*` datasets of its summary), as CSV of what
     # the fresh warehouse holds after it, `\copy`d by one psql into plain tables of the same shape
     # (no index, no key, no merge).
+    read -ra loaded <<< "$(tail -n1 "$WORK/load.mercado.out" | python3 -c \
+      "import json, sys; print(' '.join(k[5:] for k in json.load(sys.stdin)['datasets'] if k.startswith('core.')))")"
+    [ "${#loaded[@]}" -gt 0 ] || die "part 3: load_redshift's summary names no core table"
     copies=()
-    for table in $(tail -n1 "$WORK/load.mercado.out" | python3 -c \
-        "import json, sys; print(' '.join(k[5:] for k in json.load(sys.stdin)['datasets'] if k.startswith('core.')))"); do
+    for table in "${loaded[@]}"; do
       [ -f "$L/$table.csv" ] || pg "$WAREHOUSE_URL" -qc "\\copy core.$table TO '$L/$table.csv' CSV"
       pg "$WAREHOUSE_URL" -qc "CREATE TABLE staging.floor_$table (LIKE core.$table)"
       copies+=(-c "\\copy staging.floor_$table FROM '$L/$table.csv' CSV")
-      floors="${floors:-} $table"
     done
-    [ "${#copies[@]}" -ge 14 ] || die "part 3: load_redshift's summary names ${#copies[@]} / 2 tables, not 7"
     PGPASSWORD="$(url_password "$WAREHOUSE_URL")" \
       measure load.floor psql "$(url_without_password "$WAREHOUSE_URL")" -q "${copies[@]}"
-    for table in $floors; do
+    for table in "${loaded[@]}"; do
       [ "$(pg "$WAREHOUSE_URL" -tAc "SELECT count(*) FROM staging.floor_$table")" = "$(pg "$WAREHOUSE_URL" -tAc "SELECT count(*) FROM core.$table")" ] \
         || die "part 3: staging.floor_$table and core.$table differ in rows: no timing counts"
     done
-    floors=""
     # pandas takes minutes for a million rows: one run, its spread cannot move the ratio much.
     tables=staging.bench_floor
     if [ "$r" = 1 ]; then

@@ -20,6 +20,14 @@ def tasks(path: pathlib.Path = REGISTRY) -> list[dict]:
         return tomllib.load(f)["task"]
 
 
+def dag_task_ids(entries: list[dict] | None = None) -> list[str]:
+    """The DAG's task ids in run order: the registry's, with the shard plan (``shards``, a Python task of
+    the DAG file, not of the registry) after extract, as dags/mercado_daily.py's DAG_TASK_IDS (its
+    tests check the two agree)."""
+    names = [t["name"] for t in (tasks() if entries is None else entries)]
+    return [*names[:names.index("extract") + 1], "shards", *names[names.index("extract") + 1:]]
+
+
 def readme_table(entries: list[dict]) -> str:
     rows = ["| task | reads | writes | what it does |", "|---|---|---|---|"]
     rows += [f"| `{t['name']}` | {t['reads']} | {t['writes']} | {t['about']} |" for t in entries]

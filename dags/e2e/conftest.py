@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from airflow_api import ti_key, ti_label  # noqa: E402,F401  (re-exported)
 from e2e_support import free_port, iceberg_catalog_url, iceberg_verify, psql, start_api, with_api_token, with_db  # noqa: E402,F401  (re-exported)
-from registry import tasks  # noqa: E402
+from registry import dag_task_ids, tasks  # noqa: E402
 
 # The task registry, in run order (tasks/registry.toml, read as scripts/registry.py reads it).
 CHAIN = [t["name"] for t in tasks()]
@@ -36,7 +36,7 @@ SHARDED = [t["name"] for t in tasks() if t.get("sharded")]
 # The DAG's task ids in order: the chain with the shard plan (`shards`, a Python task of the DAG
 # file, not of the registry) after extract (dags/mercado_daily.py's DAG_TASK_IDS; its tests check
 # the two agree).
-DAG_TASK_IDS = [*CHAIN[:CHAIN.index("extract") + 1], "shards", *CHAIN[CHAIN.index("extract") + 1:]]
+DAG_TASK_IDS = dag_task_ids()
 
 
 def expected_instances(shards: int = 1) -> list[tuple[str, int]]:

@@ -27,7 +27,7 @@ BINARY_CHAIN = [t["name"] for t in __import__("registry").tasks() if t.get("prog
 # The tasks run once per shard (mapped), and the DAG's task ids: the chain with the shard plan after
 # extract.
 SHARDED = [t["name"] for t in __import__("registry").tasks() if t.get("sharded")]
-DAG_CHAIN = [*CHAIN[:CHAIN.index("extract") + 1], "shards", *CHAIN[CHAIN.index("extract") + 1:]]
+DAG_CHAIN = __import__("registry").dag_task_ids()
 UTC = UTC
 
 
