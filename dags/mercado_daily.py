@@ -88,11 +88,12 @@ ICEBERG = "iceberg.sh"
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One pipeline task: its name (= the ``mercado-task`` subcommand = task_id), upstream task,
+    """One pipeline task: its name (= the ``mercado-task`` subcommand = task_id), upstream tasks,
     extra arguments, and how Airflow must order it across dates."""
 
     name: str
-    upstream: str | None
+    # The registry tasks it runs after: its ``after``, else the one above it.
+    upstreams: tuple[str, ...]
     args: tuple[str, ...] = field(default=())
     # Reads the previous date's output: wait for the previous run's instance of this task.
     depends_on_past: bool = False
@@ -123,14 +124,14 @@ def registry_path() -> Path:
 
 
 def load_tasks(path: Path) -> tuple[TaskSpec, ...]:
-    """The registry's tasks in run order, each after the one before it."""
+    """The registry's tasks in run order, each after the one before it or the tasks its ``after`` names."""
     with open(path, "rb") as f:
         entries = tomllib.load(f)["task"]
     names = [t["name"] for t in entries]
     return tuple(
         TaskSpec(
             t["name"],
-            names[i - 1] if i else None,
+            tuple(t.get("after", [names[i - 1]] if i else [])),
             depends_on_past=bool(t.get("depends_on_past", False)),
             max_active_per_dag=t.get("max_active_per_dag"),
             timeout_minutes=int(t.get("timeout_minutes", 60)),
@@ -169,11 +170,32 @@ def dag_task_ids(tasks: tuple[TaskSpec, ...]) -> tuple[str, ...]:
     return tuple(ids)
 
 
-# The DAG's task ids, in order: each runs after the one before it (a sharded task's instances each
-# after every instance of the one before).
+def dag_upstreams(tasks: tuple[TaskSpec, ...]) -> dict[str, frozenset[str]]:
+    """Each DAG task's upstream task ids: the registry's, with the shard plan between ``PLAN_AFTER`` and
+    what follows it (a sharded task also follows the plan it is mapped over, by its argument)."""
+    wired = {SHARDS_TASK: frozenset({PLAN_AFTER})}
+    for spec in tasks:
+        wired[spec.name] = frozenset(SHARDS_TASK if up == PLAN_AFTER else up for up in spec.upstreams)
+    return wired
+
+
+# The DAG's task ids, in run order (a sharded task's instances each after every instance of its
+# upstream tasks).
 DAG_TASK_IDS: tuple[str, ...] = dag_task_ids(TASKS)
+# What each runs after.
+DAG_UPSTREAMS: dict[str, frozenset[str]] = dag_upstreams(TASKS)
 # The registry's sharded tasks: mapped, one instance per shard.
 SHARDED: frozenset[str] = frozenset(spec.name for spec in TASKS if spec.sharded)
+
+
+def chain_text() -> str:
+    """The DAG's tasks as ``extract → shards → … → commit → iceberg_commit ∥ load_redshift → …``: a task
+    with the same upstream tasks as the one before it runs beside it."""
+    text = ""
+    for i, task_id in enumerate(DAG_TASK_IDS):
+        beside = i and DAG_UPSTREAMS[task_id] == DAG_UPSTREAMS[DAG_TASK_IDS[i - 1]]
+        text += (" ∥ " if beside else " → ") * bool(i) + (f"{task_id}[N]" if task_id in SHARDED else task_id)
+    return text
 
 # Settings the binaries read from their environment (see .env.example), resolved when the task
 # executes: from the worker's environment, else an Airflow Variable of the same name.
@@ -586,8 +608,8 @@ with DAG(
         "weight_rule": "upstream",
     },
     tags=["mercado", "lake", "warehouse"],
-    doc_md=(f"{__doc__}\n**Tasks** (from the registry, and the shard plan; ``[N]``: one instance per shard): "
-            f"{' → '.join(t + '[N]' if t in SHARDED else t for t in DAG_TASK_IDS)}\n"),
+    doc_md=(f"{__doc__}\n**Tasks** (from the registry, and the shard plan; ``[N]``: one instance per shard, "
+            f"``∥``: side by side): {chain_text()}\n"),
 ) as dag:
     runner = setting("MERCADO_RUNNER", "local")
     # The plan (a Python task in the worker): its return value is the list the sharded tasks map over.
@@ -595,5 +617,6 @@ with DAG(
         per_shard=SHARD_TRANSACTIONS, max_shards=MAX_SHARDS)
     built: dict[str, Any] = {SHARDS_TASK: plan}
     built.update({spec.name: make_task(spec, runner, plan) for spec in TASKS})
-    for upstream, downstream in zip(DAG_TASK_IDS, DAG_TASK_IDS[1:]):
-        built[upstream] >> built[downstream]
+    for downstream, upstreams in DAG_UPSTREAMS.items():
+        for upstream in sorted(upstreams):
+            built[upstream] >> built[downstream]

@@ -167,19 +167,19 @@ def seconds(ti: dict, key: str) -> float:
     return datetime.fromisoformat(ti[key]).timestamp()
 
 
-def where_time_goes(timeline: list[dict], order: list[str]) -> str:
-    """Per task: its try's run time (median, and the sum over the runs), how long after the task before
-    it (its last instance) ended it was queued, and how long it then waited for a slot (medians); and
+def where_time_goes(timeline: list[dict], order: list[str], upstreams: dict[str, set[str]]) -> str:
+    """Per task: its try's run time (median, and the sum over the runs), how long after its upstream
+    tasks (their last instance) ended it was queued, and how long it then waited for a slot (medians); and
     for the tasks later dates wait on (those the DAG put on a queue other than Airflow's `default`: see
     dags/mercado_daily.py's chain_queue), the pace of their chain: one date's start after the previous
     date's end (median)."""
     runs: dict[str, dict[str, list[dict]]] = {}
     for ti in timeline:
         runs.setdefault(ti["dag_run_id"], {}).setdefault(ti["task_id"], []).append(ti)
-    lines = ["| task | run time, median s | run time, sum s | queued after the task before, median s | "
+    lines = ["| task | run time, median s | run time, sum s | queued after its upstream tasks, median s | "
              "queued → running, median s | chain across dates: next date starts after, median s |",
              "|---|---|---|---|---|---|"]
-    for i, task in enumerate(order):
+    for task in order:
         tis = [ti for run in runs.values() for ti in run.get(task, []) if ti.get("start_date") and ti.get("end_date")]
         if not tis:
             continue
@@ -187,7 +187,7 @@ def where_time_goes(timeline: list[dict], order: list[str]) -> str:
         waited = [seconds(t, "start_date") - seconds(t, "queued_when") for t in tis if t.get("queued_when")]
         after = []
         for run in runs.values():
-            before = [seconds(t, "end_date") for t in run.get(order[i - 1], []) if t.get("end_date")] if i else []
+            before = [seconds(t, "end_date") for up in upstreams[task] for t in run.get(up, []) if t.get("end_date")]
             after += [seconds(t, "queued_when") - max(before) for t in run.get(task, []) if before and t.get("queued_when")]
         chain = ""
         if any(t.get("queue") not in (None, "default") for t in tis):
@@ -250,7 +250,7 @@ def main() -> int:
     digests = {r["warehouse"] for r in results}
     most = results[-1]
     text = (table(results) + f"\n\nWhere the time goes at {most['nodes']} node(s), per task over the {most['runs']} runs:\n\n"
-            + where_time_goes(most["timeline"], registry.dag_task_ids()))
+            + where_time_goes(most["timeline"], registry.dag_task_ids(), registry.dag_upstreams()))
     print(text)
     if a.timeline:
         a.timeline.write_text(json.dumps({r["nodes"]: r["timeline"] for r in results}, indent=1))

@@ -1,7 +1,7 @@
 """The task registry (tasks/registry.toml) for shell scripts and docs.
 
     python3 scripts/registry.py names      the task names in run order, one per line
-    python3 scripts/registry.py chain      the same as `extract → clean → …`
+    python3 scripts/registry.py chain      the same as `extract → clean → …` (∥: side by side)
     python3 scripts/registry.py commands   each task's command without its flags, in run order, one
                                            per line (`target/debug/mercado-task extract`, and
                                            `scripts/iceberg.sh commit` for `program = "iceberg"`)
@@ -28,6 +28,25 @@ def dag_task_ids(entries: list[dict] | None = None) -> list[str]:
     return [*names[:names.index("extract") + 1], "shards", *names[names.index("extract") + 1:]]
 
 
+def upstreams(entries: list[dict] | None = None) -> dict[str, list[str]]:
+    """Each registry task's upstream tasks: those its ``after`` names, else the one above it."""
+    entries = tasks() if entries is None else entries
+    return {t["name"]: list(t.get("after", [entries[i - 1]["name"]] if i else []))
+            for i, t in enumerate(entries)}
+
+
+def dag_upstreams(entries: list[dict] | None = None) -> dict[str, set[str]]:
+    """Each DAG task's upstream task ids: the registry's, with the shard plan (``shards``) between extract
+    and what follows it, and before every sharded task (it is mapped over the plan), as
+    dags/mercado_daily.py wires them (its tests check the two agree)."""
+    entries = tasks() if entries is None else entries
+    sharded = {t["name"] for t in entries if t.get("sharded")}
+    wired: dict[str, set[str]] = {"shards": {"extract"}}
+    for name, before in upstreams(entries).items():
+        wired[name] = {"shards" if b == "extract" else b for b in before} | ({"shards"} if name in sharded else set())
+    return wired
+
+
 def readme_table(entries: list[dict]) -> str:
     rows = ["| task | reads | writes | what it does |", "|---|---|---|---|"]
     rows += [f"| `{t['name']}` | {t['reads']} | {t['writes']} | {t['about']} |" for t in entries]
@@ -47,7 +66,9 @@ def main() -> None:
     if what == "names":
         print("\n".join(t["name"] for t in entries))
     elif what == "chain":
-        print(" → ".join(t["name"] for t in entries))
+        # A task with the same upstream tasks as the one before it runs beside it (∥).
+        ups, names = upstreams(entries), [t["name"] for t in entries]
+        print(names[0] + "".join((" ∥ " if ups[b] == ups[a] else " → ") + b for a, b in zip(names, names[1:])))
     elif what == "commands":
         print("\n".join(command(t) for t in entries))
     elif what == "readme":

@@ -141,12 +141,19 @@ def test_the_chain_and_its_ordering(load_dag, runner):
     assert list(module.DAG_TASK_IDS) == DAG_CHAIN
     assert DAG_CHAIN[:3] == ["extract", "shards", "clean_dimensions"]
     assert sorted(t.task_id for t in dag.tasks) == sorted(DAG_CHAIN)
-    assert [t.task_id for t in dag.topological_sort()] == DAG_CHAIN
-    for upstream, downstream in zip(DAG_CHAIN, DAG_CHAIN[1:]):
-        # A mapped task also follows the plan it is mapped over.
-        expected = {upstream, "shards"} if downstream in SHARDED else {upstream}
-        assert dag.get_task(downstream).upstream_task_ids == expected, downstream
-    assert dag.get_task("extract").upstream_task_ids == set()
+    # Each task after the one above it in the registry, or after those its `after` names (a mapped
+    # task also after the plan it is mapped over), as scripts/registry.py reads the registry.
+    wired = __import__("registry").dag_upstreams()
+    assert {t: dag.get_task(t).upstream_task_ids for t in DAG_CHAIN} == wired
+    assert wired["extract"] == set() and wired["clean_dimensions"] == {"shards"}
+    assert wired["clean"] == {"gold_dimensions", "shards"} and wired["commit"] == {"gold"}
+    # The Iceberg commit and the warehouse load both read what commit published: side by side, and
+    # reconcile, which checks one against the other, after both.
+    assert wired["iceberg_commit"] == wired["load_redshift"] == {"commit"}
+    assert wired["reconcile"] == {"iceberg_commit", "load_redshift"}
+    # The registry's order is a run order.
+    assert all(DAG_CHAIN.index(up) < DAG_CHAIN.index(t) for t, ups in wired.items() for up in ups)
+    assert "commit → iceberg_commit ∥ load_redshift → reconcile" in dag.doc_md
     assert dag.get_task("shards").downstream_task_ids == {"clean_dimensions", *SHARDED}
     # Backfill safety: gold_dimensions reads the previous date's; loads go one date at a time.
     assert [t for t in DAG_CHAIN if dag.get_task(t).depends_on_past] == ["gold_dimensions"]

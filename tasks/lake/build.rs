@@ -19,6 +19,8 @@ struct Task {
     program: String,
     /// Split by a hash of the transaction id: Airflow maps it over the run's shards.
     sharded: bool,
+    /// The tasks it runs after, when not the one above it (the DAG reads them; checked here).
+    after: Vec<String>,
 }
 
 impl Task {
@@ -167,6 +169,10 @@ fn parse(text: &str) -> Result<Vec<Task>, String> {
                     format!("{}: max_active_per_dag must be a positive integer", at())
                 })?
             }
+            "after" => {
+                task.after = strings(value)
+                    .ok_or_else(|| format!("{}: after must be a list of \"task names\"", at()))?
+            }
             // Airflow's execution_timeout (the DAG reads it); checked here so a typo fails the build.
             "timeout_minutes" => {
                 value
@@ -180,7 +186,16 @@ fn parse(text: &str) -> Result<Vec<Task>, String> {
             other => return Err(format!("{}: unknown key `{other}`", at())),
         }
     }
-    for t in &tasks {
+    for (i, t) in tasks.iter().enumerate() {
+        for before in &t.after {
+            // Named earlier: the list's order stays a run order (scripts run the tasks in it).
+            if !tasks[..i].iter().any(|e| &e.name == before) {
+                return Err(format!(
+                    "task {}: `after` names {before:?}, which is not a task listed above it",
+                    t.name
+                ));
+            }
+        }
         if t.name.is_empty() || !t.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return Err(format!(
                 "task name {:?} must be lowercase letters and _",
@@ -192,6 +207,18 @@ fn parse(text: &str) -> Result<Vec<Task>, String> {
         }
     }
     Ok(tasks)
+}
+
+/// A TOML array of basic strings on one line: ["a", "b"] (not empty).
+fn strings(value: &str) -> Option<Vec<String>> {
+    let inner = value.strip_prefix('[')?.strip_suffix(']')?;
+    let items: Option<Vec<String>> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(string)
+        .collect();
+    items.filter(|items| !items.is_empty())
 }
 
 /// A TOML basic string on one line: "…" with \" and \\ escapes.
