@@ -282,6 +282,27 @@ impl LoadTable {
         )
     }
 
+    /// PostgreSQL: whether the date's rows can go straight into `core` by COPY inside the load's
+    /// transaction, with no staging table and no merge: a table replaced by date (its date's rows
+    /// deleted first), or one that holds no row yet (`core_is_empty`: a first load, where every merge
+    /// would insert the staged rows as they are, gold having opened one version per key). Staging
+    /// and merging write every row twice and keep core's indexes up row by row a second time: on a
+    /// first load that was most of the task's time.
+    pub fn loads_directly(&self, core_is_empty: bool) -> bool {
+        self.merge == Merge::ByDate || core_is_empty
+    }
+
+    /// What a direct load runs in the transaction before its COPY (see [`Self::loads_directly`]).
+    pub fn clear_for_direct_load(&self, date: NaiveDate) -> Option<String> {
+        (self.merge == Merge::ByDate).then(|| {
+            format!(
+                "DELETE FROM {} WHERE date_id = {}",
+                self.core(),
+                date_id(date)
+            )
+        })
+    }
+
     /// The statements that move the staged date into core; run inside one transaction.
     pub fn merge(&self, date: NaiveDate) -> Vec<String> {
         let (core, stg) = (self.core(), self.staging(date));

@@ -5,7 +5,9 @@
 //! exactly the files of the published manifests (Redshift: `COPY … FORMAT AS PARQUET MANIFEST`;
 //! PostgreSQL: binary `COPY … FROM STDIN` streamed from the Parquet); then one transaction that
 //! merges every dataset into `core` (see [`crate::warehouse::Merge`]) and writes the
-//! `audit.pipeline_runs` row; then the staging tables are dropped.
+//! `audit.pipeline_runs` row; then the staging tables are dropped. On PostgreSQL a dataset replaced
+//! by date, or one whose core table is still empty (a first load), skips staging: its COPY goes
+//! straight into `core` inside that transaction ([`LoadTable::loads_directly`]).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::pin_mut;
@@ -150,43 +152,86 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
 
         match args.warehouse.target {
             Target::Postgres => {
-                for (t, m) in TABLES.iter().zip(&manifests) {
+                // Which tables take the date straight into core, in the transaction (see
+                // LoadTable::loads_directly); the writer lock keeps any other load from filling an
+                // empty one meanwhile. The others are staged first, outside it.
+                let mut direct = Vec::with_capacity(TABLES.len());
+                for t in TABLES {
+                    let empty: bool = client
+                        .query_one(
+                            &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", t.core()),
+                            &[],
+                        )
+                        .await?
+                        .try_get(0)?;
+                    direct.push(t.loads_directly(empty));
+                }
+                let mut loaded = vec![0u64; TABLES.len()];
+                for (i, (t, m)) in TABLES.iter().zip(&manifests).enumerate() {
+                    if direct[i] {
+                        continue;
+                    }
                     client
                         .batch_execute(&t.create_staging(date, Target::Postgres).join(";\n"))
                         .await?;
                     let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
-                    let rows = copy_in(&client, t, date, reader).await?;
-                    staged_as_listed(rows, m)?;
+                    loaded[i] = copy_in(&client, &t.staging(date), t, reader).await?;
+                    staged_as_listed(loaded[i], m)?;
                     // The merge's plans need the staged sizes (a fresh table looks empty).
                     client
                         .batch_execute(&format!("ANALYZE {}", t.staging(date)))
                         .await?;
+                }
+                client.batch_execute("BEGIN").await?;
+                let merged = async {
+                    for (i, (t, m)) in TABLES.iter().zip(&manifests).enumerate() {
+                        if !direct[i] {
+                            client.batch_execute(&t.merge(date).join(";\n")).await?;
+                            continue;
+                        }
+                        if let Some(clear) = t.clear_for_direct_load(date) {
+                            client.batch_execute(&clear).await?;
+                        }
+                        let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
+                        loaded[i] = copy_in(&client, &t.core(), t, reader).await?;
+                        staged_as_listed(loaded[i], m)?;
+                    }
+                    let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
+                    client
+                        .batch_execute(&format!(
+                            "{};\nCOMMIT",
+                            crate::audit::record_sql(
+                                TASK,
+                                date,
+                                &run_id,
+                                &fact_rows.to_string(),
+                                &seconds,
+                            )
+                        ))
+                        .await?;
+                    Ok::<_, LakeError>(())
+                }
+                .await;
+                if merged.is_err() {
+                    // Nothing of the date is kept; the connection ends right after in any case.
+                    if let Err(e) = client.batch_execute("ROLLBACK").await {
+                        tracing::warn!(error = %e, "could not roll the load back (the session ends)");
+                    }
+                }
+                merged?;
+                for (i, (t, m)) in TABLES.iter().zip(&manifests).enumerate() {
+                    if !direct[i] {
+                        client.batch_execute(&t.drop_staging(date)).await?;
+                    }
                     summary.add(
                         format!("core.{}", t.name),
                         DatasetCounts {
                             rows_in: m.rows,
-                            rows_out: rows,
-                            rows_written: rows,
+                            rows_out: loaded[i],
+                            rows_written: loaded[i],
                             ..Default::default()
                         },
                     );
-                }
-                let mut sql = vec!["BEGIN".to_string()];
-                for t in TABLES {
-                    sql.extend(t.merge(date));
-                }
-                let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
-                sql.push(crate::audit::record_sql(
-                    TASK,
-                    date,
-                    &run_id,
-                    &fact_rows.to_string(),
-                    &seconds,
-                ));
-                sql.push("COMMIT".to_string());
-                client.batch_execute(&sql.join(";\n")).await?;
-                for t in TABLES {
-                    client.batch_execute(&t.drop_staging(date)).await?;
                 }
             }
             Target::Redshift => {
@@ -321,22 +366,22 @@ fn pg_val(v: &Val) -> std::result::Result<PgVal<'_>, String> {
     })
 }
 
-/// Streams a gold partition into its staging table by binary COPY.
+/// Streams a gold partition into `into` (the table's staging table, or its core table on a
+/// direct load) by binary COPY.
 async fn copy_in(
     client: &Client,
+    into: &str,
     t: &LoadTable,
-    date: NaiveDate,
     mut reader: PartitionReader,
 ) -> Result<u64> {
     let cols = t.columns().join(", ");
-    let staging = t.staging(date);
     let probe = client
-        .prepare(&format!("SELECT {cols} FROM {staging}"))
+        .prepare(&format!("SELECT {cols} FROM {into}"))
         .await?;
     let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
     let sink = client
         .copy_in(&format!(
-            "COPY {staging} ({cols}) FROM STDIN (FORMAT binary)"
+            "COPY {into} ({cols}) FROM STDIN (FORMAT binary)"
         ))
         .await?;
     let writer = BinaryCopyInWriter::new(sink, &types);
@@ -351,7 +396,7 @@ async fn copy_in(
                     .collect::<std::result::Result<Vec<PgVal<'_>>, String>>()
                     .map_err(|why| {
                         LakeError::Invariant(format!(
-                            "{staging}: a record refused, nothing loaded: {why}; the record: {row:?}"
+                            "{into}: a record refused, nothing loaded: {why}; the record: {row:?}"
                         ))
                     })?;
                 let refs: Vec<&(dyn ToSql + Sync)> =
@@ -365,7 +410,7 @@ async fn copy_in(
     let staged = writer.finish().await?;
     if staged != n {
         return Err(LakeError::Invariant(format!(
-            "{staging}: PostgreSQL took {staged} rows of the {n} sent; nothing loaded"
+            "{into}: PostgreSQL took {staged} rows of the {n} sent; nothing loaded"
         )));
     }
     Ok(staged)
