@@ -244,7 +244,7 @@ case "${1:-}" in
     # Airflow's default queue and the DAG's chain queue (MERCADO_CHAIN_QUEUE: the tasks later dates
     # wait on), unless the caller names the queues.
     queues=()
-    case " $* " in *" --queues "*|*" -q "*) ;; *)
+    case " $* " in *" --queues "*|*" --queues="*|*" -q "*) ;; *)
       chain="${MERCADO_CHAIN_QUEUE-chain}"
       queues=(--queues "${AIRFLOW__OPERATORS__DEFAULT_QUEUE:-default}${chain:+,$chain}") ;;
     esac

@@ -120,9 +120,11 @@ def load(t, p):
     # (what, its key, the floor it is compared with)
     items = [("psql `\\copy … FROM … CSV` of the 7 tables the task loads into plain tables (**the task's floor**)",
               "load.floor", whole),
-             ("**mercado-task load_redshift**, whole task (DDL, DQ rules, 7 datasets, merge, audit)", "load.mercado", whole),
+             ("**mercado-task load_redshift**, whole task (DDL, DQ rules, 7 datasets, one transaction, audit)",
+              "load.mercado", whole),
              ("psql `\\copy … FROM … CSV` of fact_sales alone (fact_sales' floor)", "load.floor_fact", fact),
-             ("**mercado-task load_redshift**: its binary COPY of fact_sales into staging", "load.mercado_copy", fact),
+             ("**mercado-task load_redshift**: its fact_sales alone (a first load: binary COPY straight into `core`, "
+              "its indexes kept up, in the task's transaction)", "load.mercado_copy", fact),
              (f"pandas {version('pandas')} `to_sql(method='multi', chunksize=1000)` + SQLAlchemy "
               f"{version('sqlalchemy')} + psycopg2: fact_sales (read Parquet, insert; one run)", "load.pandas", fact)]
     body = table([f"gold → PostgreSQL, first load ({rows:,} fact rows, median of {runs})", "seconds",

@@ -78,8 +78,20 @@ impl Summary {
     }
 
     /// Records one dataset's counts and adds them to the totals.
-    pub fn add(&mut self, dataset: impl Into<String>, mut c: DatasetCounts) {
-        c.seconds = (self.mark.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    pub fn add(&mut self, dataset: impl Into<String>, c: DatasetCounts) {
+        let took = self.mark.elapsed();
+        self.add_timed(dataset, c, took);
+    }
+
+    /// [`Self::add`] for a dataset whose work did not happen between this `add` and the one
+    /// before (it was interleaved with other datasets'): its own time is given.
+    pub fn add_timed(
+        &mut self,
+        dataset: impl Into<String>,
+        mut c: DatasetCounts,
+        took: std::time::Duration,
+    ) {
+        c.seconds = (took.as_secs_f64() * 1000.0).round() / 1000.0;
         self.mark = Instant::now();
         self.rows_in += c.rows_in;
         self.rows_out += c.rows_out;

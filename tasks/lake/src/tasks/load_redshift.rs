@@ -167,10 +167,13 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                     direct.push(t.loads_directly(empty));
                 }
                 let mut loaded = vec![0u64; TABLES.len()];
+                // Each table's own time: staging and merge, or its direct COPY.
+                let mut took = vec![std::time::Duration::ZERO; TABLES.len()];
                 for (i, (t, m)) in TABLES.iter().zip(&manifests).enumerate() {
                     if direct[i] {
                         continue;
                     }
+                    let mark = std::time::Instant::now();
                     client
                         .batch_execute(&t.create_staging(date, Target::Postgres).join(";\n"))
                         .await?;
@@ -181,12 +184,15 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                     client
                         .batch_execute(&format!("ANALYZE {}", t.staging(date)))
                         .await?;
+                    took[i] = mark.elapsed();
                 }
                 client.batch_execute("BEGIN").await?;
                 let merged = async {
                     for (i, (t, m)) in TABLES.iter().zip(&manifests).enumerate() {
+                        let mark = std::time::Instant::now();
                         if !direct[i] {
                             client.batch_execute(&t.merge(date).join(";\n")).await?;
+                            took[i] += mark.elapsed();
                             continue;
                         }
                         if let Some(clear) = t.clear_for_direct_load(date) {
@@ -195,6 +201,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                         let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
                         loaded[i] = copy_in(&client, &t.core(), t, reader).await?;
                         staged_as_listed(loaded[i], m)?;
+                        took[i] = mark.elapsed();
                     }
                     let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
                     client
@@ -223,7 +230,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                     if !direct[i] {
                         client.batch_execute(&t.drop_staging(date)).await?;
                     }
-                    summary.add(
+                    summary.add_timed(
                         format!("core.{}", t.name),
                         DatasetCounts {
                             rows_in: m.rows,
@@ -231,6 +238,7 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
                             rows_written: loaded[i],
                             ..Default::default()
                         },
+                        took[i],
                     );
                 }
             }
