@@ -152,95 +152,8 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
 
         match args.warehouse.target {
             Target::Postgres => {
-                // Which tables take the date straight into core, in the transaction (see
-                // LoadTable::loads_directly); the writer lock keeps any other load from filling an
-                // empty one meanwhile. The others are staged first, outside it.
-                let mut direct = Vec::with_capacity(TABLES.len());
-                for t in TABLES {
-                    let empty: bool = client
-                        .query_one(
-                            &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", t.core()),
-                            &[],
-                        )
-                        .await?
-                        .try_get(0)?;
-                    direct.push(t.loads_directly(empty));
-                }
-                let mut loaded = vec![0u64; TABLES.len()];
-                // Each table's own time: staging and merge, or its direct COPY.
-                let mut took = vec![std::time::Duration::ZERO; TABLES.len()];
-                for (i, (t, m)) in TABLES.iter().zip(&manifests).enumerate() {
-                    if direct[i] {
-                        continue;
-                    }
-                    let mark = std::time::Instant::now();
-                    client
-                        .batch_execute(&t.create_staging(date, Target::Postgres).join(";\n"))
-                        .await?;
-                    let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
-                    loaded[i] = copy_in(&client, &t.staging(date), t, reader).await?;
-                    staged_as_listed(loaded[i], m)?;
-                    // The merge's plans need the staged sizes (a fresh table looks empty).
-                    client
-                        .batch_execute(&format!("ANALYZE {}", t.staging(date)))
-                        .await?;
-                    took[i] = mark.elapsed();
-                }
-                client.batch_execute("BEGIN").await?;
-                let merged = async {
-                    for (i, (t, m)) in TABLES.iter().zip(&manifests).enumerate() {
-                        let mark = std::time::Instant::now();
-                        if !direct[i] {
-                            client.batch_execute(&t.merge(date).join(";\n")).await?;
-                            took[i] += mark.elapsed();
-                            continue;
-                        }
-                        if let Some(clear) = t.clear_for_direct_load(date) {
-                            client.batch_execute(&clear).await?;
-                        }
-                        let reader = PartitionReader::from_manifest(&lake, t.contract, m.clone())?;
-                        loaded[i] = copy_in(&client, &t.core(), t, reader).await?;
-                        staged_as_listed(loaded[i], m)?;
-                        took[i] = mark.elapsed();
-                    }
-                    let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
-                    client
-                        .batch_execute(&format!(
-                            "{};\nCOMMIT",
-                            crate::audit::record_sql(
-                                TASK,
-                                date,
-                                &run_id,
-                                &fact_rows.to_string(),
-                                &seconds,
-                            )
-                        ))
-                        .await?;
-                    Ok::<_, LakeError>(())
-                }
-                .await;
-                if merged.is_err() {
-                    // Nothing of the date is kept; the connection ends right after in any case.
-                    if let Err(e) = client.batch_execute("ROLLBACK").await {
-                        tracing::warn!(error = %e, "could not roll the load back (the session ends)");
-                    }
-                }
-                merged?;
-                for (i, (t, m)) in TABLES.iter().zip(&manifests).enumerate() {
-                    if !direct[i] {
-                        client.batch_execute(&t.drop_staging(date)).await?;
-                    }
-                    summary.add_timed(
-                        format!("core.{}", t.name),
-                        DatasetCounts {
-                            rows_in: m.rows,
-                            rows_out: loaded[i],
-                            rows_written: loaded[i],
-                            ..Default::default()
-                        },
-                        took[i],
-                    );
-                }
+                load_postgres(&client, &lake, date, &manifests, &run_id, started, fact_rows, &mut summary)
+                    .await?
             }
             Target::Redshift => {
                 let role = args.iam_role.as_deref().unwrap_or_default();
@@ -282,6 +195,112 @@ pub async fn run(args: &LoadArgs) -> Result<Summary> {
     let fact_rows = loaded?;
     tracing::info!(%date, fact_rows, "loaded");
     Ok(summary.finish(started))
+}
+
+/// PostgreSQL: stages the tables that need a merge, then in one transaction merges them, copies the
+/// others straight into `core` (see [`LoadTable::loads_directly`]) and writes the audit row;
+/// rolled back whole on any error. Adds each table's counts and own time to `summary`.
+#[allow(clippy::too_many_arguments)]
+async fn load_postgres(
+    client: &Client,
+    lake: &Lake,
+    date: NaiveDate,
+    manifests: &[crate::manifest::Manifest],
+    run_id: &str,
+    started: std::time::Instant,
+    fact_rows: u64,
+    summary: &mut Summary,
+) -> Result<()> {
+    // Which tables take the date straight into core, in the transaction (see
+    // LoadTable::loads_directly); the writer lock keeps any other load from filling an
+    // empty one meanwhile. The others are staged first, outside it.
+    let mut direct = Vec::with_capacity(TABLES.len());
+    for t in TABLES {
+        let empty: bool = client
+            .query_one(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", t.core()),
+                &[],
+            )
+            .await?
+            .try_get(0)?;
+        direct.push(t.loads_directly(empty));
+    }
+    let mut loaded = vec![0u64; TABLES.len()];
+    // Each table's own time: staging and merge, or its direct COPY.
+    let mut took = vec![std::time::Duration::ZERO; TABLES.len()];
+    for (i, (t, m)) in TABLES.iter().zip(manifests).enumerate() {
+        if direct[i] {
+            continue;
+        }
+        let mark = std::time::Instant::now();
+        client
+            .batch_execute(&t.create_staging(date, Target::Postgres).join(";\n"))
+            .await?;
+        let reader = PartitionReader::from_manifest(lake, t.contract, m.clone())?;
+        loaded[i] = copy_in(client, &t.staging(date), t, reader).await?;
+        staged_as_listed(loaded[i], m)?;
+        // The merge's plans need the staged sizes (a fresh table looks empty).
+        client
+            .batch_execute(&format!("ANALYZE {}", t.staging(date)))
+            .await?;
+        took[i] = mark.elapsed();
+    }
+    client.batch_execute("BEGIN").await?;
+    let merged = async {
+        for (i, (t, m)) in TABLES.iter().zip(manifests).enumerate() {
+            let mark = std::time::Instant::now();
+            if !direct[i] {
+                client.batch_execute(&t.merge(date).join(";\n")).await?;
+                took[i] += mark.elapsed();
+                continue;
+            }
+            if let Some(clear) = t.clear_for_direct_load(date) {
+                client.batch_execute(&clear).await?;
+            }
+            let reader = PartitionReader::from_manifest(lake, t.contract, m.clone())?;
+            loaded[i] = copy_in(client, &t.core(), t, reader).await?;
+            staged_as_listed(loaded[i], m)?;
+            took[i] = mark.elapsed();
+        }
+        let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
+        client
+            .batch_execute(&format!(
+                "{};\nCOMMIT",
+                crate::audit::record_sql(
+                    TASK,
+                    date,
+                    run_id,
+                    &fact_rows.to_string(),
+                    &seconds,
+                )
+            ))
+            .await?;
+        Ok::<_, LakeError>(())
+    }
+    .await;
+    if merged.is_err() {
+        // Nothing of the date is kept; the connection ends right after in any case.
+        if let Err(e) = client.batch_execute("ROLLBACK").await {
+            tracing::warn!(error = %e, "could not roll the load back (the session ends)");
+        }
+    }
+    merged?;
+    for (i, (t, m)) in TABLES.iter().zip(manifests).enumerate() {
+        if !direct[i] {
+            client.batch_execute(&t.drop_staging(date)).await?;
+        }
+        summary.add_timed(
+            format!("core.{}", t.name),
+            DatasetCounts {
+                rows_in: m.rows,
+                rows_out: loaded[i],
+                rows_written: loaded[i],
+                ..Default::default()
+            },
+            took[i],
+        );
+    }
+    Ok(())
 }
 
 /// Mean fact rows a day over the last 7 loaded dates before `date`.
