@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod parquet_io;
 pub mod partition;
 pub mod pg_copy;
+pub mod pg_copy_in;
 pub mod reason;
 pub mod rows;
 pub mod shard;

@@ -212,6 +212,60 @@ async fn loads_are_idempotent_and_order_free() {
     );
 }
 
+/// Every index and key of core, as definitions, for comparing two warehouses.
+async fn core_indexes(client: &Client) -> Vec<String> {
+    let rows = client
+        .query(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'core' \
+             UNION ALL SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) \
+             FROM pg_constraint WHERE connamespace = 'core'::regnamespace ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("catalog");
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+/// A first load builds an empty table's indexes after its COPY (dropped and re-created in the
+/// load's transaction): afterwards core has exactly the indexes and keys the DDL alone gives, and
+/// they hold (a duplicate key is refused).
+#[tokio::test]
+async fn a_first_load_leaves_every_index_and_key_of_the_ddl() {
+    let env = Env::new().await;
+    two_days(&env).await;
+    let wh = Warehouse::new(&env).await;
+    let ddl_only = tokio_postgres::connect(&env.named_warehouse("ddl").await, NoTls)
+        .await
+        .expect("second warehouse");
+    tokio::spawn(ddl_only.1);
+    let ddl_only = ddl_only.0;
+    ddl_only
+        .batch_execute(mercado_lake::warehouse::POSTGRES_DDL)
+        .await
+        .expect("DDL");
+    let want = core_indexes(&ddl_only).await;
+    assert!(
+        want.iter().any(|d| d.contains("fact_sales_customer")),
+        "{want:?}"
+    );
+
+    load_redshift::run(&wh.args(&env, D1))
+        .await
+        .expect("first load");
+    assert_eq!(core_indexes(&wh.client).await, want);
+    let dup = wh
+        .client
+        .batch_execute("INSERT INTO core.fact_sales SELECT * FROM core.fact_sales LIMIT 1")
+        .await
+        .expect_err("the primary key is back");
+    assert!(format!("{dup:?}").contains("fact_sales_pkey"), "{dup:?}");
+    // A later load keeps them (no rebuild over history).
+    load_redshift::run(&wh.args(&env, D2))
+        .await
+        .expect("second load");
+    assert_eq!(core_indexes(&wh.client).await, want);
+}
+
 /// Loads and mart refreshes of several dates started at once outside Airflow (into a fresh
 /// warehouse, so each also applies the DDL and grants): the writer lock makes them wait for each
 /// other instead of failing with `tuple concurrently updated`, and the warehouse ends exactly as

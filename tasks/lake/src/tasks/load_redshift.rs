@@ -7,13 +7,13 @@
 //! merges every dataset into `core` (see [`crate::warehouse::Merge`]) and writes the
 //! `audit.pipeline_runs` row; then the staging tables are dropped. On PostgreSQL a dataset replaced
 //! by date, or one whose core table is still empty (a first load), skips staging: its COPY goes
-//! straight into `core` inside that transaction ([`LoadTable::loads_directly`]).
+//! straight into `core` inside that transaction ([`LoadTable::loads_directly`]); into an empty
+//! table, with its indexes built once after the COPY ([`DeferredIndexes`]). Rows are encoded
+//! column by column into the binary COPY ([`crate::pg_copy_in`]).
 
-use chrono::{DateTime, NaiveDate, Utc};
-use futures::pin_mut;
-use rust_decimal::Decimal;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use bytes::{Bytes, BytesMut};
+use chrono::NaiveDate;
+use futures::{pin_mut, SinkExt};
 use tokio_postgres::Client;
 
 use crate::cli::LakeArgs;
@@ -21,7 +21,7 @@ use crate::dq::{self, Failure, Severity};
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
 use crate::parquet_io::PartitionReader;
-use crate::rows::{batch_rows, Val};
+use crate::pg_copy_in::{CopyEncoder, HEADER, TRAILER};
 use crate::summary::{DatasetCounts, Summary};
 use crate::warehouse::{self, LoadTable, Target, WarehouseArgs, GRANTS, MARTS, POSTGRES_DDL, TABLES};
 use mercado_core::calendar::date_id;
@@ -215,15 +215,17 @@ async fn load_postgres(
     // LoadTable::loads_directly); the writer lock keeps any other load from filling an
     // empty one meanwhile. The others are staged first, outside it.
     let mut direct = Vec::with_capacity(TABLES.len());
+    let mut empty = Vec::with_capacity(TABLES.len());
     for t in TABLES {
-        let empty: bool = client
+        let is_empty: bool = client
             .query_one(
                 &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", t.core()),
                 &[],
             )
             .await?
             .try_get(0)?;
-        direct.push(t.loads_directly(empty));
+        direct.push(t.loads_directly(is_empty));
+        empty.push(is_empty);
     }
     let mut loaded = vec![0u64; TABLES.len()];
     // Each table's own time: staging and merge, or its direct COPY.
@@ -247,6 +249,10 @@ async fn load_postgres(
     }
     client.batch_execute("BEGIN").await?;
     let merged = async {
+        // The index builds after a first load's COPY sort in memory (this transaction only).
+        client
+            .batch_execute(&format!("SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'"))
+            .await?;
         for (i, (t, m)) in TABLES.iter().zip(manifests).enumerate() {
             let mark = std::time::Instant::now();
             if !direct[i] {
@@ -257,9 +263,15 @@ async fn load_postgres(
             if let Some(clear) = t.clear_for_direct_load(date) {
                 client.batch_execute(&clear).await?;
             }
+            let deferred = if empty[i] {
+                DeferredIndexes::drop(client, &t.core()).await?
+            } else {
+                DeferredIndexes::default()
+            };
             let reader = PartitionReader::from_manifest(lake, t.contract, m.clone())?;
             loaded[i] = copy_in(client, &t.core(), t, reader).await?;
             staged_as_listed(loaded[i], m)?;
+            deferred.rebuild(client).await?;
             took[i] = mark.elapsed();
         }
         let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
@@ -303,6 +315,68 @@ async fn load_postgres(
     Ok(())
 }
 
+/// `maintenance_work_mem` for a first load's index builds: the largest (dim_inventory's key over
+/// a million versions) then sorts in memory instead of on disk.
+const INDEX_BUILD_MEMORY: &str = "256MB";
+
+/// The indexes of an empty core table, dropped before a first load's COPY and built once after
+/// it: PostgreSQL's advice for bulk loads ("Populating a Database": remove indexes, add them
+/// after), instead of keeping every index up row by row. Both happen in the load's transaction,
+/// so a failed load rolls back to the table as it was, indexes and all; the definitions are read
+/// from the catalog, so `sql/warehouse/postgres.sql` stays their one source. Only an empty table
+/// qualifies: rebuilding a table's indexes on a later load would cost its whole history.
+#[derive(Debug, Default)]
+struct DeferredIndexes {
+    create: Vec<String>,
+}
+
+impl DeferredIndexes {
+    async fn drop(client: &Client, table: &str) -> Result<DeferredIndexes> {
+        // A key or unique constraint goes with its constraint (so it comes back as one); any
+        // other index by itself.
+        let rows = client
+            .query(
+                "SELECT quote_ident(c.conname), pg_get_constraintdef(c.oid), \
+                        i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) \
+                 FROM pg_index i LEFT JOIN pg_constraint c \
+                   ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u') \
+                 WHERE i.indrelid = to_regclass($1) \
+                 ORDER BY i.indisprimary DESC, 3",
+                &[&table],
+            )
+            .await?;
+        let mut drop = Vec::with_capacity(rows.len());
+        let mut create = Vec::with_capacity(rows.len());
+        for row in rows {
+            let constraint: Option<String> = row.try_get(0)?;
+            let constraint_def: Option<String> = row.try_get(1)?;
+            let index: String = row.try_get(2)?;
+            let index_def: String = row.try_get(3)?;
+            match (constraint, constraint_def) {
+                (Some(name), Some(def)) => {
+                    drop.push(format!("ALTER TABLE {table} DROP CONSTRAINT {name}"));
+                    create.push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
+                }
+                _ => {
+                    drop.push(format!("DROP INDEX {index}"));
+                    create.push(index_def);
+                }
+            }
+        }
+        if !drop.is_empty() {
+            client.batch_execute(&drop.join(";\n")).await?;
+        }
+        Ok(DeferredIndexes { create })
+    }
+
+    async fn rebuild(self, client: &Client) -> Result<()> {
+        if !self.create.is_empty() {
+            client.batch_execute(&self.create.join(";\n")).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Mean fact rows a day over the last 7 loaded dates before `date`.
 async fn recent_mean(client: &Client, date: NaiveDate) -> Result<Option<f64>> {
     let row = client
@@ -333,108 +407,49 @@ async fn record_failures(
     Ok(())
 }
 
-/// One value of a COPY row, typed as the staging column wants it.
-#[derive(Debug)]
-enum PgVal<'a> {
-    Null,
-    I32(i32),
-    I64(i64),
-    Str(&'a str),
-    Money(Decimal),
-    Ts(DateTime<Utc>),
-    Date(NaiveDate),
-    Bool(bool),
-}
-
-impl ToSql for PgVal<'_> {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut bytes::BytesMut,
-    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match self {
-            PgVal::Null => Ok(IsNull::Yes),
-            PgVal::I32(v) => v.to_sql(ty, out),
-            PgVal::I64(v) => v.to_sql(ty, out),
-            PgVal::Str(v) => v.to_sql(ty, out),
-            PgVal::Money(v) => v.to_sql(ty, out),
-            PgVal::Ts(v) => v.to_sql(ty, out),
-            PgVal::Date(v) => v.to_sql(ty, out),
-            PgVal::Bool(v) => v.to_sql(ty, out),
-        }
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-
-    to_sql_checked!();
-}
-
-/// A value as PostgreSQL takes it; a timestamp or date PostgreSQL's types cannot hold is refused
-/// (never turned into NULL).
-fn pg_val(v: &Val) -> std::result::Result<PgVal<'_>, String> {
-    Ok(match v {
-        Val::Null => PgVal::Null,
-        Val::I32(x) => PgVal::I32(*x),
-        Val::I64(x) => PgVal::I64(*x),
-        Val::Str(x) => PgVal::Str(x),
-        Val::Money(x) => PgVal::Money(Decimal::from_i128_with_scale(*x, 2)),
-        Val::Ts(x) => PgVal::Ts(
-            DateTime::from_timestamp_micros(*x)
-                .ok_or_else(|| format!("timestamp {x} µs since 1970 is out of range"))?,
-        ),
-        Val::Date(x) => PgVal::Date(
-            x.checked_add(719_163)
-                .and_then(NaiveDate::from_num_days_from_ce_opt)
-                .ok_or_else(|| format!("date {x} days since 1970 is out of range"))?,
-        ),
-        Val::Bool(x) => PgVal::Bool(*x),
-    })
-}
-
 /// Streams a gold partition into `into` (the table's staging table, or its core table on a
-/// direct load) by binary COPY.
+/// direct load) by binary COPY, each batch encoded column by column ([`CopyEncoder`]).
 async fn copy_in(
     client: &Client,
     into: &str,
     t: &LoadTable,
     mut reader: PartitionReader,
 ) -> Result<u64> {
-    let cols = t.columns().join(", ");
+    // Sent in pieces of about this size: big enough to keep the server busy, small enough to
+    // keep the task's memory flat.
+    const SEND_BYTES: usize = 1 << 20;
+    let cols = t.columns();
     let probe = client
-        .prepare(&format!("SELECT {cols} FROM {into}"))
+        .prepare(&format!("SELECT {} FROM {into}", cols.join(", ")))
         .await?;
-    let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+    let typed = probe
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.type_().clone()))
+        .collect();
+    let mut encoder = CopyEncoder::new(into, typed);
     let sink = client
-        .copy_in(&format!(
-            "COPY {into} ({cols}) FROM STDIN (FORMAT binary)"
+        .copy_in::<_, Bytes>(&format!(
+            "COPY {into} ({}) FROM STDIN (FORMAT binary)",
+            cols.join(", ")
         ))
         .await?;
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    pin_mut!(writer);
+    pin_mut!(sink);
+    let mut buf = BytesMut::with_capacity(2 * SEND_BYTES);
+    buf.extend_from_slice(HEADER);
     let mut n = 0u64;
     while let Some(file) = reader.next_file().await? {
         for batch in file {
-            for row in batch_rows(&batch?)? {
-                let vals = row
-                    .iter()
-                    .map(pg_val)
-                    .collect::<std::result::Result<Vec<PgVal<'_>>, String>>()
-                    .map_err(|why| {
-                        LakeError::Invariant(format!(
-                            "{into}: a record refused, nothing loaded: {why}; the record: {row:?}"
-                        ))
-                    })?;
-                let refs: Vec<&(dyn ToSql + Sync)> =
-                    vals.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-                writer.as_mut().write(&refs).await?;
-                n += 1;
+            n += encoder.encode(&batch?, &mut buf)?;
+            if buf.len() >= SEND_BYTES {
+                sink.send(buf.split().freeze()).await?;
             }
         }
     }
+    buf.extend_from_slice(TRAILER);
+    sink.send(buf.split().freeze()).await?;
     // PostgreSQL's own count of the rows it took.
-    let staged = writer.finish().await?;
+    let staged = sink.finish().await?;
     if staged != n {
         return Err(LakeError::Invariant(format!(
             "{into}: PostgreSQL took {staged} rows of the {n} sent; nothing loaded"
@@ -453,20 +468,3 @@ fn staged_as_listed(rows: u64, m: &crate::manifest::Manifest) -> Result<()> {
         m.dataset, m.date, m.rows
     )))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_postgres_cannot_hold_are_refused_not_nulled() {
-        assert!(matches!(pg_val(&Val::Ts(0)), Ok(PgVal::Ts(_))));
-        assert!(matches!(pg_val(&Val::Date(0)), Ok(PgVal::Date(_))));
-        let ts = pg_val(&Val::Ts(i64::MAX)).err().unwrap_or_default();
-        assert!(ts.contains("out of range"), "{ts}");
-        let date = pg_val(&Val::Date(i32::MAX)).err().unwrap_or_default();
-        assert!(date.contains("out of range"), "{date}");
-        assert!(matches!(pg_val(&Val::Null), Ok(PgVal::Null)));
-    }
-}
-
