@@ -244,6 +244,10 @@ if part 3; then
     measure load.mercado "$TASK" load_redshift --date "$DAY"
     note load.mercado_copy "$(summary_seconds "$WORK/load.mercado.out" core.fact_sales)"
     want=$(rows_and_total core.fact_sales "WHERE date_id = $DATE_ID")
+    # A reload of the same date into the warehouse that now holds it: staging and merges.
+    measure load.mercado_reload "$TASK" load_redshift --date "$DAY"
+    [ "$(rows_and_total core.fact_sales "WHERE date_id = $DATE_ID")" = "$want" ] \
+      || die "part 3: the reload changed core.fact_sales: no timing counts"
     [ -f "$L/fact.csv" ] || pg "$WAREHOUSE_URL" -qc "\\copy (SELECT * FROM core.fact_sales WHERE date_id = $DATE_ID) TO '$L/fact.csv' CSV"
     pg "$WAREHOUSE_URL" -q -c "CREATE TABLE staging.bench_floor (LIKE core.fact_sales)" \
       -c "CREATE TABLE staging.bench_pandas (LIKE core.fact_sales)"
