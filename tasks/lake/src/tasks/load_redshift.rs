@@ -8,7 +8,7 @@
 //! `audit.pipeline_runs` row; then the staging tables are dropped. On PostgreSQL a dataset replaced
 //! by date, or one whose core table is still empty (a first load), skips staging: its COPY goes
 //! straight into `core` inside that transaction ([`LoadTable::loads_directly`]); into an empty
-//! table, with its indexes built once after the COPY ([`DeferredIndexes`]). Rows are encoded
+//! table, with its indexes built once after the COPY (`DeferredIndexes`). Rows are encoded
 //! column by column into the binary COPY ([`crate::pg_copy_in`]).
 
 use bytes::{Bytes, BytesMut};
