@@ -253,6 +253,11 @@ async fn a_first_load_leaves_every_index_and_key_of_the_ddl() {
         .await
         .expect("first load");
     assert_eq!(core_indexes(&wh.client).await, want);
+    // The load analysed what it copied (the marts that run next plan with its statistics).
+    assert_eq!(
+        wh.text("SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'core' AND last_analyze IS NULL ORDER BY 1").await,
+        Vec::<String>::new()
+    );
     let dup = wh
         .client
         .batch_execute("INSERT INTO core.fact_sales SELECT * FROM core.fact_sales LIMIT 1")
