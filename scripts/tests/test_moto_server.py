@@ -520,3 +520,32 @@ def test_index_query_cost_does_not_grow_with_the_table(patched):
     print(f"\nmoto_server.py: a day's 600 items in pages of 100: {small * 1000:.0f} ms beside 100 other "
           f"items, {big * 1000:.0f} ms beside 20,000")
     assert big < 1.5 * small, (small, big)
+
+
+def test_the_server_freezes_what_it_holds_out_of_the_garbage_collector():
+    """Point 5 of scripts/moto_server.py: every FREEZE_EVERY requests what the server holds is
+    frozen, so a full collection no longer walks the whole table under the request lock."""
+    import gc
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mercado_moto_server", SERVER)
+    server = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(server)
+    held = []
+
+    def app(environ, start_response):
+        held.append([{"S": str(len(held))}])  # what a table keeps between requests
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    serialized = server.SerializedApp(app)
+    gc.unfreeze()
+    try:
+        for _ in range(serialized.FREEZE_EVERY - 1):
+            assert serialized({"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem"}, lambda *_: None) == [b"{}"]
+        assert gc.get_freeze_count() == 0
+        serialized({"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem"}, lambda *_: None)
+        assert gc.get_freeze_count() >= len(held)
+    finally:
+        gc.unfreeze()
+
