@@ -62,6 +62,10 @@ struct Labels<'a> {
     fraud_transactions: &'a [String],
 }
 
+/// While a big marketplace opens (every item and customer through the API: minutes at 200,000
+/// orders a day), a progress line every this many.
+const OPENING_PROGRESS_EVERY: usize = 1_000;
+
 fn progress(date: NaiveDate, step: &str) {
     eprintln!("[traffic {date}] {step}");
 }
@@ -232,11 +236,20 @@ pub async fn run(
             state
                 .items
                 .push(new_item(&http, base, &mut rng, vendor, since).await?);
+            if (i + 1) % OPENING_PROGRESS_EVERY == 0 {
+                progress(date, &format!("{} / {} items created", i + 1, args.items));
+            }
         }
         for n in 0..args.customers.max(1) {
             state
                 .customers
                 .push(new_customer(&http, base, &mut rng, &tag, n, since).await?);
+            if (n + 1) % OPENING_PROGRESS_EVERY == 0 {
+                progress(
+                    date,
+                    &format!("{} / {} customers created", n + 1, args.customers),
+                );
+            }
         }
     }
 
