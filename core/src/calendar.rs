@@ -12,9 +12,10 @@ pub fn epoch_days(d: NaiveDate) -> i32 {
     d.num_days_from_ce() - 719_163
 }
 
-/// The inverse of [`epoch_days`].
+/// The inverse of [`epoch_days`]; `None` for a day no `NaiveDate` holds.
 pub fn from_epoch_days(days: i32) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+    days.checked_add(719_163)
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
 }
 
 #[cfg(test)]

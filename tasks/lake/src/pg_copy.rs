@@ -70,7 +70,7 @@ impl PgCol {
 /// The 11-byte signature that opens binary COPY data.
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 enum Sink {
     I64(Int64Builder),

@@ -14,22 +14,21 @@ use arrow_array::types::{
 use arrow_array::{Array, BooleanArray, PrimitiveArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, TimeUnit};
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, NaiveDate};
+use chrono::DateTime;
+use mercado_core::calendar::from_epoch_days;
 use rust_decimal::Decimal;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::error::{LakeError, Result};
+use crate::pg_copy::PG_EPOCH_MICROS;
 
 /// The stream's header: signature, flags (no OIDs), no header extension.
 pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The stream's trailer: a tuple of -1 fields.
 pub const TRAILER: &[u8] = &[0xff, 0xff];
 
-/// PostgreSQL's epoch (2000-01-01) after Unix's, in microseconds and in days.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// PostgreSQL's epoch (2000-01-01) after Unix's, in days.
 const PG_EPOCH_DAYS: i32 = 10_957;
-/// Days from 0001-01-01 (chrono's day 1 of the common era) to 1970-01-01.
-const UNIX_EPOCH_FROM_CE: i32 = 719_163;
 
 /// How one target column is written: which PostgreSQL type takes which Arrow type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,8 +223,7 @@ fn write_field(
         }
         Source::Date(a) => {
             let days = a.value(row);
-            days.checked_add(UNIX_EPOCH_FROM_CE)
-                .and_then(NaiveDate::from_num_days_from_ce_opt)
+            from_epoch_days(days)
                 .ok_or_else(|| format!("date {days} days since 1970 is out of range"))?;
             out.put_i32(4);
             out.put_i32(days - PG_EPOCH_DAYS);
